@@ -1,0 +1,379 @@
+/**
+ * The Ssl service: TLS clients, servers and wrappers whose connections are scoped resources.
+ * A platform adapter provides it (`NodeSsl.layer` on Node).
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import * as Scope from "effect/Scope"
+import type * as Port from "./Port.js"
+import type * as Protocol from "./Protocol.js"
+import type * as SslContext from "./SslContext.js"
+import { type SslError, SslUnavailableError } from "./SslError.js"
+
+/**
+ * A host and port.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Address {
+  readonly hostname: string
+  readonly port: number
+}
+
+/**
+ * The peer's certificate, as it was presented (verified or not).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PeerCertificate {
+  /** OpenSSL one-line form, e.g. "/C=US/O=…/CN=…" */
+  readonly subject: string
+  readonly issuer: string
+  readonly validFrom: Date
+  readonly validTo: Date
+  /** "AB:CD:…", as node:crypto prints it */
+  readonly fingerprint256: string
+  /** "DNS:localhost", "IP Address:127.0.0.1" */
+  readonly subjectAltNames: ReadonlyArray<string>
+}
+
+/**
+ * What was negotiated on a connection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SessionInfo {
+  readonly protocol: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3"
+  /** OpenSSL name, e.g. "TLS_AES_256_GCM_SHA384" */
+  readonly cipher: string
+  /** the peer's chain (and host name, for a client) verified */
+  readonly verified: boolean
+  readonly peerCertificate: Option.Option<PeerCertificate>
+  readonly alpnProtocol: Option.Option<string>
+  /** SNI sent (client) or received (server) */
+  readonly servername: Option.Option<string>
+  readonly localAddress: Address
+  readonly remoteAddress: Address
+}
+
+/**
+ * An established TLS connection: its ports and what was negotiated. It lives as long as the
+ * scope it was made in.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Connection extends Port.Duplex {
+  readonly session: Effect.Effect<SessionInfo>
+  /** Closes the output without sending close_notify (Racket's `ssl-abandon-port`). */
+  readonly abandon: Effect.Effect<void>
+}
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const ListenerTypeId: unique symbol = Symbol.for("@effect-ssl/core/Ssl/Listener")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type ListenerTypeId = typeof ListenerTypeId
+
+/**
+ * A TLS listener. Its scope (or `Ssl.close`) stops it and drops the connections not yet accepted.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Listener {
+  readonly [ListenerTypeId]: ListenerTypeId
+  readonly address: Address
+  /** the server context connections are accepted with; the context procedures accept the listener too */
+  readonly context: SslContext.ServerContext
+  /**
+   * Waits for the next TCP connection and returns the step that runs its TLS handshake; the
+   * connection belongs to the scope from the start. `accept` and `serve` are built on it.
+   */
+  readonly acceptTransport: Effect.Effect<Effect.Effect<Connection, SslError, Scope.Scope>, SslError, Scope.Scope>
+  readonly close: Effect.Effect<void>
+}
+
+/**
+ * Options of `Ssl.listen`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListenOptions {
+  /** pending connections the OS may queue (Racket's queue-k); default 511 */
+  readonly backlog?: number | undefined
+  /** SO_REUSEPORT-style reuse of the address; default false */
+  readonly reuse?: boolean | undefined
+  /** the address to bind; default all interfaces */
+  readonly hostname?: string | undefined
+  readonly context?: SslContext.ServerContext | Protocol.Protocol | undefined
+}
+
+/**
+ * Options of `Ssl.wrap`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WrapOptions {
+  readonly mode: "connect" | "accept"
+  readonly context?: SslContext.SslContext | undefined
+  /** used to make a context when none is given; default "auto" */
+  readonly protocol?: Protocol.Protocol | undefined
+  /** the server name to send (SNI) and to verify, in "connect" mode */
+  readonly hostname?: string | undefined
+  /** close the wrapped duplex when both TLS ports are closed; default false */
+  readonly closeOriginal?: boolean | undefined
+  /** send close_notify when the output is closed; default true */
+  readonly shutdownOnClose?: boolean | undefined
+}
+
+/**
+ * What a platform adapter implements.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  readonly available: boolean
+  readonly loadFailReason: Option.Option<string>
+  readonly connect: (
+    hostname: string,
+    port: number,
+    context?: SslContext.ClientContext | Protocol.Protocol
+  ) => Effect.Effect<Connection, SslError, Scope.Scope>
+  readonly listen: (port: number, options?: ListenOptions) => Effect.Effect<Listener, SslError, Scope.Scope>
+  readonly wrap: (duplex: Port.Duplex, options: WrapOptions) => Effect.Effect<Connection, SslError, Scope.Scope>
+}
+
+/**
+ * The Ssl service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Ssl extends Context.Tag("@effect-ssl/core/Ssl")<Ssl, Service>() {}
+
+/**
+ * How long a peer may take to finish its TLS handshake (default 30 seconds).
+ *
+ * @since 0.1.0
+ * @category references
+ */
+export class HandshakeTimeout extends Context.Reference<HandshakeTimeout>()("@effect-ssl/core/Ssl/HandshakeTimeout", {
+  defaultValue: (): Duration.Duration => Duration.seconds(30)
+}) {}
+
+/**
+ * Sets the handshake timeout for every connection `effect` connects, accepts or wraps (for a
+ * listener, the value in force when `listen` runs).
+ *
+ * @since 0.1.0
+ * @category references
+ */
+export const withHandshakeTimeout: {
+  (duration: Duration.DurationInput): <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  <A, E, R>(effect: Effect.Effect<A, E, R>, duration: Duration.DurationInput): Effect.Effect<A, E, R>
+} = ((...args: Array<unknown>) => {
+  if (args.length === 1) {
+    const duration = args[0] as Duration.DurationInput
+    return <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.provideService(effect, HandshakeTimeout, Duration.decode(duration))
+  }
+  const [effect, duration] = args as [Effect.Effect<unknown, unknown, unknown>, Duration.DurationInput]
+  return Effect.provideService(effect, HandshakeTimeout, Duration.decode(duration))
+}) as never
+
+/**
+ * Whether TLS works in this runtime (Racket's `ssl-available?`).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const available: Effect.Effect<boolean, never, Ssl> = Effect.map(Ssl, (ssl) => ssl.available)
+
+/**
+ * Why TLS does not work here, when it does not (Racket's `ssl-load-fail-reason`).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const loadFailReason: Effect.Effect<Option.Option<string>, never, Ssl> = Effect.map(
+  Ssl,
+  (ssl) => ssl.loadFailReason
+)
+
+/**
+ * Connects to `hostname:port` and completes the TLS handshake. The server is verified (chain and
+ * host name) unless the context says otherwise; a protocol name makes a fresh default context.
+ * Interruptible at every step: wrap it in `Effect.timeout` to bound it.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Ssl } from "@effect-ssl/core"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const conn = yield* Ssl.connect("example.com", 443)
+ *   yield* conn.output.write("HEAD / HTTP/1.0\r\nHost: example.com\r\n\r\n")
+ *   return yield* conn.input.readLine
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const connect = (
+  hostname: string,
+  port: number,
+  context?: SslContext.ClientContext | Protocol.Protocol
+): Effect.Effect<Connection, SslError, Ssl | Scope.Scope> =>
+  Effect.flatMap(Ssl, (ssl) => ssl.connect(hostname, port, context))
+
+/**
+ * Listens for TLS connections; port 0 picks a free port (see `listener.address.port`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const listen = (
+  port: number,
+  options?: ListenOptions
+): Effect.Effect<Listener, SslError, Ssl | Scope.Scope> => Effect.flatMap(Ssl, (ssl) => ssl.listen(port, options))
+
+/**
+ * Accepts the next connection and completes its handshake. A client whose handshake fails
+ * fails this accept only; the listener keeps accepting.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const accept = (listener: Listener): Effect.Effect<Connection, SslError, Scope.Scope> =>
+  Effect.flatten(listener.acceptTransport)
+
+/**
+ * Stops a listener (its scope also does).
+ *
+ * @since 0.1.0
+ * @category destructors
+ */
+export const close = (listener: Listener): Effect.Effect<void> => listener.close
+
+/**
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isListener = (u: unknown): u is Listener => Predicate.hasProperty(u, ListenerTypeId)
+
+/**
+ * Runs TLS over any duplex, as client (`"connect"`) or server (`"accept"`): STARTTLS, or TLS over
+ * an in-memory pipe.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const wrap = (
+  duplex: Port.Duplex,
+  options: WrapOptions
+): Effect.Effect<Connection, SslError, Ssl | Scope.Scope> => Effect.flatMap(Ssl, (ssl) => ssl.wrap(duplex, options))
+
+/**
+ * Serves a listener: every connection is handshaken and handled in its own fiber and scope, at
+ * most `concurrency` at once (default unbounded). A failing handshake or handler ends its own
+ * connection only (it is logged at debug level). Runs until interrupted or the listener closes;
+ * interrupting it closes every open connection.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Ssl } from "@effect-ssl/core"
+ *
+ * const echo = (listener: Ssl.Listener) =>
+ *   Ssl.serve(listener, (conn) => conn.input.stream.pipe(Stream.run(conn.output.sink)))
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const serve: {
+  <E, R>(
+    handler: (connection: Connection) => Effect.Effect<void, E, R>,
+    options?: { readonly concurrency?: number | undefined }
+  ): (listener: Listener) => Effect.Effect<void, SslError, Exclude<R, Scope.Scope>>
+  <E, R>(
+    listener: Listener,
+    handler: (connection: Connection) => Effect.Effect<void, E, R>,
+    options?: { readonly concurrency?: number | undefined }
+  ): Effect.Effect<void, SslError, Exclude<R, Scope.Scope>>
+} = ((...args: Array<unknown>) =>
+  isListener(args[0])
+    ? serveImpl(args[0], args[1] as never, args[2] as never)
+    : (listener: Listener) => serveImpl(listener, args[0] as never, args[1] as never)) as never
+
+const serveImpl = <E, R>(
+  listener: Listener,
+  handler: (connection: Connection) => Effect.Effect<void, E, R>,
+  options?: { readonly concurrency?: number | undefined }
+): Effect.Effect<void, SslError, Exclude<R, Scope.Scope>> =>
+  Effect.scoped(Effect.gen(function*() {
+    const fibers = yield* FiberSet.make<void, never>()
+    const permits = yield* Effect.makeSemaphore(options?.concurrency ?? Number.MAX_SAFE_INTEGER)
+    const runFork = yield* FiberSet.runtime(fibers)<R>()
+    while (true) {
+      yield* permits.take(1)
+      const scope = yield* Scope.make()
+      const accepted = yield* Effect.exit(Scope.extend(listener.acceptTransport, scope))
+      if (Exit.isFailure(accepted)) {
+        yield* Scope.close(scope, accepted)
+        yield* permits.release(1)
+        return yield* accepted
+      }
+      const handshake = accepted.value
+      const connection = Effect.flatMap(Scope.extend(handshake, scope), (conn) => handler(conn)).pipe(
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.void
+            : Effect.logDebug("effect-ssl: connection ended with a failure", cause)
+        ),
+        Effect.onExit((exit) => Effect.zipRight(Scope.close(scope, exit), permits.release(1)))
+      )
+      runFork(connection as Effect.Effect<void, never, R>)
+    }
+  })) as never
+
+/**
+ * A layer for runtimes without TLS: `available` is false and every operation fails with
+ * `SslUnavailableError` carrying `reason`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerUnavailable = (reason: string): Layer.Layer<Ssl> => {
+  const unavailable = Effect.fail(new SslUnavailableError({ reason }))
+  return Layer.succeed(Ssl, {
+    available: false,
+    loadFailReason: Option.some(reason),
+    connect: () => unavailable,
+    listen: () => unavailable,
+    wrap: () => unavailable
+  })
+}
