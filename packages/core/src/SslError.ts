@@ -214,7 +214,7 @@ const connectReasonText: Record<ConnectReason, string> = {
  * @since 0.1.0
  * @category errors
  */
-export type ListenReason = "AddressInUse" | "PermissionDenied" | "AddressNotAvailable" | "Other"
+export type ListenReason = "AddressInUse" | "PermissionDenied" | "AddressNotAvailable" | "Closed" | "Other"
 
 /**
  * A listening socket could not be opened.
@@ -239,6 +239,7 @@ const listenReasonText: Record<ListenReason, string> = {
   AddressInUse: "the address is already in use",
   PermissionDenied: "permission denied (ports below 1024 need privileges)",
   AddressNotAvailable: "the address is not available on this machine",
+  Closed: "the listener is closed",
   Other: "listen failed"
 }
 

@@ -1,0 +1,106 @@
+/**
+ * The Ssl service on Node's native TLS, and plain TCP ports for STARTTLS.
+ *
+ * @since 0.1.0
+ */
+import type { Port, SslError } from "@effect-ssl/core"
+import { Ssl } from "@effect-ssl/core"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Predicate from "effect/Predicate"
+import type * as Scope from "effect/Scope"
+
+// node:tls is loaded on demand, so a Node built without it gets Ssl.layerUnavailable, not a crash.
+const load = Effect.tryPromise({
+  try: () => import("./internal/nodeTls.js"),
+  catch: (error) => (error instanceof Error ? error.message : String(error))
+})
+
+/**
+ * Provides `Ssl.Ssl` over node:tls; where node:tls cannot load, `Ssl.layerUnavailable` with the
+ * load error's text.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Ssl } from "@effect-ssl/core"
+ * import { NodeSsl } from "@effect-ssl/node"
+ *
+ * Effect.runPromise(Effect.provide(Ssl.available, NodeSsl.layer)) // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<Ssl.Ssl> = Layer.unwrapEffect(
+  Effect.match(
+    Effect.flatMap(load, () =>
+      Effect.promise(() => import("./internal/service.js")).pipe(Effect.flatMap((service) => service.make))),
+    {
+      onFailure: (reason) => Ssl.layerUnavailable(reason),
+      onSuccess: (service) => Layer.succeed(Ssl.Ssl, service)
+    }
+  )
+)
+
+const TcpListenerTypeId: unique symbol = Symbol.for("@effect-ssl/node/TcpListener")
+
+/**
+ * A plain TCP listener (`tcpListen`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TcpListener {
+  readonly [TcpListenerTypeId]: {
+    readonly accept: Effect.Effect<Port.Duplex, SslError.SslError, Scope.Scope>
+  }
+  readonly address: Ssl.Address
+  readonly close: Effect.Effect<void>
+}
+
+/**
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isTcpListener = (u: unknown): u is TcpListener => Predicate.hasProperty(u, TcpListenerTypeId)
+
+/**
+ * A plain TCP connection as a `Port.Duplex`, to speak plaintext first and then `Ssl.wrap` it
+ * (STARTTLS). Wrapping it uses the socket itself. Closed when the scope ends.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const tcpConnect = (
+  hostname: string,
+  port: number
+): Effect.Effect<Port.Duplex, SslError.ConnectError | SslError.InvalidArgumentError, Scope.Scope> =>
+  Effect.flatMap(Effect.orDie(load), (NodeTls) =>
+    Effect.map(NodeTls.tcpConnect(hostname, port), NodeTls.plainDuplex)) as never
+
+/**
+ * A plain TCP listener; port 0 picks a free port (`address.port`). Closed when the scope ends.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const tcpListen = (
+  port: number,
+  options?: { readonly hostname?: string | undefined; readonly backlog?: number | undefined }
+): Effect.Effect<TcpListener, SslError.ListenError | SslError.InvalidArgumentError, Scope.Scope> =>
+  Effect.flatMap(Effect.orDie(load), (NodeTls) =>
+    Effect.map(NodeTls.tcpListen(port, options ?? {}), (tcp) => ({
+      [TcpListenerTypeId]: { accept: Effect.map(tcp.accept, NodeTls.plainDuplex) },
+      address: tcp.address,
+      close: tcp.close
+    }))) as never
+
+/**
+ * Accepts the next plain TCP connection of a `tcpListen` listener.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const tcpAccept = (listener: TcpListener): Effect.Effect<Port.Duplex, SslError.SslError, Scope.Scope> =>
+  listener[TcpListenerTypeId].accept

@@ -1,0 +1,238 @@
+/**
+ * Ports over a Node stream socket (plain net.Socket or tls.TLSSocket): every event the socket can
+ * emit is listened to from the moment the socket exists, and turned into channel state, so no
+ * 'error' event ever goes unhandled and no byte is dropped.
+ *
+ * @internal
+ */
+import type { Port as PortT } from "@effect-ssl/core"
+import { Port, SslError } from "@effect-ssl/core"
+import * as Effect from "effect/Effect"
+import type * as Stream from "node:stream"
+
+/** @internal */
+export type NodeSocket = Stream.Duplex & {
+  readonly destroyed: boolean
+  readonly writable: boolean
+  pause(): unknown
+  resume(): unknown
+}
+
+// Bytes a connection buffers ahead of its reader before it stops reading the socket.
+const highWaterMark = 1024 * 1024
+
+/** @internal */
+export interface SocketPortsOptions {
+  /** Maps a socket error seen while reading/writing to the error the user gets. */
+  readonly mapError: (error: unknown, operation: "read" | "write") => SslError.SslError
+  /** What end-of-input means: a TLS socket tells clean close_notify from truncation. */
+  readonly onEnd?: (() => SslError.SslError | undefined) | undefined
+  /** `output.close` ends the socket (TLS: close_notify) rather than only refusing writes. */
+  readonly shutdownOnClose: boolean
+  /** Called once both ports are closed. */
+  readonly onBothClosed?: (() => void) | undefined
+}
+
+/** @internal */
+export class SocketPorts {
+  readonly channel: PortT.Channel
+  private paused = false
+  private writeError: SslError.SslError | undefined = undefined
+  private drainWaiters = new Set<() => void>()
+  private outputClosed = false
+  private inputClosed = false
+  private ended = false
+  private closed = false
+  readonly input: PortT.Input
+  readonly output: PortT.Output
+
+  constructor(readonly socket: NodeSocket, private readonly options: SocketPortsOptions) {
+    this.channel = Port.makeChannel(highWaterMark, (buffered) => {
+      if (this.paused && buffered < highWaterMark / 2) {
+        this.paused = false
+        this.socket.resume()
+      }
+    })
+    socket.on("data", this.onData)
+    socket.on("end", this.onEndEvent)
+    socket.on("error", this.onError)
+    socket.on("close", this.onClose)
+    socket.on("drain", this.wakeWriters)
+    this.input = Port.makeInput(this.channel, Effect.sync(() => this.closeInput()))
+    this.output = Port.makeOutput({
+      write: (bytes) => this.write(bytes),
+      flush: this.flush,
+      close: this.closeOutput
+    })
+  }
+
+  private onData = (chunk: Uint8Array) => {
+    this.channel.push(chunk)
+    if (!this.paused && this.channel.buffered >= highWaterMark) {
+      this.paused = true
+      this.socket.pause()
+    }
+  }
+
+  private onEndEvent = () => {
+    this.ended = true
+    const failure = this.options.onEnd?.()
+    if (failure !== undefined) this.channel.fail(failure)
+    else this.channel.end()
+  }
+
+  private onError = (error: unknown) => {
+    const readError = this.options.mapError(error, "read")
+    if (this.writeError === undefined) this.writeError = this.options.mapError(error, "write")
+    this.channel.fail(readError)
+    this.wakeWriters()
+  }
+
+  private onClose = () => {
+    this.closed = true
+    if (!this.ended) {
+      // A close without 'end' means the transport went away under us.
+      this.channel.fail(new SslError.IoError({ operation: "read", reason: "Reset" }))
+    }
+    if (this.writeError === undefined) {
+      this.writeError = new SslError.IoError({ operation: "write", reason: "Closed" })
+    }
+    this.wakeWriters()
+  }
+
+  private wakeWriters = () => {
+    if (this.drainWaiters.size === 0) return
+    const all = Array.from(this.drainWaiters)
+    this.drainWaiters.clear()
+    for (const wake of all) wake()
+  }
+
+  /** Stops listening to the socket and hands back what was read but not yet taken. */
+  detach(): Uint8Array[] {
+    this.socket.off("data", this.onData)
+    this.socket.off("end", this.onEndEvent)
+    this.socket.off("close", this.onClose)
+    this.socket.off("drain", this.wakeWriters)
+    this.socket.pause()
+    const leftover: Uint8Array[] = []
+    let next = Effect.runSync(Effect.option(this.channel.take()))
+    while (next._tag === "Some" && next.value._tag === "Some") {
+      leftover.push(next.value.value)
+      next = Effect.runSync(Effect.option(this.channel.take()))
+    }
+    // Keep an error listener until the next owner attaches its own.
+    return leftover
+  }
+
+  /** Removes the provisional error listener kept by detach. */
+  releaseErrorListener(): void {
+    this.socket.off("error", this.onError)
+  }
+
+  private write(bytes: Uint8Array): Effect.Effect<void, SslError.SslError> {
+    return Effect.suspend(() => {
+      if (this.outputClosed) return Effect.fail(new SslError.IoError({ operation: "write", reason: "Closed" }))
+      if (this.writeError !== undefined) return Effect.fail(this.writeError)
+      if (bytes.length === 0) return Effect.void
+      if (this.socket.write(bytes)) return Effect.void
+      return this.waitDrain
+    })
+  }
+
+  private waitDrain: Effect.Effect<void, SslError.SslError> = Effect.suspend(() => {
+    if (this.writeError !== undefined) return Effect.fail(this.writeError)
+    if (!this.socket.writableNeedDrain) return Effect.void
+    return Effect.zipRight(
+      Effect.async<void>((resume) => {
+        const wake = () => resume(Effect.void)
+        this.drainWaiters.add(wake)
+        return Effect.sync(() => {
+          this.drainWaiters.delete(wake)
+        })
+      }),
+      this.waitDrain
+    )
+  })
+
+  private flush: Effect.Effect<void, SslError.SslError> = Effect.suspend(() => {
+    if (this.writeError !== undefined) return Effect.fail(this.writeError)
+    if (this.outputClosed || this.socket.writableLength === 0) return Effect.void
+    return Effect.async<void, SslError.SslError>((resume) => {
+      this.socket.write(new Uint8Array(0), (error) => {
+        resume(error ? Effect.fail(this.options.mapError(error, "write")) : Effect.void)
+      })
+    })
+  })
+
+  private closeOutput: Effect.Effect<void, SslError.SslError> = Effect.suspend(() => {
+    if (this.outputClosed) return Effect.void
+    this.outputClosed = true
+    const finish = Effect.sync(() => this.maybeBothClosed())
+    if (!this.options.shutdownOnClose || this.closed || this.socket.destroyed || !this.socket.writable) {
+      return finish
+    }
+    const ending = Effect.async<void, SslError.SslError>((resume) => {
+      const done = () => {
+        this.socket.off("finish", done)
+        this.socket.off("close", done)
+        resume(this.writeError !== undefined && !this.closed ? Effect.fail(this.writeError) : Effect.void)
+      }
+      this.socket.on("finish", done)
+      this.socket.on("close", done)
+      this.socket.end()
+      return Effect.sync(() => {
+        this.socket.off("finish", done)
+        this.socket.off("close", done)
+      })
+    })
+    return Effect.ensuring(ending, finish)
+  })
+
+  private closeInput(): void {
+    if (this.inputClosed) return
+    this.inputClosed = true
+    this.channel.closeReader()
+    this.maybeBothClosed()
+  }
+
+  private maybeBothClosed(): void {
+    if (this.inputClosed && this.outputClosed) this.options.onBothClosed?.()
+  }
+
+  /** Closes the output without a close_notify (Racket's ssl-abandon-port). */
+  abandon(): void {
+    this.outputClosed = true
+    this.maybeBothClosed()
+  }
+
+  /**
+   * The end of the connection's scope: a close_notify if the transport can still take one, then
+   * the socket is destroyed. Bounded, so a peer that stops reading cannot hold a scope open.
+   */
+  shutdown(graceMillis: number): Effect.Effect<void> {
+    const socket = this.socket
+    const destroy = Effect.sync(() => {
+      socket.destroy()
+      this.wakeWriters()
+    })
+    if (socket.destroyed || this.closed) return destroy
+    if (!this.options.shutdownOnClose || this.outputClosed || !socket.writable) return destroy
+    return Effect.async<void>((resume) => {
+      const done = () => {
+        clearTimeout(timer)
+        socket.off("finish", done)
+        socket.off("close", done)
+        socket.destroy()
+        resume(Effect.void)
+      }
+      const timer = setTimeout(done, graceMillis)
+      socket.on("finish", done)
+      socket.on("close", done)
+      socket.end()
+      return Effect.sync(() => {
+        clearTimeout(timer)
+        socket.destroy()
+      })
+    })
+  }
+}
