@@ -17,7 +17,7 @@ import * as Scope from "effect/Scope"
 import type * as Port from "./Port.js"
 import type * as Protocol from "./Protocol.js"
 import type * as SslContext from "./SslContext.js"
-import { type SslError, SslUnavailableError } from "./SslError.js"
+import { type InvalidArgumentError, type SslError, SslUnavailableError } from "./SslError.js"
 
 /**
  * A host and port.
@@ -79,6 +79,73 @@ export interface Connection extends Port.Duplex {
   readonly session: Effect.Effect<SessionInfo>
   /** Closes the output without sending close_notify (Racket's `ssl-abandon-port`). */
   readonly abandon: Effect.Effect<void>
+  /**
+   * Channel binding data, equal on both ends of the connection: `tls-unique` (TLS 1.2 and below,
+   * the first Finished message), `tls-exporter` (RFC 9266: 32 bytes exported with the label
+   * "EXPORTER-Channel-Binding"), `tls-server-end-point` (RFC 5929: a hash of the server's
+   * certificate). Fails with InvalidArgumentError where the type does not apply.
+   */
+  channelBinding(type: ChannelBindingType): Effect.Effect<Uint8Array, InvalidArgumentError>
+}
+
+/**
+ * The channel binding types of `Connection.channelBinding`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ChannelBindingType = "tls-unique" | "tls-exporter" | "tls-server-end-point"
+
+/**
+ * The host names a certificate is for: its DNS subject alt names, else its common name (Racket's
+ * `ssl-peer-certificate-hostnames`).
+ *
+ * @since 0.1.0
+ * @category hostnames
+ */
+export const peerHostnames = (certificate: PeerCertificate): ReadonlyArray<string> => {
+  const dns = certificate.subjectAltNames.filter((n) => n.startsWith("DNS:")).map((n) => n.slice(4))
+  if (dns.length > 0) return dns
+  const cn = /(?:^|\/)CN=([^/]*)/.exec(certificate.subject)
+  return cn === null ? [] : [cn[1]!]
+}
+
+const matchesPattern = (pattern: string, hostname: string): boolean => {
+  const p = pattern.toLowerCase().replace(/\.$/, "")
+  const h = hostname.toLowerCase().replace(/\.$/, "")
+  if (!p.startsWith("*.")) return p === h
+  // A wildcard stands for exactly one whole left-most label, and never for a public suffix alone.
+  const rest = p.slice(2)
+  const dot = h.indexOf(".")
+  return rest.includes(".") && dot > 0 && h.slice(dot + 1) === rest
+}
+
+/**
+ * Whether a certificate is valid for a host name or IP address, by the rules of RFC 6125
+ * (wildcards in the left-most label only; IP addresses against IP subject alt names) (Racket's
+ * `ssl-peer-check-hostname`).
+ *
+ * @since 0.1.0
+ * @category hostnames
+ */
+export const checkHostname = (certificate: PeerCertificate, hostname: string): boolean => {
+  const host = hostname.startsWith("[") && hostname.endsWith("]") ? hostname.slice(1, -1) : hostname
+  const isIp = /^[0-9.]+$/.test(host) || host.includes(":")
+  if (isIp) {
+    const normal = normaliseIp(host)
+    return certificate.subjectAltNames.some((n) => n.startsWith("IP Address:") && normaliseIp(n.slice(11)) === normal)
+  }
+  return peerHostnames(certificate).some((pattern) => matchesPattern(pattern, host))
+}
+
+const normaliseIp = (ip: string): string => {
+  if (!ip.includes(":")) return ip
+  // Expand "::" so that "::1" and "0:0:0:0:0:0:0:1" compare equal.
+  const [head, tail] = ip.toLowerCase().split("::") as [string, string | undefined]
+  const left = head === "" ? [] : head.split(":")
+  const right = tail === undefined || tail === "" ? [] : tail.split(":")
+  const zeros = tail === undefined ? [] : Array(8 - left.length - right.length).fill("0")
+  return [...left, ...zeros, ...right].map((g) => g.replace(/^0+(?=.)/, "")).join(":")
 }
 
 /**

@@ -6,13 +6,16 @@
  * @since 0.1.0
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Loading from "./internal/loading.js"
 import * as Protocol from "./Protocol.js"
 import {
   CertificateLoadError,
-  type InvalidArgumentError,
+  InvalidArgumentError,
   PrivateKeyLoadError,
   type UnsupportedProtocolError
 } from "./SslError.js"
@@ -61,10 +64,34 @@ export interface State {
   verify: boolean
   /** trust the platform's default roots besides the loaded ones (clients, by default) */
   useDefaultTrust: boolean
+  /** verify the peer if it presents a certificate, accept one that presents none (Racket's try-verify) */
+  tryVerify: boolean
+  /** client: check the server's certificate against the host name connected to (default true) */
+  verifyHostname: boolean
   roots: ReadonlyArray<Certificate>
   suggestedCas: ReadonlyArray<Certificate>
+  /** OpenSSL cipher list for TLS 1.2 and below */
+  ciphers: string | undefined
+  /** TLS 1.3 cipher suites, colon-separated */
+  cipherSuites: string | undefined
+  /** client: protocols offered; server: protocols accepted, in order of preference */
+  alpn: ReadonlyArray<string>
+  /** server: picks another context by the name the client asked for (SNI) */
+  serverNameCallback: ((servername: string) => Effect.Effect<Option.Option<ServerContext>>) | undefined
+  /** receives each NSS key-log line (SSLKEYLOGFILE format, without newline) */
+  keyLog: KeyLog | undefined
+  sealed: boolean
   version: number
 }
+
+/**
+ * Where TLS secrets go for debugging (Wireshark's SSLKEYLOGFILE format): a function, or a file
+ * that lines are appended to.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type KeyLog = ((line: string) => void) | { readonly file: string }
 
 interface Base {
   readonly [TypeId]: TypeId
@@ -126,9 +153,17 @@ const make = <K extends "client" | "server">(kind: K, protocol: Protocol.Resolve
     chain: [],
     key: undefined,
     verify: kind === "client",
+    tryVerify: false,
+    verifyHostname: kind === "client",
     useDefaultTrust: kind === "client",
     roots: [],
     suggestedCas: [],
+    ciphers: undefined,
+    cipherSuites: undefined,
+    alpn: [],
+    serverNameCallback: undefined,
+    keyLog: undefined,
+    sealed: false,
     version: 0
   } as State
 })
@@ -195,6 +230,27 @@ const update = (target: Target, f: (state: State) => void): void => {
   state.version++
 }
 
+const isSealed = (target: Target): boolean => contextOf(target).state.sealed
+
+const sealedError = (operation: string) =>
+  new InvalidArgumentError({
+    argument: "context",
+    value: operation,
+    reason: "the context is sealed; no further changes are allowed"
+  })
+
+/** Applies a change unless the context is sealed. */
+const change = (target: Target, operation: string, f: (state: State) => void): Effect.Effect<void, InvalidArgumentError> =>
+  Effect.suspend(() => (isSealed(target) ? Effect.fail(sealedError(operation)) : Effect.sync(() => update(target, f))))
+
+const checkSealedCertificate = (target: Target, path: string): Effect.Effect<void, CertificateLoadError> =>
+  Effect.suspend(() =>
+    isSealed(target) ? Effect.fail(new CertificateLoadError({ path, reason: "Sealed" })) : Effect.void
+  )
+
+const checkSealedKey = (target: Target, path: string): Effect.Effect<void, PrivateKeyLoadError> =>
+  Effect.suspend(() => (isSealed(target) ? Effect.fail(new PrivateKeyLoadError({ path, reason: "Sealed" })) : Effect.void))
+
 /**
  * Loads a PEM certificate chain (leaf first, then intermediates) as the context's identity,
  * replacing the old chain. A loaded key that does not match the new leaf is dropped, as
@@ -207,7 +263,10 @@ export const loadCertificateChain = (
   target: Target,
   path: string
 ): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem> =>
-  Effect.flatMap(Loading.readCertificates(path), (chain) => Effect.sync(() => installChain(target, chain)))
+  Effect.zipRight(
+    checkSealedCertificate(target, path),
+    Effect.flatMap(Loading.readCertificates(path), (chain) => Effect.sync(() => installChain(target, chain)))
+  )
 
 /**
  * Like `loadCertificateChain`, from PEM text or bytes in memory.
@@ -219,8 +278,11 @@ export const loadCertificateChainPem = (
   target: Target,
   pem: string | Uint8Array
 ): Effect.Effect<void, CertificateLoadError> =>
-  Effect.flatMap(Loading.parseCertificates(pem, Loading.memoryPath), (chain) =>
-    Effect.sync(() => installChain(target, chain)))
+  Effect.zipRight(
+    checkSealedCertificate(target, Loading.memoryPath),
+    Effect.flatMap(Loading.parseCertificates(pem, Loading.memoryPath), (chain) =>
+      Effect.sync(() => installChain(target, chain)))
+  )
 
 const installChain = (target: Target, chain: ReadonlyArray<Certificate>) =>
   update(target, (state) => {
@@ -242,7 +304,10 @@ export const loadPrivateKey = (
   path: string,
   options?: { readonly rsa?: boolean | undefined; readonly asn1?: boolean | undefined }
 ): Effect.Effect<void, PrivateKeyLoadError, FileSystem.FileSystem> =>
-  Effect.flatMap(Loading.readPrivateKey(path, keyOptions(options)), (key) => installKey(target, key, path))
+  Effect.zipRight(
+    checkSealedKey(target, path),
+    Effect.flatMap(Loading.readPrivateKey(path, keyOptions(options)), (key) => installKey(target, key, path))
+  )
 
 /**
  * Like `loadPrivateKey`, from PEM text or (with `asn1: true`) DER bytes in memory.
@@ -255,9 +320,12 @@ export const loadPrivateKeyPem = (
   data: string | Uint8Array,
   options?: { readonly rsa?: boolean | undefined; readonly asn1?: boolean | undefined }
 ): Effect.Effect<void, PrivateKeyLoadError> =>
-  Effect.flatMap(
-    Loading.parsePrivateKey(data, Loading.memoryPath, keyOptions(options)),
-    (key) => installKey(target, key, Loading.memoryPath)
+  Effect.zipRight(
+    checkSealedKey(target, Loading.memoryPath),
+    Effect.flatMap(
+      Loading.parsePrivateKey(data, Loading.memoryPath, keyOptions(options)),
+      (key) => installKey(target, key, Loading.memoryPath)
+    )
   )
 
 const keyOptions = (options?: { readonly rsa?: boolean | undefined; readonly asn1?: boolean | undefined }) => ({
@@ -295,6 +363,7 @@ export const setIdentity = (
   }
 ): Effect.Effect<void, CertificateLoadError | PrivateKeyLoadError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
+    yield* checkSealedCertificate(target, Loading.memoryPath)
     const chain = yield* Loading.certificatesFromSource(identity.chain)
     const key = yield* Loading.privateKeyFromSource(identity.key, keyOptions(identity))
     if (!Loading.keyMatches(key, chain[0]!)) {
@@ -319,12 +388,11 @@ export const setIdentity = (
  * @since 0.1.0
  * @category verification
  */
-export const setVerify = (target: Target, verify: boolean): Effect.Effect<void> =>
-  Effect.sync(() =>
-    update(target, (state) => {
-      state.verify = verify
-    })
-  )
+export const setVerify = (target: Target, verify: boolean): Effect.Effect<void, InvalidArgumentError> =>
+  change(target, "setVerify", (state) => {
+    state.verify = verify
+    if (verify) state.tryVerify = false
+  })
 
 /**
  * Adds the PEM certificates in a file to the roots trusted to verify peers; calls accumulate.
@@ -336,7 +404,10 @@ export const loadVerifyRootCertificates = (
   target: Target,
   path: string
 ): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem> =>
-  Effect.flatMap(Loading.readCertificates(path), (certs) => Effect.sync(() => addRoots(target, certs)))
+  Effect.zipRight(
+    checkSealedCertificate(target, path),
+    Effect.flatMap(Loading.readCertificates(path), (certs) => Effect.sync(() => addRoots(target, certs)))
+  )
 
 /**
  * Like `loadVerifyRootCertificates`, from PEM text or bytes in memory.
@@ -348,8 +419,11 @@ export const loadVerifyRootCertificatesPem = (
   target: Target,
   pem: string | Uint8Array
 ): Effect.Effect<void, CertificateLoadError> =>
-  Effect.flatMap(Loading.parseCertificates(pem, Loading.memoryPath), (certs) =>
-    Effect.sync(() => addRoots(target, certs)))
+  Effect.zipRight(
+    checkSealedCertificate(target, Loading.memoryPath),
+    Effect.flatMap(Loading.parseCertificates(pem, Loading.memoryPath), (certs) =>
+      Effect.sync(() => addRoots(target, certs)))
+  )
 
 const addRoots = (target: Target, certs: ReadonlyArray<Certificate>) =>
   update(target, (state) => {
@@ -367,7 +441,10 @@ export const loadSuggestedCertificateAuthorities = (
   target: Target,
   path: string
 ): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem> =>
-  Effect.flatMap(Loading.readCertificates(path), (certs) => Effect.sync(() => addSuggested(target, certs)))
+  Effect.zipRight(
+    checkSealedCertificate(target, path),
+    Effect.flatMap(Loading.readCertificates(path), (certs) => Effect.sync(() => addSuggested(target, certs)))
+  )
 
 /**
  * Like `loadSuggestedCertificateAuthorities`, from PEM text or bytes in memory.
@@ -379,10 +456,229 @@ export const loadSuggestedCertificateAuthoritiesPem = (
   target: Target,
   pem: string | Uint8Array
 ): Effect.Effect<void, CertificateLoadError> =>
-  Effect.flatMap(Loading.parseCertificates(pem, Loading.memoryPath), (certs) =>
-    Effect.sync(() => addSuggested(target, certs)))
+  Effect.zipRight(
+    checkSealedCertificate(target, Loading.memoryPath),
+    Effect.flatMap(Loading.parseCertificates(pem, Loading.memoryPath), (certs) =>
+      Effect.sync(() => addSuggested(target, certs)))
+  )
 
 const addSuggested = (target: Target, certs: ReadonlyArray<Certificate>) =>
   update(target, (state) => {
     state.suggestedCas = [...state.suggestedCas, ...certs]
   })
+
+/**
+ * Verifies the peer if it presents a certificate and accepts a peer that presents none (Racket's
+ * `ssl-try-verify!`): a server that asks for, but does not require, a client certificate. A
+ * certificate that is presented and does not verify still fails the connection.
+ *
+ * @since 0.1.0
+ * @category verification
+ */
+export const setTryVerify = (target: Target, tryVerify: boolean): Effect.Effect<void, InvalidArgumentError> =>
+  change(target, "setTryVerify", (state) => {
+    state.tryVerify = tryVerify
+    if (tryVerify) state.verify = false
+  })
+
+/**
+ * Turns the host-name check of a client context on or off, apart from chain verification
+ * (Racket's `ssl-set-verify-hostname!`).
+ *
+ * @since 0.1.0
+ * @category verification
+ */
+export const setVerifyHostname = (target: Target, verify: boolean): Effect.Effect<void, InvalidArgumentError> =>
+  change(target, "setVerifyHostname", (state) => {
+    state.verifyHostname = verify
+  })
+
+/**
+ * A trust source (Racket's verify sources): a PEM file, or a directory of certificates named by
+ * their subject hash (`c_rehash` / `openssl rehash` layout).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type VerifySource = string | { readonly directory: string }
+
+/**
+ * Adds the certificates of a trust source to the trusted roots. A directory is read now; a
+ * missing directory adds nothing (as in Racket). With `try: true`, failures are ignored.
+ *
+ * @since 0.1.0
+ * @category verification
+ */
+export const loadVerifySource = (
+  target: Target,
+  source: VerifySource,
+  options?: { readonly try?: boolean | undefined }
+): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem> => {
+  const load = typeof source === "string"
+    ? loadVerifyRootCertificates(target, source)
+    : Effect.zipRight(
+      checkSealedCertificate(target, source.directory),
+      Effect.flatMap(Loading.readHashedDirectory(source.directory), (certs) => Effect.sync(() => addRoots(target, certs)))
+    )
+  return options?.try === true ? Effect.catchAll(load, (error) => error.reason === "Sealed" ? Effect.fail(error) : Effect.void) : load
+}
+
+/**
+ * The platform's default trust sources (Racket's `ssl-default-verify-sources`): `SSL_CERT_FILE`
+ * and `SSL_CERT_DIR` when set, else Debian/OpenSSL's usual places.
+ *
+ * @since 0.1.0
+ * @category verification
+ */
+export const defaultVerifySources: Effect.Effect<ReadonlyArray<VerifySource>> = Effect.gen(function*() {
+  const file = yield* Config.withDefault(Config.string("SSL_CERT_FILE"), "/etc/ssl/certs/ca-certificates.crt")
+  const directory = yield* Config.withDefault(Config.string("SSL_CERT_DIR"), "/etc/ssl/certs")
+  return [file, { directory }]
+}).pipe(Effect.orElseSucceed((): ReadonlyArray<VerifySource> => []))
+
+/**
+ * Loads every default trust source, ignoring the ones that fail (Racket's
+ * `ssl-load-default-verify-sources!`).
+ *
+ * @since 0.1.0
+ * @category verification
+ */
+export const loadDefaultVerifySources = (
+  target: Target
+): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem> =>
+  Effect.flatMap(defaultVerifySources, (sources) =>
+    Effect.forEach(sources, (source) => loadVerifySource(target, source, { try: true }), { discard: true }))
+
+/**
+ * Checks cipher strings against the platform's TLS library; adapters provide it (`NodeSsl.layer`
+ * does), so that a bad string fails when it is set, not at the first handshake. Without one, only
+ * the characters are checked.
+ *
+ * @since 0.1.0
+ * @category references
+ */
+export class CipherValidator extends Context.Reference<CipherValidator>()(
+  "@effect-ssl/core/SslContext/CipherValidator",
+  {
+    defaultValue: (): (kind: "ciphers" | "cipherSuites", value: string) => string | undefined => (_, value) =>
+      /^[A-Za-z0-9_+\-!@=:,. ]+$/.test(value) ? undefined : "not an OpenSSL cipher string"
+  }
+) {}
+
+/**
+ * Sets the OpenSSL cipher list for TLS 1.2 and below (e.g. `"ECDHE+AESGCM:!aNULL"`); an invalid
+ * string fails here with `InvalidArgumentError` (Racket's `ssl-set-ciphers!`).
+ *
+ * @since 0.1.0
+ * @category ciphers
+ */
+export const setCiphers = (target: Target, ciphers: string): Effect.Effect<void, InvalidArgumentError> =>
+  setCipherOption(target, "ciphers", ciphers)
+
+/**
+ * Sets the TLS 1.3 cipher suites (e.g. `"TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"`).
+ *
+ * @since 0.1.0
+ * @category ciphers
+ */
+export const setCipherSuites = (target: Target, suites: string): Effect.Effect<void, InvalidArgumentError> =>
+  setCipherOption(target, "cipherSuites", suites)
+
+const setCipherOption = (target: Target, kind: "ciphers" | "cipherSuites", value: string) =>
+  Effect.flatMap(CipherValidator, (validate) => {
+    const problem = typeof value === "string" && value.length > 0 ? validate(kind, value) : "expected a non-empty string"
+    if (problem !== undefined) {
+      return Effect.fail(new InvalidArgumentError({ argument: kind, value, reason: problem }))
+    }
+    return change(target, kind === "ciphers" ? "setCiphers" : "setCipherSuites", (state) => {
+      state[kind] = value
+    })
+  })
+
+const alpnProblem = (protocols: ReadonlyArray<string>): string | undefined => {
+  for (const p of protocols) {
+    if (typeof p !== "string" || p.length === 0 || new TextEncoder().encode(p).length > 255) {
+      return "each protocol must be a non-empty string of at most 255 bytes"
+    }
+  }
+  return undefined
+}
+
+/**
+ * Sets the application protocols (ALPN), most preferred first: on a client context, those it
+ * offers; on a server context, those it accepts, chosen by the server's order. On Node, a client
+ * whose offer shares nothing with the server's list is refused with a `no_application_protocol`
+ * alert; a client that offers none is served without ALPN. `session.alpnProtocol` tells the choice.
+ *
+ * @since 0.1.0
+ * @category alpn
+ */
+export const setAlpn = (target: Target, protocols: ReadonlyArray<string>): Effect.Effect<void, InvalidArgumentError> =>
+  Effect.suspend(() => {
+    const problem = alpnProblem(protocols)
+    if (problem !== undefined) {
+      return Effect.fail(new InvalidArgumentError({ argument: "protocols", value: protocols.join(","), reason: problem }))
+    }
+    return change(target, "setAlpn", (state) => {
+      state.alpn = [...protocols]
+    })
+  })
+
+/**
+ * Server-side SNI: `callback` receives the host name the client asked for and returns the server
+ * context to use, or None to keep this one (Racket's
+ * `ssl-set-server-name-identification-callback!`).
+ *
+ * @since 0.1.0
+ * @category identity
+ */
+export const setServerNameCallback = (
+  target: ServerContext | { readonly context: ServerContext },
+  callback: (servername: string) => Effect.Effect<Option.Option<ServerContext>>
+): Effect.Effect<void, InvalidArgumentError> =>
+  change(target, "setServerNameCallback", (state) => {
+    state.serverNameCallback = callback
+  })
+
+/**
+ * Logs TLS secrets in the SSLKEYLOGFILE format to a function or a file, so that a capture can be
+ * decrypted with Wireshark; `undefined` turns it off (the default). Never leave it on in production.
+ *
+ * @since 0.1.0
+ * @category debugging
+ */
+export const setKeyLog = (target: Target, keyLog: KeyLog | undefined): Effect.Effect<void, InvalidArgumentError> =>
+  change(target, "setKeyLog", (state) => {
+    state.keyLog = keyLog
+  })
+
+/**
+ * Seals a context: every later change fails with a typed error saying it is sealed (Racket's
+ * `ssl-seal-context!`).
+ *
+ * @since 0.1.0
+ * @category sealing
+ */
+export const seal = (target: Target): Effect.Effect<void> =>
+  Effect.sync(() => {
+    contextOf(target).state.sealed = true
+  })
+
+/**
+ * @since 0.1.0
+ * @category sealing
+ */
+export const isSealedContext = (target: Target): boolean => isSealed(target)
+
+/**
+ * A ready-to-use secure client context (Racket's `ssl-secure-client-context`): the platform's
+ * default trust store, chain and host-name verification, TLS 1.2 at least; sealed.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const secureClient: Effect.Effect<ClientContext> = Effect.gen(function*() {
+  const ctx = yield* Effect.orDie(makeClient("secure"))
+  yield* seal(ctx)
+  return ctx
+})

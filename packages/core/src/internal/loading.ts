@@ -443,6 +443,27 @@ export const readCertificates = (
     (bytes) => parseCertificates(bytes, path)
   )
 
+// OpenSSL's hashed-directory layout: <8 hex digits of the subject hash>.<n>
+const hashedName = /^[0-9a-f]{8}\.[0-9]+$/
+
+/**
+ * Every certificate in a hashed directory (`openssl rehash`), read now. A missing directory holds
+ * nothing, as for OpenSSL's lazy lookup; a file that does not parse is skipped.
+ *
+ * @internal
+ */
+export const readHashedDirectory = (
+  directory: string
+): Effect.Effect<ReadonlyArray<LoadedCertificate>, CertificateLoadError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const names = yield* Effect.orElseSucceed(fs.readDirectory(directory), (): ReadonlyArray<string> => [])
+    const chosen = names.filter((name) => hashedName.test(name)).sort()
+    const certs = yield* Effect.forEach(chosen, (name) =>
+      Effect.orElseSucceed(readCertificates(`${directory.replace(/\/+$/, "")}/${name}`), (): ReadonlyArray<LoadedCertificate> => []))
+    return certs.flat()
+  })
+
 /** @internal */
 export const parsePrivateKey = (
   data: string | Uint8Array,
