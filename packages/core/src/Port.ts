@@ -121,12 +121,24 @@ const checkCount = (argument: string, n: number | undefined): Effect.Effect<void
  * @category constructors
  */
 export const makeInput = (channel: Channel, close?: Effect.Effect<void>): Input => {
+  // Takes a chunk and continues with `f` in one step where the channel allows it (see
+  // ByteChannel.takeThen), so the gathering reads below never hold a taken chunk that their
+  // interruption handler cannot see.
+  const takeThen: <A, E>(
+    max: number | undefined,
+    f: (chunk: Option.Option<Uint8Array>) => Effect.Effect<A, E>
+  ) => Effect.Effect<A, E | SslError> = channel instanceof ByteChannel
+    ? (max, f) => channel.takeThen(max, f)
+    : (max, f) => Effect.flatMap(channel.take(max), f)
+
   const read = (maxBytes?: number) =>
     maxBytes === 0 ? Effect.succeed(Option.some(new Uint8Array(0))) : Effect.zipRight(
       checkCount("maxBytes", maxBytes),
       channel.take(maxBytes)
     )
 
+  // Each gathering read keeps what it has taken in `parts`/`total` until it returns, and puts it
+  // back in front of the channel when interrupted.
   const readExactly = (n: number): Effect.Effect<Uint8Array, SslError> =>
     Effect.zipRight(
       checkCount("n", n),
@@ -136,8 +148,8 @@ export const makeInput = (channel: Channel, close?: Effect.Effect<void>): Input 
         const loop: Effect.Effect<Uint8Array, SslError> = Effect.suspend(() =>
           total >= n
             ? Effect.succeed(concat(parts, total))
-            : Effect.flatMap(
-              channel.take(n - total),
+            : takeThen(
+              n - total,
               Option.match({
                 onNone: () => {
                   if (total > 0) channel.unread(concat(parts, total))
@@ -161,21 +173,19 @@ export const makeInput = (channel: Channel, close?: Effect.Effect<void>): Input 
 
   const decoder = new TextDecoder()
   const readLine: Effect.Effect<Option.Option<string>, SslError> = Effect.suspend(() => {
+    // `parts` holds the line with its "\n" (if any), so an interrupted readLine can give it all back
     const parts: Array<Uint8Array> = []
     let total = 0
-    const finish = (bytes: Uint8Array) => {
-      const end = bytes.length > 0 && bytes[bytes.length - 1] === 13 ? bytes.length - 1 : bytes.length
+    const decode = (newline: boolean) => {
+      const bytes = concat(parts, total)
+      let end = newline ? bytes.length - 1 : bytes.length
+      if (newline && end > 0 && bytes[end - 1] === 13) end--
       return Option.some(decoder.decode(bytes.subarray(0, end)))
     }
-    const loop: Effect.Effect<Option.Option<string>, SslError> = Effect.flatMap(
-      channel.take(),
+    const loop: Effect.Effect<Option.Option<string>, SslError> = takeThen(
+      undefined,
       Option.match({
-        onNone: () => {
-          if (total === 0) return Effect.succeed(Option.none())
-          const line = concat(parts, total)
-          total = 0
-          return Effect.succeed(finish(line))
-        },
+        onNone: () => Effect.succeed(total === 0 ? Option.none() : decode(false)),
         onSome: (chunk) => {
           const newline = chunk.indexOf(10)
           if (newline < 0) {
@@ -184,10 +194,9 @@ export const makeInput = (channel: Channel, close?: Effect.Effect<void>): Input 
             return loop
           }
           if (newline + 1 < chunk.length) channel.unread(chunk.subarray(newline + 1))
-          parts.push(chunk.subarray(0, newline))
-          const line = concat(parts, total + newline)
-          total = 0
-          return Effect.succeed(finish(line))
+          parts.push(chunk.subarray(0, newline + 1))
+          total += newline + 1
+          return Effect.succeed(decode(true))
         }
       })
     )
@@ -200,8 +209,8 @@ export const makeInput = (channel: Channel, close?: Effect.Effect<void>): Input 
   const readAll: Effect.Effect<Uint8Array, SslError> = Effect.suspend(() => {
     const parts: Array<Uint8Array> = []
     let total = 0
-    const loop: Effect.Effect<Uint8Array, SslError> = Effect.flatMap(
-      channel.take(),
+    const loop: Effect.Effect<Uint8Array, SslError> = takeThen(
+      undefined,
       Option.match({
         onNone: () => Effect.succeed(concat(parts, total)),
         onSome: (chunk) => {

@@ -75,7 +75,7 @@ const unsupported: Record<"sslv2" | "sslv3", string> = {
  * @category refinements
  */
 export const isProtocol = (u: unknown): u is Protocol =>
-  typeof u === "string" && (u in table || u === "sslv2" || u === "sslv3")
+  typeof u === "string" && (Object.prototype.hasOwnProperty.call(table, u) || u === "sslv2" || u === "sslv3")
 
 /**
  * Resolves a protocol name to its version range.

@@ -58,7 +58,9 @@ export class ByteChannel {
       const room = this.capacity - this.buffered
       if (room > 0) {
         const n = Math.min(room, bytes.length - offset)
-        this.push(offset === 0 && n === bytes.length ? bytes : bytes.subarray(offset, offset + n))
+        // a copy: the writer may reuse its buffer as soon as offer returns, long before the reader
+        // takes the bytes (and the reader gets bytes no writer can change under it)
+        this.push(bytes.slice(offset, offset + n))
         offset += n
         if (offset >= bytes.length) return Effect.void
       }
@@ -90,9 +92,24 @@ export class ByteChannel {
 
   /** Takes up to `max` bytes (the first buffered chunk when `max` is undefined); None at EOF. */
   take(max?: number): Effect.Effect<Option.Option<Uint8Array>, SslError> {
-    const step: Effect.Effect<Option.Option<Uint8Array>, SslError> = Effect.suspend(() => {
-      const now = this.poll(max)
-      return now === undefined ? Effect.zipRight(this.wait(this.readWaiters), step) : now
+    return this.takeThen(max, Effect.succeed)
+  }
+
+  /**
+   * Takes like `take` and hands the result to `f` in the same synchronous step. An interruption
+   * can fall between any two steps of an effect, so a reader that gathers several chunks must
+   * record each chunk where its interruption handler sees it before the next step: taking and
+   * recording are one step here.
+   */
+  takeThen<A, E>(
+    max: number | undefined,
+    f: (chunk: Option.Option<Uint8Array>) => Effect.Effect<A, E>
+  ): Effect.Effect<A, E | SslError> {
+    const step: Effect.Effect<A, E | SslError> = Effect.suspend(() => {
+      if (this.readerClosed) return Effect.fail(new IoError({ operation: "read", reason: "Closed" }))
+      if (this.buffered > 0) return f(Option.some(this.takeNow(max)))
+      if (this.ended) return this.failure === undefined ? f(Option.none()) : Effect.fail(this.failure)
+      return Effect.zipRight(this.wait(this.readWaiters), step)
     })
     return step
   }
