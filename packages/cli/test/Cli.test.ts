@@ -1,0 +1,353 @@
+/**
+ * The `effect-ssl` command end to end: every test spawns the real executable
+ * (`node packages/cli/bin/effect-ssl.js …`) and talks to it with real peers (`openssl s_client`,
+ * `openssl s_server`, `curl`, node:tls) and compares against `sha1sum`.
+ */
+import { TestCertificates } from "@effect-ssl/core"
+import { type ChildProcessWithoutNullStreams, execFile, spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Tls from "node:tls"
+import { fileURLToPath } from "node:url"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+
+const bin = fileURLToPath(new URL("../bin/effect-ssl.js", import.meta.url))
+const fixtures = fileURLToPath(new URL("../../core/test/fixtures/", import.meta.url))
+const fixture = (name: string) => Path.join(fixtures, name)
+const testPem = TestCertificates.path
+
+// ---------------------------------------------------------------------------------------------
+// Child processes: every one is killed (if still running) and awaited after each test.
+
+interface Exited {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
+interface Proc {
+  readonly child: ChildProcessWithoutNullStreams
+  readonly stdout: () => string
+  readonly stderr: () => string
+  /** Resolves once `pattern` shows up on the stream; rejects if the process ends first. */
+  readonly waitFor: (stream: "stdout" | "stderr", pattern: RegExp) => Promise<RegExpMatchArray>
+  /** Resolves when the process has exited and its output is closed. */
+  readonly exited: Promise<Exited>
+}
+
+const procs = new Set<Proc>()
+
+const spawnProc = (command: string, args: ReadonlyArray<string>, options: { readonly cwd?: string } = {}): Proc => {
+  const child = spawn(command, args, { cwd: options.cwd ?? process.cwd(), stdio: "pipe" })
+  const output = { stdout: "", stderr: "" }
+  const checks = new Set<() => void>()
+  let done = false
+  child.stdout.setEncoding("utf8")
+  child.stderr.setEncoding("utf8")
+  child.stdout.on("data", (text: string) => {
+    output.stdout += text
+    for (const check of checks) check()
+  })
+  child.stderr.on("data", (text: string) => {
+    output.stderr += text
+    for (const check of checks) check()
+  })
+  // Writing to a peer that already exited must not crash the test run.
+  child.stdin.on("error", () => {})
+  const exited = new Promise<Exited>((resolve) => {
+    child.on("close", (code, signal) => {
+      done = true
+      for (const check of checks) check()
+      resolve({ code, signal })
+    })
+  })
+  const waitFor = (stream: "stdout" | "stderr", pattern: RegExp) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const check = () => {
+        const match = output[stream].match(pattern)
+        if (match !== null) {
+          checks.delete(check)
+          resolve(match)
+        } else if (done) {
+          checks.delete(check)
+          reject(
+            new Error(
+              `${command} ${args.join(" ")} ended without printing ${pattern} on ${stream}\n` +
+                `stdout: ${output.stdout}\nstderr: ${output.stderr}`
+            )
+          )
+        }
+      }
+      checks.add(check)
+      check()
+    })
+  const proc: Proc = { child, stdout: () => output.stdout, stderr: () => output.stderr, waitFor, exited }
+  procs.add(proc)
+  return proc
+}
+
+const cli = (args: ReadonlyArray<string>, options: { readonly cwd?: string } = {}) =>
+  spawnProc(process.execPath, [bin, ...args], options)
+
+/** Runs the command to its end with `input` on stdin. */
+const runCli = async (
+  args: ReadonlyArray<string>,
+  options: { readonly cwd?: string; readonly input?: string | Uint8Array } = {}
+) => {
+  const proc = cli(args, options)
+  proc.child.stdin.end(options.input ?? "")
+  const exit = await proc.exited
+  return { ...exit, stdout: proc.stdout(), stderr: proc.stderr() }
+}
+
+afterEach(async () => {
+  for (const proc of procs) {
+    if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill("SIGKILL")
+    await proc.exited
+  }
+  procs.clear()
+})
+
+const exec = (command: string, args: ReadonlyArray<string>, options: { cwd?: string; input?: string } = {}) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    const child = execFile(command, args, { cwd: options.cwd, encoding: "utf8" }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1
+      resolve({ code, stdout, stderr })
+    })
+    child.stdin?.on("error", () => {})
+    child.stdin?.end(options.input ?? "")
+  })
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = Net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as Net.AddressInfo).port
+      server.close(() => resolve(port))
+    })
+  })
+
+/** `effect-ssl serve` on an ephemeral port, once it says it is listening. */
+const serve = async (args: ReadonlyArray<string> = []) => {
+  const proc = cli(["serve", "0", ...args])
+  const match = await proc.waitFor("stderr", /listening on 127\.0\.0\.1:(\d+)/)
+  return { proc, port: Number(match[1]) }
+}
+
+/** `openssl s_server` on 127.0.0.1 serving `leaf` with the fixture intermediate, once it accepts. */
+const sServer = async (leaf: string, key: string) => {
+  const port = await freePort()
+  // s_server's stdin stays open (a pipe): at its end s_server would shut down.
+  const proc = spawnProc("openssl", [
+    "s_server",
+    "-accept",
+    `127.0.0.1:${port}`,
+    "-cert",
+    fixture(leaf),
+    "-cert_chain",
+    fixture("intermediate-ca.pem"),
+    "-key",
+    fixture(key),
+    "-naccept",
+    "1"
+  ])
+  await proc.waitFor("stdout", /^ACCEPT$/m)
+  return { proc, port }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe("effect-ssl demo", () => {
+  it("runs on the test certificate, verifies the server and reports matching digests", async () => {
+    const result = await runCli(["demo", "--size", "4"])
+    expect(result.stderr).toContain("progress: 100% (8.0 MiB of 8.0 MiB)")
+    expect(result.code).toBe(0)
+    expect(result.stdout).toMatch(/^ {2}protocol: TLSv1\.[23]$/m)
+    expect(result.stdout).toMatch(/^ {2}cipher: \S+$/m)
+    expect(result.stdout).toMatch(/^ {2}subject: .*CN=localhost$/m)
+    expect(result.stdout).toMatch(/^ {2}fingerprint \(SHA-256\): ([0-9A-F]{2}:){31}[0-9A-F]{2}$/m)
+    expect(result.stdout).toMatch(/^ {2}verified: yes$/m)
+    expect(result.stdout).toMatch(/client → server: 4\.0 MiB in [\d.]+ s \([\d.]+ MiB\/s\)/)
+    const digest = (label: string) => result.stdout.match(new RegExp(`^  ${label}: +([0-9a-f]{40})`, "m"))?.[1]
+    expect(digest("client sent")).toMatch(/^[0-9a-f]{40}$/)
+    expect(digest("server received")).toBe(digest("client sent"))
+    expect(digest("server sent")).toMatch(/^[0-9a-f]{40}$/)
+    expect(digest("client received")).toBe(digest("server sent"))
+    expect(digest("client sent")).not.toBe(digest("server sent"))
+    expect(result.stdout).toContain("All digests match.")
+  })
+})
+
+describe("effect-ssl serve", () => {
+  it("echoes to openssl s_client, which verifies it against the test certificate", async () => {
+    const { port, proc: server } = await serve()
+    expect(server.stderr()).toMatch(/WARNING: no --cert\/--key given/)
+    const client = spawnProc("openssl", [
+      "s_client",
+      "-connect",
+      `127.0.0.1:${port}`,
+      "-CAfile",
+      testPem,
+      "-verify_return_error"
+    ])
+    client.child.stdin.write("hello effect-ssl\n")
+    await client.waitFor("stdout", /^hello effect-ssl$/m)
+    expect(client.stdout()).toContain("Verify return code: 0 (ok)")
+    client.child.stdin.end()
+    expect((await client.exited).code).toBe(0)
+    await server.waitFor("stderr", /127\.0\.0\.1:\d+ TLSv1\.3 \S+ in=17 out=17 ok$/m)
+    server.child.kill("SIGTERM")
+    expect(await server.exited).toEqual({ code: 0, signal: null })
+  })
+
+  it("--http answers curl with 200 naming the protocol, and survives garbage and vanishing clients", async () => {
+    const { port, proc: server } = await serve(["--http"])
+
+    // Plain text instead of a TLS handshake.
+    const garbage = Net.connect(port, "127.0.0.1")
+    garbage.on("error", () => {})
+    garbage.end("GET / HTTP/1.0\r\n\r\n")
+    await server.waitFor("stderr", /failed: TLS handshake with 127\.0\.0\.1:\d+ failed \(server side\): the peer does not speak TLS/)
+    garbage.destroy()
+
+    // A client that completes its handshake, sends half a request and vanishes.
+    const vanishing = Tls.connect({ host: "127.0.0.1", port, ca: TestCertificates.pem, servername: "localhost" })
+    vanishing.on("error", () => {})
+    await new Promise<void>((resolve) => vanishing.once("secureConnect", () => resolve()))
+    vanishing.write("GET / HT")
+    await new Promise<void>((resolve) => vanishing.write("", () => resolve()))
+    vanishing.destroy()
+    await server.waitFor("stderr", /in=8 out=\d+ .*(failed|ok)/)
+
+    const curl = await exec("curl", [
+      "--silent",
+      "--show-error",
+      "--cacert",
+      testPem,
+      "--write-out",
+      "\n%{http_code}",
+      `https://localhost:${port}/hello`
+    ])
+    expect(curl.stderr).toBe("")
+    expect(curl.code).toBe(0)
+    const [body, status] = curl.stdout.split(/\n(?=\d+$)/)
+    expect(status).toBe("200")
+    expect(body).toMatch(/GET \/hello over TLSv1\.3 \(\S+\)/)
+    await server.waitFor("stderr", /TLSv1\.3 \S+ in=\d+ out=\d+ "GET \/hello" 200 ok$/m)
+
+    server.child.kill("SIGTERM")
+    expect(await server.exited).toEqual({ code: 0, signal: null })
+  })
+
+  it("stops on SIGINT with a client connected: the client sees the end, the process exits 0", async () => {
+    const { port, proc: server } = await serve()
+    const client = Tls.connect({ host: "127.0.0.1", port, ca: TestCertificates.pem, servername: "localhost" })
+    client.on("error", () => {})
+    client.setEncoding("utf8")
+    const ended = new Promise<string>((resolve) => {
+      client.once("end", () => resolve("end"))
+      client.once("close", () => resolve("close"))
+    })
+    await new Promise<void>((resolve) => client.once("secureConnect", () => resolve()))
+    client.write("ping\n")
+    await new Promise<void>((resolve) => client.once("data", () => resolve()))
+
+    server.child.kill("SIGINT")
+    expect(await server.exited).toEqual({ code: 0, signal: null })
+    expect(await ended).toBe("end")
+    expect(server.stderr()).toMatch(/in=5 out=5 closed \(server shutting down\)$/m)
+    expect(server.stderr()).toContain("1 open connection closed")
+    client.destroy()
+  })
+})
+
+describe("effect-ssl connect", () => {
+  it("talks to openssl s_server both ways and closes with close_notify at the end of stdin", async () => {
+    const { proc: server, port } = await sServer("server.pem", "server.key")
+    const client = cli(["connect", "localhost", String(port), "--ca", fixture("root-ca.pem")])
+    client.child.stdin.write("hello from effect-ssl\n")
+    await server.waitFor("stdout", /^hello from effect-ssl$/m)
+    server.child.stdin.write("hello from s_server\n")
+    await client.waitFor("stdout", /^hello from s_server$/m)
+    client.child.stdin.end()
+    const exit = await client.exited
+    expect(client.stderr()).toMatch(/^ {2}verified: yes$/m)
+    expect(client.stderr()).toMatch(/^ {2}subject: \/O=effect-ssl\/CN=localhost$/m)
+    expect(client.stderr()).toContain("closed by the server (sent 22 bytes, received 20 bytes)")
+    expect(exit).toEqual({ code: 0, signal: null })
+    expect(client.stdout()).toBe("hello from s_server\n")
+    // s_server saw our close_notify: it ended the session cleanly.
+    await server.exited
+    expect(server.stdout()).toContain("DONE")
+  })
+
+  it("fails with the typed reason and exit 1 against an expired certificate", async () => {
+    const { port } = await sServer("expired-chain.pem", "expired.key")
+    const result = await runCli(["connect", "localhost", String(port), "--ca", fixture("root-ca.pem")])
+    expect(result.code).toBe(1)
+    expect(result.stdout).toBe("")
+    expect(result.stderr).toMatch(/^effect-ssl connect: Cannot verify localhost:\d+'s certificate: the certificate has expired/)
+    expect(result.stderr.trim().split("\n")).toHaveLength(1)
+  })
+
+  it("fails with a host-name reason and exit 1 against a certificate for another host", async () => {
+    const { port } = await sServer("wrong-host-chain.pem", "wrong-host.key")
+    const result = await runCli(["connect", "localhost", String(port), "--ca", fixture("root-ca.pem")])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/^effect-ssl connect: Cannot verify localhost:\d+'s certificate: the certificate is not valid for this host name/)
+    expect(result.stderr.trim().split("\n")).toHaveLength(1)
+  })
+})
+
+describe("effect-ssl sha1", () => {
+  let dir: string
+  const files = ["text.txt", "empty", "random.bin", "with space.txt"]
+
+  beforeAll(() => {
+    dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-ssl-sha1-"))
+    Fs.writeFileSync(Path.join(dir, "text.txt"), "The quick brown fox jumps over the lazy dog\n")
+    Fs.writeFileSync(Path.join(dir, "empty"), "")
+    const random = new Uint8Array(300_000)
+    for (let i = 0, x = 7; i < random.length; i++) {
+      x = (x * 1103515245 + 12345) >>> 0
+      random[i] = x >>> 24
+    }
+    Fs.writeFileSync(Path.join(dir, "random.bin"), random)
+    Fs.writeFileSync(Path.join(dir, "with space.txt"), "spaces\r\n")
+  })
+
+  afterAll(() => {
+    Fs.rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("prints exactly what sha1sum prints, for files and for standard input", async () => {
+    const input = "standard input\n".repeat(1000)
+    const [ours, theirs, oursStdin, theirsStdin] = await Promise.all([
+      runCli(["sha1", ...files], { cwd: dir }),
+      exec("sha1sum", files, { cwd: dir }),
+      runCli(["sha1"], { input }),
+      exec("sha1sum", [], { input })
+    ])
+    expect(theirs.code).toBe(0)
+    expect(ours.stdout).toBe(theirs.stdout)
+    expect(ours.code).toBe(0)
+    expect(oursStdin.stdout).toBe(theirsStdin.stdout)
+    expect(oursStdin.stdout).toMatch(/^[0-9a-f]{40} {2}-\n$/)
+    expect(oursStdin.code).toBe(0)
+  })
+
+  it("reports a missing file, still prints the others, and exits 1", async () => {
+    const args = ["text.txt", "missing.txt", "random.bin"]
+    const [ours, theirs] = await Promise.all([
+      runCli(["sha1", ...args], { cwd: dir }),
+      exec("sha1sum", args, { cwd: dir })
+    ])
+    expect(theirs.code).toBe(1)
+    expect(ours.stdout).toBe(theirs.stdout)
+    expect(ours.stdout.split("\n")).toHaveLength(3)
+    expect(ours.stderr).toBe("effect-ssl sha1: missing.txt: No such file or directory\n")
+    expect(ours.code).toBe(1)
+  })
+})
