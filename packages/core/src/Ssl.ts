@@ -384,22 +384,35 @@ export const wrap = (
 export const serve: {
   <E, R>(
     handler: (connection: Connection) => Effect.Effect<void, E, R>,
-    options?: { readonly concurrency?: number | undefined }
+    options?: ServeOptions<E>
   ): (listener: Listener) => Effect.Effect<void, SslError, Exclude<R, Scope.Scope>>
   <E, R>(
     listener: Listener,
     handler: (connection: Connection) => Effect.Effect<void, E, R>,
-    options?: { readonly concurrency?: number | undefined }
+    options?: ServeOptions<E>
   ): Effect.Effect<void, SslError, Exclude<R, Scope.Scope>>
 } = ((...args: Array<unknown>) =>
   isListener(args[0])
     ? serveImpl(args[0], args[1] as never, args[2] as never)
     : (listener: Listener) => serveImpl(listener, args[0] as never, args[1] as never)) as never
 
+/**
+ * Options of `Ssl.serve`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServeOptions<E> {
+  /** most connections handled at once; default unbounded */
+  readonly concurrency?: number | undefined
+  /** told of every connection that ends with a failure (handshake or handler); default: a debug log */
+  readonly onError?: ((cause: Cause.Cause<E | SslError>) => Effect.Effect<void>) | undefined
+}
+
 const serveImpl = <E, R>(
   listener: Listener,
   handler: (connection: Connection) => Effect.Effect<void, E, R>,
-  options?: { readonly concurrency?: number | undefined }
+  options?: ServeOptions<E>
 ): Effect.Effect<void, SslError, Exclude<R, Scope.Scope>> =>
   Effect.scoped(Effect.gen(function*() {
     const fibers = yield* FiberSet.make<void, never>()
@@ -419,6 +432,8 @@ const serveImpl = <E, R>(
         Effect.catchAllCause((cause) =>
           Cause.isInterruptedOnly(cause)
             ? Effect.void
+            : options?.onError !== undefined
+            ? options.onError(cause)
             : Effect.logDebug("effect-ssl: connection ended with a failure", cause)
         ),
         Effect.onExit((exit) => Effect.zipRight(Scope.close(scope, exit), permits.release(1)))

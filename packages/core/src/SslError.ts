@@ -19,10 +19,14 @@ export const TypeId: unique symbol = Symbol.for("@effect-ssl/core/SslError")
  */
 export type TypeId = typeof TypeId
 
+// OpenSSL's error strings name its source files and lines; a person needs only the reason:
+// "80…:error:0A0000C7:SSL routines:tls_process_client_certificate:peer did not return a certificate:../deps/…"
+const opensslReason = /:error:[0-9A-Fa-f]+:[^:]*:[^:]*:([^:]+):/
+
 const describe = (cause: unknown): string => {
-  if (cause instanceof Error) return cause.message
-  if (typeof cause === "string") return cause
-  return ""
+  const text = cause instanceof Error ? cause.message : typeof cause === "string" ? cause : ""
+  const openssl = opensslReason.exec(text)
+  return (openssl === null ? text : openssl[1]!).split("\n")[0]!.trim()
 }
 
 const suffix = (cause: unknown): string => {

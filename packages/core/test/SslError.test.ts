@@ -215,3 +215,15 @@ describe("SslError", () => {
       expect(error.reason).toBe("UnexpectedEof")
     }))
 })
+
+describe("messages built from OpenSSL errors", () => {
+  it("keep OpenSSL's reason and drop its source file and line", () => {
+    const cause = new Error(
+      "800C022AF37F0000:error:0A0000C7:SSL routines:tls_process_client_certificate:peer did not return a certificate:../deps/openssl/openssl/ssl/statem/statem_srvr.c:3517:\n"
+    )
+    const error = new SslError.HandshakeError({ reason: "CertificateRequired", side: "server", cause })
+    expect(error.message).toContain("(peer did not return a certificate)")
+    expect(error.message).not.toContain("statem_srvr.c")
+    expect(error.message).not.toContain("\n")
+  })
+})
