@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import type { Port, SslError } from "@effect-ssl/core"
-import { Ssl } from "@effect-ssl/core"
+import { Ssl, SslContext } from "@effect-ssl/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Predicate from "effect/Predicate"
@@ -32,13 +32,18 @@ const load = Effect.tryPromise({
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<Ssl.Ssl> = Layer.unwrapEffect(
+export const layer: Layer.Layer<Ssl.Ssl | SslContext.CipherValidator> = Layer.unwrapEffect(
   Effect.match(
-    Effect.flatMap(load, () =>
-      Effect.promise(() => import("./internal/service.js")).pipe(Effect.flatMap((service) => service.make))),
+    Effect.flatMap(load, (NodeTls) =>
+      Effect.promise(() => import("./internal/service.js")).pipe(
+        Effect.flatMap((service) => service.make),
+        Effect.map((service) => ({ service, validate: NodeTls.validateCiphers }))
+      )),
     {
-      onFailure: (reason) => Ssl.layerUnavailable(reason),
-      onSuccess: (service) => Layer.succeed(Ssl.Ssl, service)
+      onFailure: (reason) => Layer.merge(Ssl.layerUnavailable(reason), Layer.succeed(SslContext.CipherValidator, SslContext.CipherValidator.defaultValue())),
+      // Cipher strings are checked by OpenSSL itself when set, not at the first handshake.
+      onSuccess: ({ service, validate }) =>
+        Layer.merge(Layer.succeed(Ssl.Ssl, service), Layer.succeed(SslContext.CipherValidator, validate))
     }
   )
 )

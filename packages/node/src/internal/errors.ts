@@ -120,10 +120,38 @@ export const verifyError = (
 ): SslError.VerifyError =>
   new SslError.VerifyError({ reason: verifyReasons[code] ?? "Other", side, peer, code, cause })
 
-/** @internal */
-export const ioError = (error: unknown, operation: "read" | "write"): SslError.SslError => {
+// Alerts a peer sends only to reject a handshake. In TLS 1.3 a client's handshake is over before
+// the server has looked at the client's certificate, so these reach the client on a later read
+// or write: they are still the handshake failing, and are reported as such.
+const lateHandshakeAlerts = new Set([
+  "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED",
+  "ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE",
+  "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE",
+  "ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
+  "ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED",
+  "ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED",
+  "ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+  "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA",
+  "ERR_SSL_TLSV1_ALERT_ACCESS_DENIED",
+  "ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR"
+])
+
+/**
+ * An error seen reading or writing. `handshake` (TLS ports) lets a handshake rejection that
+ * arrives after the handshake completed locally be reported as the HandshakeError it is.
+ *
+ * @internal
+ */
+export const ioError = (
+  error: unknown,
+  operation: "read" | "write",
+  handshake?: { readonly side: "client" | "server"; readonly peer: string | undefined }
+): SslError.SslError => {
   if (SslError.isSslError(error)) return error
   const code = codeOf(error)
+  if (handshake !== undefined && code !== undefined && lateHandshakeAlerts.has(code)) {
+    return handshakeError(handshake.side, handshake.peer, error)
+  }
   const reason: SslError.IoReason = code === "ECONNRESET"
     ? "Reset"
     : code === "EPIPE" || code === "ERR_STREAM_WRITE_AFTER_END" || code === "ERR_STREAM_DESTROYED"

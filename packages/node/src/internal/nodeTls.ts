@@ -6,6 +6,7 @@
  */
 import type { Port as PortT, SslContext as SslContextT } from "@effect-ssl/core"
 import { Protocol, Ssl, SslContext, SslError } from "@effect-ssl/core"
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -13,11 +14,12 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
+import * as Crypto from "node:crypto"
 import * as Net from "node:net"
 import * as NodeStream from "node:stream"
 import * as Tls from "node:tls"
 import * as Errors from "./errors.js"
-import { type NodeSocket, SocketPorts } from "./socketPorts.js"
+import { type NodeSocket, SocketFeed, SocketPorts, watchEnd } from "./socketPorts.js"
 
 // ---------------------------------------------------------------------------------------------
 // Secure contexts
@@ -25,6 +27,11 @@ import { type NodeSocket, SocketPorts } from "./socketPorts.js"
 interface Compiled {
   readonly version: number
   readonly secureContext: Tls.SecureContext
+  /**
+   * Server side, when suggested CAs that are not roots joined the native trust store (see below):
+   * the SHA-256 fingerprints of the roots, the only anchors a client chain may end at.
+   */
+  readonly anchors: ReadonlySet<string> | undefined
 }
 
 const compiled = new WeakMap<SslContextT.SslContext, Compiled>()
@@ -39,19 +46,31 @@ const contextFailure = (error: unknown) =>
 /** The native context for an SslContext, rebuilt only when the context changed. @internal */
 export const secureContextFor = (
   context: SslContextT.SslContext
-): Effect.Effect<Tls.SecureContext, SslError.InvalidArgumentError> =>
+): Effect.Effect<Tls.SecureContext, SslError.InvalidArgumentError> => Effect.map(compile(context), (c) => c.secureContext)
+
+const compile = (context: SslContextT.SslContext): Effect.Effect<Compiled, SslError.InvalidArgumentError> =>
   Effect.suspend(() => {
     const state = context.state
     const cached = compiled.get(context)
-    if (cached !== undefined && cached.version === state.version) return Effect.succeed(cached.secureContext)
+    if (cached !== undefined && cached.version === state.version) return Effect.succeed(cached)
     return Effect.try({
       try: () => {
         const roots = state.roots.map((c) => c.pem)
-        const ca = roots.length === 0
+        // Node names every `ca` certificate in a server's certificate request and has no separate
+        // list, so suggested CAs must join the trust store to be named; `secure` then refuses
+        // client chains that end at one of them rather than at a loaded root.
+        const fingerprint = (c: SslContextT.Certificate) => new Crypto.X509Certificate(c.der).fingerprint256
+        const rootFingerprints = new Set(state.roots.map(fingerprint))
+        const suggested = context.kind === "server"
+          ? state.suggestedCas.filter((c) => !rootFingerprints.has(fingerprint(c))).map((c) => c.pem)
+          : []
+        // A context that does not use the platform's roots trusts exactly the loaded ones (none
+        // loaded: nothing), never Node's default store.
+        const ca = !state.useDefaultTrust
+          ? [...roots, ...suggested]
+          : roots.length === 0
           ? undefined
-          : state.useDefaultTrust
-          ? [...Tls.rootCertificates, ...roots]
-          : roots
+          : [...Tls.rootCertificates, ...roots]
         const secureContext = Tls.createSecureContext({
           minVersion: state.protocol.minVersion,
           maxVersion: state.protocol.maxVersion,
@@ -59,10 +78,20 @@ export const secureContextFor = (
           ...(state.protocol.legacy ? { ciphers: "DEFAULT@SECLEVEL=0" } : {}),
           ...(state.chain.length > 0 ? { cert: state.chain.map((c) => c.pem).join("\n") } : {}),
           ...(state.key !== undefined ? { key: state.key.pem } : {}),
-          ...(ca !== undefined ? { ca } : {})
+          ...(ca !== undefined ? { ca } : {}),
+          // OpenSSL refuses to resume a session on a server that asks for client certificates
+          // unless a session id context is set (tls.Server sets one; a bare TLSSocket does not):
+          // TLS 1.2 clients that cache sessions would fail every second handshake. A fresh one
+          // per build also stops sessions made under older settings (roots, verify) resuming.
+          ...(context.kind === "server" ? { sessionIdContext: Crypto.randomBytes(16).toString("hex") } : {})
         })
-        compiled.set(context, { version: state.version, secureContext })
-        return secureContext
+        const result: Compiled = {
+          version: state.version,
+          secureContext,
+          anchors: suggested.length > 0 ? rootFingerprints : undefined
+        }
+        compiled.set(context, result)
+        return result
       },
       catch: contextFailure
     })
@@ -109,7 +138,8 @@ export const tcpConnect = (
     Effect.zipRight(checkHostname(hostname), checkPort(port, false)),
     Effect.acquireRelease(
       Effect.interruptible(Effect.async<Net.Socket, SslError.SslError>((resume) => {
-        const socket = Net.connect({ host: stripBrackets(hostname), port })
+        // Half-open: output.close ends our side only; the peer may still answer.
+        const socket = Net.connect({ host: stripBrackets(hostname), port, allowHalfOpen: true })
         const onConnect = () => {
           socket.off("error", onError)
           resume(Effect.succeed(socket))
@@ -167,7 +197,7 @@ export const tcpListen = (
       waiters.clear()
       for (const w of all) w()
     }
-    const server = Net.createServer()
+    const server = Net.createServer({ allowHalfOpen: true })
     server.on("connection", (socket) => {
       // Errors on a socket nobody has accepted yet are of no interest; they only must not crash.
       socket.on("error", ignore)
@@ -254,38 +284,55 @@ export const plainDuplex = (socket: Net.Socket): PortT.Duplex => {
 
 /**
  * A Node Duplex stream over a Port.Duplex, for TLS over ports that are not sockets. Reads run on
- * their own fiber; interrupting it loses no bytes, so the ports stay usable after TLS ends.
+ * their own fiber, one at a time; `stop` ends them and waits, so once it returns the ports are the
+ * caller's again (an interrupted read loses no bytes) and plaintext can follow TLS on them.
  */
-const bridge = (duplex: PortT.Duplex, runtime: Runtime.Runtime<never>): NodeStream.Duplex => {
+const bridge = (
+  duplex: PortT.Duplex,
+  runtime: Runtime.Runtime<never>
+): { readonly stream: NodeStream.Duplex; readonly stop: Effect.Effect<void> } => {
   let reader: Fiber.RuntimeFiber<void, never> | undefined
+  let reading = false
+  let stopped = false
   const stream: NodeStream.Duplex = new NodeStream.Duplex({
     read() {
-      if (reader !== undefined) return
-      reader = Runtime.runFork(runtime)(
-        Effect.matchEffect(duplex.input.read(), {
-          onFailure: (error) =>
-            Effect.sync(() => {
-              reader = undefined
-              stream.destroy(error)
-            }),
-          onSuccess: (chunk) =>
-            Effect.sync(() => {
-              reader = undefined
-              if (Option.isNone(chunk)) stream.push(null)
-              else stream.push(chunk.value)
-            })
-        })
+      if (reading || stopped) return
+      reading = true
+      // The read may complete synchronously inside runFork: `reading`, not `reader`, says
+      // whether one is still under way.
+      const fiber = Runtime.runFork(runtime)(
+        // Interruptible while it waits; once bytes are taken they are handed on, not dropped.
+        Effect.uninterruptibleMask((restore) =>
+          Effect.matchEffect(restore(duplex.input.read()), {
+            onFailure: (error) =>
+              Effect.sync(() => {
+                reading = false
+                reader = undefined
+                stream.destroy(error)
+              }),
+            onSuccess: (chunk) =>
+              Effect.sync(() => {
+                reading = false
+                reader = undefined
+                if (Option.isNone(chunk)) stream.push(null)
+                else stream.push(chunk.value)
+              })
+          })
+        )
       )
+      if (reading) reader = fiber
     },
     write(chunk: Uint8Array, _encoding, callback) {
       Runtime.runCallback(runtime)(duplex.output.write(chunk), {
-        onExit: (exit) => callback(Exit.isSuccess(exit) ? null : new Error(String(Exit.causeOption(exit))))
+        // The port's own typed error, so that the connection reports it as it is.
+        onExit: (exit) => callback(Exit.isSuccess(exit) ? null : (Cause.squash(exit.cause) as Error))
       })
     },
     final(callback) {
       callback()
     },
     destroy(error, callback) {
+      stopped = true
       const fiber = reader
       reader = undefined
       if (fiber !== undefined) Runtime.runFork(runtime)(Fiber.interrupt(fiber))
@@ -293,7 +340,13 @@ const bridge = (duplex: PortT.Duplex, runtime: Runtime.Runtime<never>): NodeStre
     }
   })
   stream.on("error", ignore)
-  return stream
+  const stop = Effect.suspend(() => {
+    stopped = true
+    const fiber = reader
+    reader = undefined
+    return fiber === undefined ? Effect.void : Effect.asVoid(Fiber.interrupt(fiber))
+  })
+  return { stream, stop }
 }
 
 interface SecureOptions {
@@ -339,6 +392,20 @@ const serverVerifyError = (socket: Tls.TLSSocket): string | undefined => {
   return error ? (error.code ?? "UNKNOWN") : undefined
 }
 
+// The fingerprint of the last certificate of the peer's chain as Node completes it from the trust
+// store: the anchor OpenSSL verified the chain against.
+const chainAnchor = (socket: Tls.TLSSocket): string => {
+  let cert: Tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true)
+  for (let depth = 0; cert !== undefined && depth < 32; depth++) {
+    const issuer: Tls.DetailedPeerCertificate | undefined = cert.issuerCertificate
+    if (issuer === undefined || issuer === cert || issuer.fingerprint256 === cert.fingerprint256) {
+      return cert.fingerprint256 ?? ""
+    }
+    cert = issuer
+  }
+  return ""
+}
+
 /** The TLS handshake over a transport; the connection lives as long as the current scope. @internal */
 export const secure = (
   transport: Transport,
@@ -347,16 +414,27 @@ export const secure = (
   Effect.gen(function*() {
     const { context, mode } = options
     const side = mode === "connect" ? "client" : "server"
-    const secureContext = yield* secureContextFor(context)
+    const { anchors, secureContext } = yield* compile(context)
     const timeout = yield* Ssl.HandshakeTimeout
     const state = context.state
     const hostname = options.hostname === undefined ? undefined : stripBrackets(options.hostname)
     const servername = mode === "connect" && hostname !== undefined && !isIp(hostname) ? hostname : undefined
-    const raw = transport.kind === "socket" ? transport.socket : transport.stream
+    if (mode === "connect" && state.verify && hostname === undefined) {
+      // Known before a byte is sent: without a name the server cannot be verified.
+      return yield* new SslError.InvalidArgumentError({
+        argument: "hostname",
+        value: undefined,
+        reason: "a host name is needed to verify the server; pass one, or turn verification off"
+      })
+    }
+    // node:tls reads a socket through a JS stream, not its native handle, so that a bare TCP FIN
+    // can be told from a close_notify (see SocketFeed and watchEnd).
+    const raw = transport.kind === "socket" ? new SocketFeed(transport.socket) : transport.stream
+    const end = watchEnd(raw)
 
     const socket = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        mode === "connect"
+      Effect.sync(() => {
+        const tls = mode === "connect"
           ? Tls.connect({
             socket: raw,
             secureContext,
@@ -370,15 +448,23 @@ export const secure = (
             requestCert: state.verify,
             rejectUnauthorized: state.verify
           })
-      ),
+        end.attach(tls)
+        return tls
+      }),
       (socket) => Effect.sync(() => socket.destroy())
     )
     const ports = new SocketPorts(socket as unknown as NodeSocket, {
-      mapError: Errors.ioError,
+      mapError: (error, operation) => Errors.ioError(error, operation, { side, peer: options.peer }),
+      onEnd: end.onEnd,
       shutdownOnClose: options.shutdownOnClose,
       onBothClosed: options.onBothClosed
     })
-    yield* Effect.addFinalizer(() => ports.shutdown(1000))
+    // A connection that never got established (handshake or verification failed) is torn down
+    // without close_notify: an orderly TLS close would tell the peer all was well.
+    let established = false
+    yield* Effect.addFinalizer(() =>
+      established ? ports.shutdown(1000) : Effect.sync(() => socket.destroy())
+    )
 
     yield* Effect.async<void, SslError.SslError>((resume) => {
       const event = mode === "connect" ? "secureConnect" : "secure"
@@ -386,6 +472,7 @@ export const secure = (
         socket.off(event, onSecure)
         socket.off("error", onError)
         socket.off("close", onClose)
+        socket.off("end", onClose)
       }
       const onSecure = () => {
         cleanup()
@@ -402,6 +489,9 @@ export const secure = (
       socket.once(event, onSecure)
       socket.on("error", onError)
       socket.once("close", onClose)
+      // A peer that half-closes before finishing its handshake never will: node:tls reports this
+      // (as an error) for clients only, and a server would wait for the handshake timeout.
+      socket.once("end", onClose)
       return Effect.sync(cleanup)
     }).pipe(
       Effect.interruptible,
@@ -443,9 +533,19 @@ export const secure = (
     } else if (state.verify) {
       const code = serverVerifyError(socket)
       if (code !== undefined) return yield* Errors.verifyError(side, options.peer, code)
+      if (anchors !== undefined && !anchors.has(chainAnchor(socket))) {
+        return yield* Errors.verifyError(
+          side,
+          options.peer,
+          "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+          "the client's chain ends at a suggested CA that is not a trusted root"
+        )
+      }
       verified = socket.getPeerX509Certificate() !== undefined
     }
 
+    // The TLS socket reads through a JS stream (no address of its own): ask the TCP socket.
+    const addressed: Net.Socket | Tls.TLSSocket = transport.kind === "socket" ? transport.socket : socket
     const session: Ssl.SessionInfo = {
       protocol: (socket.getProtocol() ?? "TLSv1.3") as Ssl.SessionInfo["protocol"],
       cipher: socket.getCipher()?.name ?? "",
@@ -455,15 +555,64 @@ export const secure = (
       servername: mode === "connect"
         ? Option.fromNullable(servername)
         : Option.fromNullable((socket as { servername?: string | false | null }).servername || undefined),
-      localAddress: { hostname: socket.localAddress ?? "", port: socket.localPort ?? 0 },
-      remoteAddress: { hostname: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 }
+      localAddress: { hostname: addressed.localAddress ?? "", port: addressed.localPort ?? 0 },
+      remoteAddress: { hostname: addressed.remoteAddress ?? "", port: addressed.remotePort ?? 0 }
     }
+    established = true
     return {
       input: ports.input,
       output: ports.output,
       session: Effect.succeed(session),
-      abandon: Effect.sync(() => ports.abandon())
+      abandon: Effect.sync(() => ports.abandon()),
+      channelBinding: (type) => channelBinding(socket, mode, type)
     } satisfies Ssl.Connection
+  })
+
+const bindingUnavailable = (type: Ssl.ChannelBindingType, reason: string) =>
+  Effect.fail(new SslError.InvalidArgumentError({ argument: "type", value: type, reason }))
+
+// RFC 5929 4.1: the hash of the certificate's own signature algorithm, with MD5 and SHA-1
+// promoted to SHA-256. The algorithm's OID appears in the DER (twice); its bytes tell it.
+const signatureHashOids: ReadonlyArray<readonly [string, string]> = [
+  ["2a864886f70d01010c", "sha384"], // sha384WithRSAEncryption
+  ["2a864886f70d01010d", "sha512"], // sha512WithRSAEncryption
+  ["2a8648ce3d040303", "sha384"], // ecdsa-with-SHA384
+  ["2a8648ce3d040304", "sha512"] // ecdsa-with-SHA512
+]
+
+const endPointHash = (x509: Crypto.X509Certificate): string => {
+  const hex = x509.raw.toString("hex")
+  return signatureHashOids.find(([oid]) => hex.includes(`06${(oid.length / 2).toString(16).padStart(2, "0")}${oid}`))?.[1] ??
+    "sha256"
+}
+
+const channelBinding = (
+  socket: Tls.TLSSocket,
+  mode: "connect" | "accept",
+  type: Ssl.ChannelBindingType
+): Effect.Effect<Uint8Array, SslError.InvalidArgumentError> =>
+  Effect.suspend(() => {
+    switch (type) {
+      case "tls-unique": {
+        if (socket.getProtocol() === "TLSv1.3") return bindingUnavailable(type, "tls-unique is not defined for TLS 1.3; use tls-exporter")
+        // The first Finished message of the handshake: the client's, on a full handshake.
+        const finished = mode === "connect" ? socket.getFinished() : socket.getPeerFinished()
+        return finished === undefined ? bindingUnavailable(type, "no handshake yet") : Effect.succeed(new Uint8Array(finished))
+      }
+      case "tls-exporter":
+        return Effect.try({
+          try: () => new Uint8Array(socket.exportKeyingMaterial(32, "EXPORTER-Channel-Binding", Buffer.alloc(0))),
+          catch: (error) =>
+            new SslError.InvalidArgumentError({ argument: "type", value: type, reason: String(error) })
+        })
+      case "tls-server-end-point": {
+        const certificate = mode === "connect" ? socket.getPeerX509Certificate() : socket.getX509Certificate()
+        if (certificate === undefined) return bindingUnavailable(type, "the server has no certificate")
+        return Effect.succeed(new Uint8Array(Crypto.createHash(endPointHash(certificate)).update(certificate.raw).digest()))
+      }
+      default:
+        return bindingUnavailable(type, "expected tls-unique, tls-exporter or tls-server-end-point")
+    }
   })
 
 /** TLS over a plain TCP socket the current scope owns. @internal */
@@ -486,21 +635,24 @@ export const secureDuplex = (
       return connection
     }
     const runtime = yield* Effect.runtime<never>()
-    const stream = bridge(duplex, runtime)
+    const { stop, stream } = bridge(duplex, runtime)
     let closedOriginal = false
     const closeOriginal = Effect.suspend(() => {
       if (closedOriginal) return Effect.void
       closedOriginal = true
       return Effect.zipRight(Effect.ignore(duplex.output.close), duplex.input.close)
     })
-    const connection = yield* secure({ kind: "stream", stream }, {
+    // Finalizers run last-added first: the TLS socket's own (close_notify through the bridge,
+    // then destroy) run before these, then the bridge lets go of the ports, then the original
+    // closes (closeOriginal) or stays usable.
+    if (options.closeOriginal) yield* Effect.addFinalizer(() => closeOriginal)
+    yield* Effect.addFinalizer(() => stop)
+    return yield* secure({ kind: "stream", stream }, {
       ...options,
       onBothClosed: () => {
-        if (options.closeOriginal) Runtime.runFork(runtime)(closeOriginal)
+        Runtime.runFork(runtime)(options.closeOriginal ? Effect.zipRight(stop, closeOriginal) : stop)
       }
     })
-    if (options.closeOriginal) yield* Effect.addFinalizer(() => closeOriginal)
-    return connection
   })
 
 /** @internal */
@@ -531,5 +683,18 @@ export const probe = (): Option.Option<string> => {
     return Option.none()
   } catch (error) {
     return Option.some(error instanceof Error ? error.message : String(error))
+  }
+}
+
+/** OpenSSL's own verdict on a cipher string, for SslContext.CipherValidator. @internal */
+export const validateCiphers = (kind: "ciphers" | "cipherSuites", value: string): string | undefined => {
+  if (kind === "cipherSuites" && value.split(":").some((suite) => !suite.startsWith("TLS_"))) {
+    return "TLS 1.3 suites are named TLS_…, e.g. TLS_AES_256_GCM_SHA384 (use setCiphers for TLS 1.2 lists)"
+  }
+  try {
+    Tls.createSecureContext({ ciphers: value })
+    return undefined
+  } catch (error) {
+    return `OpenSSL rejects it (${error instanceof Error ? error.message : String(error)})`
   }
 }

@@ -5,8 +5,28 @@
  */
 import { Ssl } from "@effect-ssl/core"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import * as NodeTls from "./nodeTls.js"
+
+/**
+ * Runs `acquire` in a child of the current scope that is closed at once if it fails or is
+ * interrupted: a connect, accept or wrap that does not succeed releases its socket now, not when
+ * the caller's (possibly long-lived) scope ends. On success the child lives as long as the scope.
+ */
+const releaseOnFailure = <A, E>(
+  acquire: Effect.Effect<A, E, Scope.Scope>
+): Effect.Effect<A, E, Scope.Scope> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function*() {
+      const child = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+      const exit = yield* Effect.exit(restore(Scope.extend(acquire, child)))
+      if (Exit.isFailure(exit)) yield* Scope.close(child, exit)
+      return yield* exit
+    })
+  )
 
 /** @internal */
 export const make: Effect.Effect<Ssl.Service> = Effect.sync(() => {
@@ -15,7 +35,7 @@ export const make: Effect.Effect<Ssl.Service> = Effect.sync(() => {
     available: Option.isNone(loadFailure),
     loadFailReason: loadFailure,
     connect: (hostname, port, context) =>
-      Effect.gen(function*() {
+      releaseOnFailure(Effect.gen(function*() {
         const ctx = yield* NodeTls.contextFor("client", context)
         const socket = yield* NodeTls.tcpConnect(hostname, port)
         return yield* NodeTls.secureSocket(socket, {
@@ -25,7 +45,7 @@ export const make: Effect.Effect<Ssl.Service> = Effect.sync(() => {
           peer: `${hostname}:${port}`,
           shutdownOnClose: true
         })
-      }),
+      })),
     listen: (port, options) =>
       Effect.gen(function*() {
         const context = yield* NodeTls.contextFor("server", options?.context)
@@ -38,19 +58,23 @@ export const make: Effect.Effect<Ssl.Service> = Effect.sync(() => {
           address: tcp.address,
           context,
           acceptTransport: Effect.map(tcp.accept, (socket) =>
-            NodeTls.secureSocket(socket, {
+            releaseOnFailure(NodeTls.secureSocket(socket, {
               mode: "accept",
               context,
               hostname: undefined,
               peer: `${socket.remoteAddress}:${socket.remotePort}`,
               shutdownOnClose: true
-            }).pipe(Ssl.withHandshakeTimeout(timeout))),
+            })).pipe(
+              // The socket itself was taken into the caller's scope by tcp.accept.
+              Effect.onError(() => Effect.sync(() => socket.destroy())),
+              Ssl.withHandshakeTimeout(timeout)
+            )),
           close: tcp.close
         }
         return listener
       }),
     wrap: (duplex, options) =>
-      Effect.gen(function*() {
+      releaseOnFailure(Effect.gen(function*() {
         const kind = options.mode === "connect" ? "client" : "server"
         const context = yield* NodeTls.contextFor(kind, options.context ?? options.protocol)
         return yield* NodeTls.secureDuplex(duplex, {
@@ -61,6 +85,6 @@ export const make: Effect.Effect<Ssl.Service> = Effect.sync(() => {
           shutdownOnClose: options.shutdownOnClose ?? true,
           closeOriginal: options.closeOriginal ?? false
         })
-      })
+      }))
   }
 })

@@ -8,7 +8,7 @@
 import type { Port as PortT } from "@effect-ssl/core"
 import { Port, SslError } from "@effect-ssl/core"
 import * as Effect from "effect/Effect"
-import type * as Stream from "node:stream"
+import * as Stream from "node:stream"
 
 /** @internal */
 export type NodeSocket = Stream.Duplex & {
@@ -115,10 +115,11 @@ export class SocketPorts {
     this.socket.off("drain", this.wakeWriters)
     this.socket.pause()
     const leftover: Uint8Array[] = []
-    let next = Effect.runSync(Effect.option(this.channel.take()))
-    while (next._tag === "Some" && next.value._tag === "Some") {
+    // Only what is buffered now: `take` on an empty channel waits, which runSync cannot do.
+    while (this.channel.buffered > 0) {
+      const next = Effect.runSync(Effect.option(this.channel.take()))
+      if (next._tag !== "Some" || next.value._tag !== "Some") break
       leftover.push(next.value.value)
-      next = Effect.runSync(Effect.option(this.channel.take()))
     }
     // Keep an error listener until the next owner attaches its own.
     return leftover
@@ -206,8 +207,9 @@ export class SocketPorts {
   }
 
   /**
-   * The end of the connection's scope: a close_notify if the transport can still take one, then
-   * the socket is destroyed. Bounded, so a peer that stops reading cannot hold a scope open.
+   * The end of the connection's scope: what was written reaches the transport, then a
+   * close_notify if the transport can still take one, then the socket is destroyed. Bounded, so a
+   * peer that stops reading cannot hold a scope open.
    */
   shutdown(graceMillis: number): Effect.Effect<void> {
     const socket = this.socket
@@ -216,9 +218,18 @@ export class SocketPorts {
       this.wakeWriters()
     })
     if (socket.destroyed || this.closed) return destroy
-    if (!this.options.shutdownOnClose || this.outputClosed || !socket.writable) return destroy
+    const closeNotify = this.options.shutdownOnClose && !this.outputClosed && socket.writable
+    // An output closed without close_notify (abandon, shutdownOnClose false) still delivers
+    // what was written before it: flush, then destroy.
+    const flushOnly = !closeNotify && socket.writable && socket.writableLength > 0
+    // An end already under way (output.close interrupted) is given the same grace to finish.
+    const ending = !closeNotify && socket.writableEnded && !socket.writableFinished
+    if (!closeNotify && !flushOnly && !ending) return destroy
     return Effect.async<void>((resume) => {
+      let finished = false
       const done = () => {
+        if (finished) return
+        finished = true
         clearTimeout(timer)
         socket.off("finish", done)
         socket.off("close", done)
@@ -226,13 +237,122 @@ export class SocketPorts {
         resume(Effect.void)
       }
       const timer = setTimeout(done, graceMillis)
-      socket.on("finish", done)
       socket.on("close", done)
-      socket.end()
+      if (flushOnly) {
+        socket.write(new Uint8Array(0), done)
+      } else {
+        socket.on("finish", done)
+        if (closeNotify) socket.end()
+      }
       return Effect.sync(() => {
         clearTimeout(timer)
         socket.destroy()
       })
     })
+  }
+}
+
+/**
+ * A plain Duplex over a connected socket, for node:tls to read and write through instead of
+ * taking over the socket's native handle.
+ *
+ * Why: over a native handle, Node's TLS reports a TLS close_notify and a bare TCP FIN alike, as
+ * an 'end' (its C++ layer never tells JS which one it saw), so a truncated stream would look
+ * complete. Through a JS stream, the transport's own end is visible (see `watchEnd`). The
+ * buffers pass by reference; the socket's bytes are not copied here.
+ *
+ * @internal
+ */
+export class SocketFeed extends Stream.Duplex {
+  constructor(readonly socket: NodeSocket) {
+    // The readable side holds little: the TLS layer above keeps its own buffer.
+    super({ allowHalfOpen: true, readableHighWaterMark: 64 * 1024 })
+    socket.on("data", this.onData)
+    socket.on("end", this.onEnd)
+    socket.on("error", this.onError)
+    socket.on("close", this.onClose)
+  }
+
+  private onData = (chunk: Uint8Array) => {
+    if (!this.push(chunk)) this.socket.pause()
+  }
+
+  private onEnd = () => {
+    this.push(null)
+  }
+
+  private onError = (error: unknown) => {
+    this.destroy(error instanceof Error ? error : new Error(String(error)))
+  }
+
+  private onClose = () => {
+    // A socket that closes without 'end' or 'error' (destroyed under us) ends the feed too.
+    if (!this.destroyed) this.destroy()
+  }
+
+  override _read(): void {
+    this.socket.resume()
+  }
+
+  override _write(chunk: Uint8Array, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.socket.write(chunk, (error) => callback(error ?? null))
+  }
+
+  override _writev(
+    chunks: Array<{ chunk: Uint8Array; encoding: BufferEncoding }>,
+    callback: (error?: Error | null) => void
+  ): void {
+    const socket = this.socket as NodeSocket & { cork(): void; uncork(): void }
+    socket.cork()
+    for (let i = 0; i < chunks.length - 1; i++) socket.write(chunks[i]!.chunk)
+    socket.write(chunks[chunks.length - 1]!.chunk, (error) => callback(error ?? null))
+    socket.uncork()
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    // Half-close: the TLS layer above has written its close_notify; now the TCP FIN.
+    if (this.socket.destroyed || !this.socket.writable) return callback()
+    this.socket.end(() => callback())
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.socket.off("data", this.onData)
+    this.socket.off("end", this.onEnd)
+    this.socket.off("close", this.onClose)
+    // Errors of a socket being torn down are of no interest; they only must not go unhandled.
+    this.socket.off("error", this.onError)
+    this.socket.on("error", () => {})
+    this.socket.destroy()
+    callback(error)
+  }
+}
+
+/**
+ * Tells a clean TLS end from a truncation, for a TLS socket that reads through `transport` (a
+ * `SocketFeed` or any JS Duplex). Call it before the TLS socket is made, so that this listener
+ * runs before node:tls hears of the transport's end; `attach` the TLS socket once it exists.
+ *
+ * When the transport ends, node:tls has already been given every byte before that end. If one of
+ * them was the peer's close_notify, the TLS socket has ended its readable side by then; if not,
+ * the peer closed the transport without close_notify, and the reader gets IoError
+ * "TruncatedEof" instead of a quiet end of input.
+ *
+ * @internal
+ */
+export const watchEnd = (transport: Stream.Duplex) => {
+  let tls: Stream.Readable | undefined
+  let truncated = false
+  transport.once("end", () => {
+    // `ended` is set synchronously when the TLS layer pushes its end (close_notify); the public
+    // `readableEnded` only turns true later, once 'end' is emitted.
+    const state = (tls as { _readableState?: { ended?: boolean } } | undefined)?._readableState
+    truncated = !(state?.ended === true || tls?.readableEnded === true)
+  })
+  return {
+    attach: (socket: Stream.Readable) => {
+      tls = socket
+    },
+    onEnd: (): SslError.SslError | undefined =>
+      truncated ? new SslError.IoError({ operation: "read", reason: "TruncatedEof" }) : undefined
   }
 }

@@ -1,0 +1,354 @@
+/**
+ * Interruption and concurrency: connect, accept and reads that are interrupted (or time out) return
+ * promptly, leak nothing and lose no bytes; reads and writes run at once; a writer faster than
+ * its reader is held back.
+ */
+import { Ssl } from "@effect-ssl/core"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Crypto from "node:crypto"
+import {
+  backTo,
+  clientContext,
+  eventually,
+  rawClient,
+  resources,
+  type Resources,
+  serverContext,
+  silentServer,
+  suspended,
+  TestLayer,
+  watchProcess
+} from "./helpers.js"
+
+const decoder = new TextDecoder()
+const text = (bytes: Uint8Array) => decoder.decode(bytes)
+
+const localListener = Effect.flatMap(serverContext(), (context) => Ssl.listen(0, { hostname: "127.0.0.1", context }))
+
+const connectTo = (port: number) => Effect.flatMap(clientContext(), (context) => Ssl.connect("localhost", port, context))
+
+/** A connected pair over loopback: the client's connection and the server's, in the current scope. */
+const connectedPair = Effect.gen(function*() {
+  const listener = yield* localListener
+  const accepted = yield* Effect.fork(Ssl.accept(listener))
+  const client = yield* connectTo(listener.address.port)
+  const server = yield* Fiber.join(accepted)
+  return { client, server, listener }
+})
+
+/** Runs `effect` and returns how long it took, in milliseconds. */
+const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const start = Date.now()
+    const result = yield* effect
+    return [result, Date.now() - start] as const
+  })
+
+let baseline: Resources
+const watcher = watchProcess()
+
+beforeAll(async () => {
+  baseline = await Effect.runPromise(resources)
+})
+
+afterAll(() => watcher.stop())
+
+describe("connect", () => {
+  it.scopedLive("interrupted during the handshake, it returns promptly and leaks no socket", () =>
+    Effect.gen(function*() {
+      const silent = yield* silentServer
+      const before = yield* resources
+      const connecting = yield* Effect.fork(Effect.scoped(connectTo(silent.port)))
+      // The TCP connection is up and the ClientHello is out: stuck in the handshake.
+      yield* eventually("silent server connected", Effect.sync(silent.connections), (n) => n === 1)
+      yield* suspended(connecting)
+      const [, elapsed] = yield* timed(Fiber.interrupt(connecting))
+      expect(elapsed).toBeLessThan(1000)
+      // Our socket is gone, and the peer saw it go.
+      yield* eventually("silent server's socket closed", Effect.sync(() => silent.sockets.size), (n) => n === 0)
+      yield* backTo(before)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("Effect.timeout around connect bounds it (the replacement for ssl-connect/enable-break)", () =>
+    Effect.gen(function*() {
+      const silent = yield* silentServer
+      const before = yield* resources
+      const [result, elapsed] = yield* timed(Effect.either(Effect.scoped(connectTo(silent.port)).pipe(
+        Effect.timeout("200 millis")
+      )))
+      expect(result).toMatchObject({ _tag: "Left", left: { _tag: "TimeoutException" } })
+      expect(elapsed).toBeGreaterThanOrEqual(190)
+      expect(elapsed).toBeLessThan(2000)
+      yield* eventually("silent server's socket closed", Effect.sync(() => silent.sockets.size), (n) => n === 0)
+      yield* backTo(before)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("Ssl.withHandshakeTimeout makes a silent server a HandshakeError \"Timeout\"", () =>
+    Effect.gen(function*() {
+      const silent = yield* silentServer
+      const before = yield* resources
+      const [error, elapsed] = yield* timed(Effect.flip(
+        Effect.scoped(connectTo(silent.port)).pipe(Ssl.withHandshakeTimeout("200 millis"))
+      ))
+      expect(error).toMatchObject({ _tag: "HandshakeError", reason: "Timeout", side: "client" })
+      expect(error.message).toMatch(/in time/)
+      expect(elapsed).toBeGreaterThanOrEqual(190)
+      expect(elapsed).toBeLessThan(2000)
+      yield* eventually("silent server's socket closed", Effect.sync(() => silent.sockets.size), (n) => n === 0)
+      yield* backTo(before)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.live("the handshake timeout is 30 seconds unless set", () =>
+    Effect.gen(function*() {
+      expect(Duration.toMillis(yield* Ssl.HandshakeTimeout)).toBe(30_000)
+      const set = yield* Ssl.withHandshakeTimeout(Ssl.HandshakeTimeout, "200 millis")
+      expect(Duration.toMillis(set)).toBe(200)
+      const setDataFirst = yield* Ssl.HandshakeTimeout.pipe(Ssl.withHandshakeTimeout(Duration.seconds(2)))
+      expect(Duration.toMillis(setDataFirst)).toBe(2000)
+    }))
+})
+
+describe("accept", () => {
+  it.scopedLive("interrupted while waiting, it returns promptly; the listener accepts later", () =>
+    Effect.gen(function*() {
+      const listener = yield* localListener
+      const waiting = yield* Effect.fork(Effect.scoped(Ssl.accept(listener)))
+      yield* suspended(waiting)
+      const [, elapsed] = yield* timed(Fiber.interrupt(waiting))
+      expect(elapsed).toBeLessThan(1000)
+      // Nothing was lost: the next accept takes the next client.
+      const accepted = yield* Effect.fork(Ssl.accept(listener))
+      const client = yield* connectTo(listener.address.port)
+      const server = yield* Fiber.join(accepted)
+      yield* client.output.write("after the interrupted accept\n")
+      expect(yield* server.input.readLine).toEqual(Option.some("after the interrupted accept"))
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a listener made under withHandshakeTimeout gives up on a silent client; the next one is served", () =>
+    Effect.gen(function*() {
+      const listener = yield* localListener.pipe(Ssl.withHandshakeTimeout("200 millis"))
+      const silent = yield* rawClient(listener.address.port)
+      const [error, elapsed] = yield* timed(Effect.flip(Effect.scoped(Ssl.accept(listener))))
+      expect(error).toMatchObject({ _tag: "HandshakeError", reason: "Timeout", side: "server" })
+      expect(elapsed).toBeLessThan(2000)
+      yield* silent.closed // its socket was destroyed with the failed accept's scope
+      const accepted = yield* Effect.fork(Ssl.accept(listener))
+      const client = yield* connectTo(listener.address.port)
+      const server = yield* Fiber.join(accepted)
+      yield* server.output.write("served\n")
+      expect(yield* client.input.readLine).toEqual(Option.some("served"))
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+describe("interrupted reads lose no bytes", () => {
+  it.scopedLive("a pending read", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* connectedPair
+      const reading = yield* Effect.fork(client.input.read())
+      yield* suspended(reading)
+      const [, elapsed] = yield* timed(Fiber.interrupt(reading))
+      expect(elapsed).toBeLessThan(1000)
+      yield* server.output.write("sent after the interrupt")
+      expect(text(yield* client.input.readExactly(24))).toBe("sent after the interrupt")
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("readExactly, interrupted after taking part of what it wants", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* connectedPair
+      // "abcd" arrives with the prefix, so it is buffered when readExactly starts.
+      yield* server.output.write("PINGabcd")
+      expect(text(yield* client.input.readExactly(4))).toBe("PING")
+      const reading = yield* Effect.fork(client.input.readExactly(10))
+      yield* suspended(reading)
+      yield* Fiber.interrupt(reading)
+      yield* server.output.write("efghijklmn")
+      expect(text(yield* client.input.readExactly(14))).toBe("abcdefghijklmn")
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("readLine, interrupted in the middle of a line", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* connectedPair
+      yield* server.output.write("PINGhello ")
+      expect(text(yield* client.input.readExactly(4))).toBe("PING")
+      const reading = yield* Effect.fork(client.input.readLine)
+      yield* suspended(reading)
+      yield* Fiber.interrupt(reading)
+      yield* server.output.write("world\r\nnext\n")
+      expect(yield* client.input.readLine).toEqual(Option.some("hello world"))
+      expect(yield* client.input.readLine).toEqual(Option.some("next"))
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("many interrupted reads in a row, while data streams in", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* connectedPair
+      const total = 256 * 1024
+      const sent = new Uint8Array(Crypto.randomBytes(total))
+      const writer = yield* Effect.fork(Effect.gen(function*() {
+        for (let offset = 0; offset < total; offset += 4096) yield* server.output.write(sent.subarray(offset, offset + 4096))
+        yield* server.output.close
+      }))
+      const hash = Crypto.createHash("sha256")
+      let received = 0
+      let round = 0
+      while (true) {
+        // Every other read is cut short; whatever it would have taken must come with the next.
+        if (round++ % 2 === 0) {
+          const reading = yield* Effect.fork(client.input.readExactly(3000))
+          yield* Effect.yieldNow()
+          const exit = yield* Fiber.interrupt(reading)
+          // It may have finished first (its bytes are then ours), or met the end of input
+          // (it then put back what it had taken).
+          if (Exit.isSuccess(exit)) {
+            hash.update(exit.value)
+            received += exit.value.length
+          }
+          continue
+        }
+        const chunk = yield* client.input.read()
+        if (Option.isNone(chunk)) break
+        hash.update(chunk.value)
+        received += chunk.value.length
+      }
+      yield* Fiber.join(writer)
+      expect(received).toBe(total)
+      expect(hash.digest("hex")).toBe(Crypto.createHash("sha256").update(sent).digest("hex"))
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+describe("full duplex and backpressure", () => {
+  it.scopedLive("16 MiB each way at once over one connection, one fiber reading while another writes", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* connectedPair
+      const size = 16 * 1024 * 1024
+      const up = new Uint8Array(Crypto.randomBytes(size))
+      const down = new Uint8Array(Crypto.randomBytes(size))
+      const sha = (bytes: Uint8Array) => Crypto.createHash("sha256").update(bytes).digest("hex")
+      const send = (conn: Ssl.Connection, bytes: Uint8Array) =>
+        Effect.gen(function*() {
+          for (let offset = 0; offset < bytes.length; offset += 64 * 1024) {
+            yield* conn.output.write(bytes.subarray(offset, offset + 64 * 1024))
+          }
+          yield* conn.output.close
+        })
+      const receive = (conn: Ssl.Connection) =>
+        Effect.gen(function*() {
+          const hash = Crypto.createHash("sha256")
+          let count = 0
+          while (true) {
+            const chunk = yield* conn.input.read()
+            if (Option.isNone(chunk)) return { count, sha: hash.digest("hex") }
+            hash.update(chunk.value)
+            count += chunk.value.length
+          }
+        })
+      const [, , atServer, atClient] = yield* Effect.all([
+        send(client, up),
+        send(server, down),
+        receive(server),
+        receive(client)
+      ], { concurrency: "unbounded" })
+      expect(atServer).toEqual({ count: size, sha: sha(up) })
+      expect(atClient).toEqual({ count: size, sha: sha(down) })
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a writer whose reader does not read is suspended with bounded memory; everything arrives later", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* connectedPair
+      const chunk = new Uint8Array(1024 * 1024).fill(0x5a)
+      const total = 256 * chunk.length
+      const memoryBefore = process.memoryUsage()
+      let written = 0
+      const writer = yield* Effect.fork(Effect.gen(function*() {
+        while (written < total) {
+          yield* client.output.write(chunk)
+          written += chunk.length
+        }
+        yield* client.output.close
+      }))
+      // Wait until the writer is stuck: suspended, and no progress over a few polls.
+      let last = -1
+      let still = 0
+      yield* eventually("writer held back", Effect.gen(function*() {
+        const status = yield* Fiber.status(writer)
+        still = status._tag === "Suspended" && written === last ? still + 1 : 0
+        last = written
+        return { still, written }
+      }), (s) => s.still >= 20, "20 seconds")
+      const memoryHeld = process.memoryUsage()
+      expect(written).toBeGreaterThan(0)
+      expect(written).toBeLessThan(32 * 1024 * 1024)
+      expect(memoryHeld.arrayBuffers - memoryBefore.arrayBuffers).toBeLessThan(64 * 1024 * 1024)
+      expect(memoryHeld.rss - memoryBefore.rss).toBeLessThan(128 * 1024 * 1024)
+      // The reader starts: everything arrives, in order.
+      let received = 0
+      let intact = true
+      while (true) {
+        const next = yield* server.input.read()
+        if (Option.isNone(next)) break
+        received += next.value.length
+        if (intact && next.value.some((byte) => byte !== 0x5a)) intact = false
+      }
+      yield* Fiber.join(writer)
+      expect(received).toBe(total)
+      expect(intact).toBe(true)
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+describe("a peer that reads nothing", () => {
+  it.scopedLive("cannot hold a connection's scope open: it ends within its grace period, and the peer sees a truncation", () =>
+    Effect.gen(function*() {
+      const listener = yield* localListener
+      const accepted = yield* Effect.fork(Ssl.accept(listener))
+      const chunk = new Uint8Array(1024 * 1024).fill(0x33)
+      let written = 0
+      const clientScope = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const client = yield* connectTo(listener.address.port)
+        while (true) {
+          yield* client.output.write(chunk)
+          written += chunk.length
+        }
+      })))
+      const server = yield* Fiber.join(accepted)
+      let last = -1
+      let still = 0
+      yield* eventually("writer held back", Effect.gen(function*() {
+        const status = yield* Fiber.status(clientScope)
+        still = status._tag === "Suspended" && written === last ? still + 1 : 0
+        last = written
+        return { still, written }
+      }), (s) => s.still >= 20, "20 seconds")
+      // The close_notify cannot get through a full window: the scope gives up after its grace.
+      const [, elapsed] = yield* timed(Fiber.interrupt(clientScope))
+      expect(elapsed).toBeLessThan(3000)
+      let received = 0
+      let end = ""
+      while (true) {
+        const next = yield* Effect.either(server.input.read())
+        if (next._tag === "Left") {
+          end = `${next.left._tag}:${"reason" in next.left ? String(next.left.reason) : ""}`
+          break
+        }
+        if (Option.isNone(next.right)) {
+          end = "eof"
+          break
+        }
+        received += next.right.value.length
+      }
+      // At most what was handed over: the completed writes and the one that was waiting.
+      expect(received).toBeLessThanOrEqual(written + chunk.length)
+      expect(["IoError:TruncatedEof", "IoError:Reset"]).toContain(end)
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+describe("leaks", () => {
+  it.live("every socket and file descriptor of this file is released", () =>
+    Effect.gen(function*() {
+      yield* backTo(baseline)
+      expect(watcher.seen).toEqual([])
+    }))
+})

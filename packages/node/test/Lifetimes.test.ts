@@ -1,0 +1,438 @@
+/**
+ * Lifetimes: what a connection's scope, a listener's scope and `output.close` do to the wire and to
+ * the process (close_notify or not, sockets and file descriptors released, half-close).
+ */
+import { type Port, Ssl, type SslError } from "@effect-ssl/core"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Tls from "node:tls"
+import {
+  backTo,
+  clientContext,
+  eventually,
+  fixture,
+  rawClient,
+  resources,
+  type Resources,
+  serverContext,
+  suspended,
+  TestLayer,
+  watchProcess
+} from "./helpers.js"
+
+const decoder = new TextDecoder()
+
+/** How an input ended: cleanly (None after the data) or with a typed failure. */
+type Ending = { readonly data: string; readonly end: "eof" | string }
+
+/** Reads until the input ends; `end` is "eof" for None, else the failure's tag and reason. */
+const drain = (input: Port.Input): Effect.Effect<Ending> =>
+  Effect.gen(function*() {
+    let data = ""
+    while (true) {
+      const next = yield* Effect.either(input.read())
+      if (Either.isLeft(next)) {
+        const error = next.left
+        return { data, end: `${error._tag}:${"reason" in error ? String(error.reason) : ""}` }
+      }
+      if (Option.isNone(next.right)) return { data, end: "eof" }
+      data += decoder.decode(next.right.value)
+    }
+  })
+
+/** A listener on 127.0.0.1 with the fixture server chain, in the current scope. */
+const localListener = Effect.flatMap(serverContext(), (context) => Ssl.listen(0, { hostname: "127.0.0.1", context }))
+
+/** Accepts one connection in its own scope and drains its input; the result is how it ended. */
+const acceptAndDrain = (listener: Ssl.Listener) =>
+  Effect.fork(Effect.scoped(Effect.flatMap(Ssl.accept(listener), (conn) => drain(conn.input))))
+
+const connectTo = (listener: Ssl.Listener) =>
+  Effect.flatMap(clientContext(), (context) => Ssl.connect("localhost", listener.address.port, context))
+
+let baseline: Resources
+const watcher = watchProcess()
+
+beforeAll(async () => {
+  // Load node:tls and the fixtures once, so that what they keep open is part of the baseline.
+  await Effect.runPromise(
+    Effect.scoped(Effect.gen(function*() {
+      const listener = yield* localListener
+      const server = yield* acceptAndDrain(listener)
+      yield* Effect.scoped(connectTo(listener))
+      yield* Fiber.join(server)
+    })).pipe(Effect.provide(TestLayer))
+  )
+  baseline = await Effect.runPromise(Effect.flatMap(backTo({ fds: Infinity, tcpSockets: 0, tcpServers: 0 }), () => resources))
+})
+
+afterAll(() => watcher.stop())
+
+describe("a connection's scope", () => {
+  it.scopedLive("ending with success sends close_notify and releases both sockets", () =>
+    Effect.gen(function*() {
+      const before = yield* resources
+      yield* Effect.scoped(Effect.gen(function*() {
+        const listener = yield* localListener
+        const server = yield* acceptAndDrain(listener)
+        yield* Effect.scoped(Effect.gen(function*() {
+          const conn = yield* connectTo(listener)
+          yield* conn.output.write("last words")
+        }))
+        // The scope ended while the transport was writable: a clean TLS end, not a truncation.
+        expect(yield* Fiber.join(server)).toEqual({ data: "last words", end: "eof" })
+      }))
+      yield* backTo(before)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("ending with a failure sends close_notify and releases both sockets", () =>
+    Effect.gen(function*() {
+      const before = yield* resources
+      yield* Effect.scoped(Effect.gen(function*() {
+        const listener = yield* localListener
+        const server = yield* acceptAndDrain(listener)
+        const exit = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
+          const conn = yield* connectTo(listener)
+          yield* conn.output.write("before the failure")
+          return yield* Effect.fail("handler failed" as const)
+        })))
+        expect(exit).toEqual(Exit.fail("handler failed"))
+        expect(yield* Fiber.join(server)).toEqual({ data: "before the failure", end: "eof" })
+      }))
+      yield* backTo(before)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("ending by interruption (of a pending read) sends close_notify and releases both sockets", () =>
+    Effect.gen(function*() {
+      const before = yield* resources
+      yield* Effect.scoped(Effect.gen(function*() {
+        const listener = yield* localListener
+        const connected = yield* Deferred.make<void>()
+        const server = yield* acceptAndDrain(listener)
+        const client = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+          const conn = yield* connectTo(listener)
+          yield* conn.output.write("then blocked")
+          yield* Deferred.succeed(connected, undefined)
+          return yield* conn.input.read() // the server never writes: blocks here
+        })))
+        yield* Deferred.await(connected)
+        yield* suspended(client)
+        yield* Fiber.interrupt(client)
+        expect(yield* Fiber.join(server)).toEqual({ data: "then blocked", end: "eof" })
+      }))
+      yield* backTo(before)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("the server side's scope ending is a clean end for the client too", () =>
+    Effect.gen(function*() {
+      const before = yield* resources
+      yield* Effect.scoped(Effect.gen(function*() {
+        const listener = yield* localListener
+        const server = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+          const conn = yield* Ssl.accept(listener)
+          yield* conn.output.write("bye")
+          return yield* Effect.fail("server handler failed" as const)
+        })))
+        const conn = yield* connectTo(listener)
+        expect(yield* drain(conn.input)).toEqual({ data: "bye", end: "eof" })
+        expect(yield* Effect.exit(Fiber.join(server))).toEqual(Exit.fail("server handler failed"))
+      }))
+      yield* backTo(before)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a peer that drops TCP without close_notify is a truncation, not an end of input", () =>
+    Effect.gen(function*() {
+      const listener = yield* localListener
+      const server = yield* acceptAndDrain(listener)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const conn = yield* connectTo(listener)
+        yield* conn.output.write("partial")
+        // Racket's ssl-abandon-port: the output closes without close_notify; the scope then
+        // destroys the socket, so the server sees a bare TCP FIN.
+        yield* conn.abandon
+      }))
+      expect(yield* Fiber.join(server)).toEqual({ data: "partial", end: "IoError:TruncatedEof" })
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a node:tls peer that destroys its socket is a truncation too", () =>
+    Effect.gen(function*() {
+      const listener = yield* localListener
+      const server = yield* acceptAndDrain(listener)
+      const ca = Fs.readFileSync(fixture("root-ca.pem"))
+      yield* Effect.async<void, Error>((resume) => {
+        const socket = Tls.connect({ host: "127.0.0.1", port: listener.address.port, servername: "localhost", ca })
+        socket.on("error", (error) => resume(Effect.fail(error)))
+        socket.on("secureConnect", () => {
+          socket.write("raw", () => {
+            socket.destroy() // no end(): no close_notify
+            resume(Effect.void)
+          })
+        })
+      })
+      expect(yield* Fiber.join(server)).toEqual({ data: "raw", end: "IoError:TruncatedEof" })
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+describe("why the library reads TLS through a JS stream", () => {
+  it.live("node:tls over a socket's native handle reports close_notify and a bare TCP FIN alike", () =>
+    Effect.gen(function*() {
+      // Node 20's C++ TLS layer emits the same 'end' for both; only the transport's own end,
+      // seen from JS, tells them apart (SocketFeed + watchEnd). If this ever fails, Node
+      // distinguishes them itself and the library could hand node:tls the handle again.
+      const key = Fs.readFileSync(fixture("server.key"))
+      const cert = Fs.readFileSync(fixture("server-chain.pem"))
+      const ca = Fs.readFileSync(fixture("root-ca.pem"))
+      const endings = yield* Effect.forEach(["close_notify", "bare FIN"] as const, (how) =>
+        Effect.async<ReadonlyArray<string>, Error>((resume) => {
+          const events: Array<string> = []
+          const server = Tls.createServer({ key, cert }, (socket) => {
+            socket.on("error", () => {})
+            socket.write("data", () => {
+              if (how === "close_notify") socket.end()
+              // The TCP socket under the TLS one: ending it sends a FIN and no close_notify.
+              else (socket as unknown as { _parent: Net.Socket })._parent.end()
+            })
+          })
+          server.listen(0, "127.0.0.1", () => {
+            const port = (server.address() as Net.AddressInfo).port
+            const tcp = Net.connect({ host: "127.0.0.1", port }, () => {
+              const client = Tls.connect({ socket: tcp, servername: "localhost", ca })
+              client.on("data", () => events.push("data"))
+              client.on("error", (error) => events.push(`error ${(error as { code?: string }).code}`))
+              client.on("end", () => events.push("end"))
+              client.on("close", () => {
+                server.close()
+                resume(Effect.succeed(events))
+              })
+            })
+          })
+        }))
+      expect(endings[0]).toEqual(endings[1])
+      expect(endings[0]).toEqual(["data", "end"])
+    }))
+})
+
+describe("output.close", () => {
+  it.scopedLive("sends close_notify and leaves the input readable: the peer answers after it", () =>
+    Effect.gen(function*() {
+      const listener = yield* localListener
+      const server = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Ssl.accept(listener)
+        const request = yield* drain(conn.input) // ends at the client's close_notify
+        yield* conn.output.write(`got ${request.data} (${request.end})`)
+        yield* conn.output.close
+      })))
+      const conn = yield* connectTo(listener)
+      yield* conn.output.write("request")
+      yield* conn.output.close
+      expect(yield* drain(conn.input)).toEqual({ data: "got request (eof)", end: "eof" })
+      yield* Fiber.join(server)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a write after output.close fails with IoError Closed; closing twice is fine", () =>
+    Effect.gen(function*() {
+      const listener = yield* localListener
+      const server = yield* acceptAndDrain(listener)
+      const conn = yield* connectTo(listener)
+      yield* conn.output.close
+      yield* conn.output.close
+      const error = yield* Effect.flip(conn.output.write("too late"))
+      expect(error).toMatchObject({ _tag: "IoError", operation: "write", reason: "Closed" })
+      expect(yield* Fiber.join(server)).toEqual({ data: "", end: "eof" })
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("input.close drops unread bytes and makes later reads fail with IoError Closed", () =>
+    Effect.gen(function*() {
+      const listener = yield* localListener
+      const server = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Ssl.accept(listener)
+        yield* conn.output.write("unread")
+        return yield* drain(conn.input)
+      })))
+      const conn = yield* connectTo(listener)
+      yield* conn.input.close
+      const error = yield* Effect.flip(conn.input.read())
+      expect(error).toMatchObject({ _tag: "IoError", operation: "read", reason: "Closed" })
+      // The output still works after the input closed.
+      yield* conn.output.write("still writing")
+      yield* conn.output.close
+      expect(yield* Fiber.join(server)).toEqual({ data: "still writing", end: "eof" })
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+describe("a listener's scope", () => {
+  it.scopedLive("stops listening: a new connect is refused", () =>
+    Effect.gen(function*() {
+      const before = yield* resources
+      const port = yield* Effect.scoped(Effect.map(localListener, (listener) => listener.address.port))
+      const error = yield* Effect.flip(Effect.scoped(Ssl.connect("127.0.0.1", port, yield* clientContext())))
+      expect(error).toMatchObject({ _tag: "ConnectError", reason: "Refused", port })
+      yield* backTo(before)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("destroys the TCP connections it has not accepted", () =>
+    Effect.gen(function*() {
+      const before = yield* resources
+      yield* Effect.scoped(Effect.gen(function*() {
+        const listenerScope = yield* Scope.make()
+        const listener = yield* Scope.extend(localListener, listenerScope)
+        // Connected (the kernel completed the TCP handshake) but never accepted.
+        const client = yield* rawClient(listener.address.port)
+        yield* Scope.close(listenerScope, Exit.void)
+        yield* client.closed
+        expect(client.received()).toBe(0)
+      }))
+      yield* backTo(before)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("Ssl.close stops it: a waiting accept and later ones fail with ListenError Closed", () =>
+    Effect.gen(function*() {
+      const listener = yield* localListener
+      const waiting = yield* Effect.fork(Effect.scoped(Ssl.accept(listener)))
+      yield* suspended(waiting)
+      yield* Ssl.close(listener)
+      yield* Ssl.close(listener)
+      const first = yield* Effect.flip(Fiber.join(waiting))
+      expect(first).toMatchObject({ _tag: "ListenError", reason: "Closed" })
+      const later = yield* Effect.flip(Effect.scoped(Ssl.accept(listener)))
+      expect(later).toMatchObject({ _tag: "ListenError", reason: "Closed" })
+      const refused = yield* Effect.flip(Effect.scoped(Ssl.connect("127.0.0.1", listener.address.port)))
+      expect(refused).toMatchObject({ _tag: "ConnectError", reason: "Refused" })
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("connections already accepted outlive it", () =>
+    Effect.gen(function*() {
+      const listenerScope = yield* Scope.make()
+      const listener = yield* Scope.extend(localListener, listenerScope)
+      const accepted = yield* Effect.fork(Ssl.accept(listener))
+      const client = yield* connectTo(listener)
+      const server = yield* Fiber.join(accepted)
+      yield* Scope.close(listenerScope, Exit.void)
+      yield* server.output.write("after the listener closed\n")
+      expect(yield* client.input.readLine).toEqual(Option.some("after the listener closed"))
+      yield* client.output.write("still here\n")
+      expect(yield* server.input.readLine).toEqual(Option.some("still here"))
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+describe("Ssl.serve", () => {
+  /** Echoes lines until the client ends; a line "fail" makes the handler fail. */
+  const echo = (conn: Ssl.Connection): Effect.Effect<void, string | SslError.SslError> =>
+    Effect.gen(function*() {
+      while (true) {
+        const line = yield* conn.input.readLine
+        if (Option.isNone(line)) return
+        if (line.value === "fail") return yield* Effect.fail("handler failed")
+        yield* conn.output.write(`echo ${line.value}\n`)
+      }
+    })
+
+  const ask = (conn: Ssl.Connection, line: string) =>
+    Effect.zipRight(conn.output.write(`${line}\n`), conn.input.readLine)
+
+  it.scopedLive("a client that never handshakes does not hold up the others; interrupting serve closes it", () =>
+    Effect.gen(function*() {
+      const listener = yield* localListener
+      const serving = yield* Effect.fork(Ssl.serve(listener, echo))
+      const silent = yield* rawClient(listener.address.port)
+      const first = yield* connectTo(listener)
+      const second = yield* connectTo(listener)
+      expect(yield* ask(second, "two")).toEqual(Option.some("echo two"))
+      expect(yield* ask(first, "one")).toEqual(Option.some("echo one"))
+      yield* Fiber.interrupt(serving)
+      // Every connection serve had open ends: the silent one mid-handshake, the others cleanly.
+      yield* silent.closed
+      expect(yield* drain(first.input)).toEqual({ data: "", end: "eof" })
+      expect(yield* drain(second.input)).toEqual({ data: "", end: "eof" })
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a failing handler ends its own connection only", () =>
+    Effect.gen(function*() {
+      const listener = yield* localListener
+      yield* Effect.forkScoped(Ssl.serve(listener, echo))
+      const bystander = yield* connectTo(listener)
+      expect(yield* ask(bystander, "before")).toEqual(Option.some("echo before"))
+      const failing = yield* connectTo(listener)
+      yield* failing.output.write("fail\n")
+      // The failed handler's scope closed its connection with close_notify.
+      expect(yield* drain(failing.input)).toEqual({ data: "", end: "eof" })
+      expect(yield* ask(bystander, "after")).toEqual(Option.some("echo after"))
+      const newcomer = yield* connectTo(listener)
+      expect(yield* ask(newcomer, "new")).toEqual(Option.some("echo new"))
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a failing handshake ends its own connection only", () =>
+    Effect.gen(function*() {
+      const listener = yield* localListener
+      yield* Effect.forkScoped(Ssl.serve(listener, echo))
+      // A client that does not trust the server aborts the handshake.
+      const untrusting = yield* Effect.flip(Effect.scoped(Ssl.connect("localhost", listener.address.port)))
+      expect(untrusting).toMatchObject({ _tag: "VerifyError" })
+      const client = yield* connectTo(listener)
+      expect(yield* ask(client, "still serving")).toEqual(Option.some("echo still serving"))
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("concurrency bounds how many handlers run at once", () =>
+    Effect.gen(function*() {
+      const listener = yield* localListener
+      const gate = yield* Deferred.make<void>()
+      let active = 0
+      let most = 0
+      const held = (conn: Ssl.Connection) =>
+        Effect.gen(function*() {
+          active++
+          most = Math.max(most, active)
+          yield* Deferred.await(gate)
+          yield* conn.output.write("done\n")
+          yield* conn.output.close
+        }).pipe(Effect.ensuring(Effect.sync(() => active--)))
+      yield* Effect.forkScoped(Ssl.serve(listener, held, { concurrency: 2 }))
+      const client = (n: number) =>
+        Effect.fork(Effect.scoped(Effect.flatMap(connectTo(listener), (conn) => conn.input.readLine)).pipe(
+          Effect.map((line) => `${n}: ${Option.getOrElse(line, () => "none")}`)
+        ))
+      const first = yield* client(1)
+      const second = yield* client(2)
+      yield* eventually("two handlers running", Effect.sync(() => active), (n) => n === 2)
+      const third = yield* client(3)
+      // The third client connects at the TCP level but is not taken while two handlers run:
+      // no third handler starts within a time in which a loopback handshake easily completes.
+      const extra = yield* Effect.either(
+        eventually("a third handler", Effect.sync(() => active), (n) => n > 2, "400 millis")
+      )
+      expect(Either.isLeft(extra)).toBe(true)
+      expect(most).toBe(2)
+      yield* Deferred.succeed(gate, undefined)
+      expect(yield* Fiber.join(Fiber.zip(Fiber.zip(first, second), third))).toEqual([["1: done", "2: done"], "3: done"])
+      expect(most).toBe(2)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("serve on a closed listener ends with ListenError Closed", () =>
+    Effect.gen(function*() {
+      const listener = yield* localListener
+      const serving = yield* Effect.fork(Ssl.serve(listener, echo))
+      const client = yield* connectTo(listener)
+      expect(yield* ask(client, "open")).toEqual(Option.some("echo open"))
+      yield* Ssl.close(listener)
+      const error = yield* Effect.flip(Fiber.join(serving))
+      expect(error).toMatchObject({ _tag: "ListenError", reason: "Closed" })
+      // serve's end closed the connections it had open.
+      expect(yield* drain(client.input)).toEqual({ data: "", end: "eof" })
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+describe("leaks", () => {
+  it.live("every socket and file descriptor of this file is released", () =>
+    Effect.gen(function*() {
+      yield* backTo(baseline)
+      expect(watcher.seen).toEqual([])
+    }))
+})

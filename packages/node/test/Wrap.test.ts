@@ -1,0 +1,414 @@
+/**
+ * Ssl.wrap: TLS over any Port.Duplex (in-memory pipes of tiny capacity), what closeOriginal and
+ * shutdownOnClose do to the wrapped duplex, argument errors, and STARTTLS over real TCP.
+ */
+import { Port, Ssl, SslContext } from "@effect-ssl/core"
+import { NodeSsl } from "@effect-ssl/node"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Stream from "node:stream"
+import * as Tls from "node:tls"
+import {
+  backTo,
+  clientContext,
+  eventually,
+  fixture,
+  resources,
+  type Resources,
+  serverContext,
+  suspended,
+  TestLayer,
+  watchProcess
+} from "./helpers.js"
+
+const decoder = new TextDecoder()
+
+type Ending = { readonly data: string; readonly end: "eof" | string }
+
+const drain = (input: Port.Input): Effect.Effect<Ending> =>
+  Effect.gen(function*() {
+    let data = ""
+    while (true) {
+      const next = yield* Effect.either(input.read())
+      if (Either.isLeft(next)) {
+        const error = next.left
+        return { data, end: `${error._tag}:${"reason" in error ? String(error.reason) : ""}` }
+      }
+      if (Option.isNone(next.right)) return { data, end: "eof" }
+      data += decoder.decode(next.right.value)
+    }
+  })
+
+/** A duplex that passes everything to `duplex` and records what was done to it. */
+const spy = (duplex: Port.Duplex) => {
+  const seen = { written: 0, outputClosed: false, inputClosed: false }
+  const spied: Port.Duplex = {
+    input: {
+      ...duplex.input,
+      close: Effect.zipRight(Effect.sync(() => void (seen.inputClosed = true)), duplex.input.close)
+    },
+    output: Port.makeOutput({
+      write: (bytes) => Effect.zipRight(Effect.sync(() => void (seen.written += bytes.length)), duplex.output.write(bytes)),
+      flush: duplex.output.flush,
+      close: Effect.zipRight(Effect.sync(() => void (seen.outputClosed = true)), duplex.output.close)
+    })
+  }
+  return { seen, duplex: spied }
+}
+
+const clientOptions = Effect.map(clientContext(), (context) => ({
+  mode: "connect" as const,
+  hostname: "localhost",
+  context
+}))
+const serverOptions = Effect.map(serverContext(), (context) => ({ mode: "accept" as const, context }))
+
+/** Random bytes of the given size, and their SHA-256. */
+const payload = (size: number) => {
+  const bytes = new Uint8Array(Crypto.randomBytes(size))
+  return { bytes, sha: Crypto.createHash("sha256").update(bytes).digest("hex") }
+}
+const sha256 = (bytes: Uint8Array) => Crypto.createHash("sha256").update(bytes).digest("hex")
+
+let baseline: Resources
+const watcher = watchProcess()
+
+beforeAll(async () => {
+  baseline = await Effect.runPromise(resources)
+})
+
+afterAll(() => watcher.stop())
+
+describe("wrap over Port.pipe", () => {
+  for (const capacity of [1, 10, 100]) {
+    it.scopedLive(`capacity ${capacity}: handshake, then 4 KiB each way at once`, () =>
+      Effect.gen(function*() {
+        const [a, b] = yield* Port.pipe({ capacity })
+        const up = payload(4096)
+        const down = payload(4096)
+        const server = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+          const conn = yield* Ssl.wrap(b, yield* serverOptions)
+          const writer = yield* Effect.fork(conn.output.write(down.bytes))
+          const received = yield* conn.input.readExactly(up.bytes.length)
+          yield* Fiber.join(writer)
+          return { received: sha256(received), session: yield* conn.session }
+        })))
+        const conn = yield* Ssl.wrap(a, yield* clientOptions)
+        const writer = yield* Effect.fork(conn.output.write(up.bytes))
+        const received = yield* conn.input.readExactly(down.bytes.length)
+        yield* Fiber.join(writer)
+        expect(sha256(received)).toBe(down.sha)
+        const served = yield* Fiber.join(server)
+        expect(served.received).toBe(up.sha)
+        const session = yield* conn.session
+        expect(session.verified).toBe(true)
+        expect(session.protocol).toBe("TLSv1.3")
+        expect(session.servername).toEqual(Option.some("localhost"))
+        expect(served.session.servername).toEqual(Option.some("localhost"))
+        expect(served.session.verified).toBe(false)
+      }).pipe(Effect.provide(TestLayer)))
+  }
+
+  it.scopedLive("closeOriginal: true closes the wrapped duplex once both TLS ports are closed", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Port.pipe({ capacity: 100 })
+      const { duplex, seen } = spy(a)
+      const server = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Ssl.wrap(b, yield* serverOptions)
+        const request = yield* drain(conn.input)
+        yield* conn.output.write(`got ${request.data}`)
+        yield* conn.output.close
+        return request
+      })))
+      const conn = yield* Ssl.wrap(duplex, { ...(yield* clientOptions), closeOriginal: true })
+      yield* conn.output.write("hello")
+      yield* conn.output.close
+      expect(yield* drain(conn.input)).toEqual({ data: "got hello", end: "eof" })
+      expect(yield* Fiber.join(server)).toEqual({ data: "hello", end: "eof" })
+      // Only the output is closed so far: the original is still open.
+      expect(seen).toMatchObject({ outputClosed: false, inputClosed: false })
+      yield* conn.input.close
+      yield* eventually("original closed", Effect.sync(() => ({ ...seen })), (s) => s.outputClosed && s.inputClosed)
+      // The pipe's other end sees the end of input.
+      expect(yield* b.input.read()).toEqual(Option.none())
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("closeOriginal: true closes the wrapped duplex when the connection's scope ends", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Port.pipe({ capacity: 100 })
+      const { duplex, seen } = spy(a)
+      const server = yield* Effect.fork(Effect.scoped(Effect.flatMap(
+        Effect.flatMap(serverOptions, (options) => Ssl.wrap(b, options)),
+        (conn) => drain(conn.input)
+      )))
+      yield* Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Ssl.wrap(duplex, { ...(yield* clientOptions), closeOriginal: true })
+        yield* conn.output.write("scoped")
+      }))
+      expect(seen).toMatchObject({ outputClosed: true, inputClosed: true })
+      expect(yield* Fiber.join(server)).toEqual({ data: "scoped", end: "eof" })
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("closeOriginal: false (the default) leaves the duplex open: plaintext flows after TLS ends", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Port.pipe({ capacity: 10 })
+      const { duplex, seen } = spy(a)
+      const server = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Ssl.wrap(b, yield* serverOptions)
+        const request = yield* drain(conn.input)
+        yield* conn.output.write("secret reply")
+        yield* conn.output.close
+        return request
+      })))
+      yield* Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Ssl.wrap(duplex, yield* clientOptions)
+        yield* conn.output.write("secret")
+        yield* conn.output.close
+        expect(yield* drain(conn.input)).toEqual({ data: "secret reply", end: "eof" })
+        yield* conn.input.close
+      }))
+      expect(yield* Fiber.join(server)).toEqual({ data: "secret", end: "eof" })
+      expect(seen).toMatchObject({ outputClosed: false, inputClosed: false })
+      // Both TLS sessions are over; the pipe carries plaintext both ways.
+      const there = yield* Effect.fork(b.input.readExactly(9))
+      yield* a.output.write("plain A\r\n")
+      expect(decoder.decode(yield* Fiber.join(there))).toBe("plain A\r\n")
+      const back = yield* Effect.fork(a.input.readExactly(9))
+      yield* b.output.write("plain B\r\n")
+      expect(decoder.decode(yield* Fiber.join(back))).toBe("plain B\r\n")
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("shutdownOnClose: false: output.close sends nothing; dropping the transport then is a truncation", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Port.pipe({ capacity: 100 })
+      const { duplex, seen } = spy(a)
+      const server = yield* Effect.fork(Effect.scoped(Effect.flatMap(
+        Effect.flatMap(serverOptions, (options) => Ssl.wrap(b, options)),
+        (conn) => drain(conn.input)
+      )))
+      const scope = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Ssl.wrap(duplex, { ...(yield* clientOptions), shutdownOnClose: false, closeOriginal: true })
+        yield* conn.output.write("unterminated")
+        yield* conn.output.flush
+        const before = seen.written
+        yield* conn.output.close
+        // Not a byte more reached the transport: no close_notify.
+        expect(seen.written).toBe(before)
+        expect(yield* Effect.flip(conn.output.write("x"))).toMatchObject({ _tag: "IoError", reason: "Closed" })
+        return before
+      })))
+      const written = yield* Fiber.join(scope)
+      expect(seen.written).toBe(written)
+      // The scope closed the pipe (closeOriginal) with no close_notify ever sent.
+      expect(yield* Fiber.join(server)).toEqual({ data: "unterminated", end: "IoError:TruncatedEof" })
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("shutdownOnClose: true (the default): output.close writes the close_notify", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Port.pipe({ capacity: 100 })
+      const { duplex, seen } = spy(a)
+      const server = yield* Effect.fork(Effect.scoped(Effect.flatMap(
+        Effect.flatMap(serverOptions, (options) => Ssl.wrap(b, options)),
+        (conn) => drain(conn.input)
+      )))
+      const conn = yield* Ssl.wrap(duplex, yield* clientOptions)
+      yield* conn.output.write("terminated")
+      yield* conn.output.flush
+      const before = seen.written
+      yield* conn.output.close
+      expect(seen.written).toBeGreaterThan(before)
+      expect(yield* Fiber.join(server)).toEqual({ data: "terminated", end: "eof" })
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+describe("wrap arguments", () => {
+  it.scopedLive("a context of the wrong kind for the mode fails with InvalidArgumentError, before any I/O", () =>
+    Effect.gen(function*() {
+      const [a] = yield* Port.pipe({ capacity: 100 })
+      const { duplex, seen } = spy(a)
+      const client = yield* clientContext()
+      const server = yield* serverContext()
+      const accept = yield* Effect.flip(Ssl.wrap(duplex, { mode: "accept", context: client }))
+      expect(accept).toMatchObject({ _tag: "InvalidArgumentError", argument: "context" })
+      const connect = yield* Effect.flip(Ssl.wrap(duplex, { mode: "connect", hostname: "localhost", context: server }))
+      expect(connect).toMatchObject({ _tag: "InvalidArgumentError", argument: "context" })
+      expect(seen).toEqual({ written: 0, outputClosed: false, inputClosed: false })
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("connect mode that verifies but has no host name fails with InvalidArgumentError, before any I/O", () =>
+    Effect.gen(function*() {
+      const [a] = yield* Port.pipe({ capacity: 100 })
+      const { duplex, seen } = spy(a)
+      const error = yield* Effect.flip(Ssl.wrap(duplex, { mode: "connect", context: yield* clientContext() }))
+      expect(error).toMatchObject({ _tag: "InvalidArgumentError", argument: "hostname" })
+      expect(error.message).toMatch(/host name/)
+      expect(seen.written).toBe(0)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("connect mode without a host name works when verification is off (unverified session)", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Port.pipe({ capacity: 100 })
+      const server = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Ssl.wrap(b, yield* serverOptions)
+        yield* conn.output.write("anonymous\n")
+        return yield* conn.session
+      })))
+      const context = yield* clientContext()
+      yield* SslContext.setVerify(context, false)
+      const conn = yield* Ssl.wrap(a, { mode: "connect", context })
+      expect(yield* conn.input.readLine).toEqual(Option.some("anonymous"))
+      const session = yield* conn.session
+      expect(session.verified).toBe(false)
+      expect(session.servername).toEqual(Option.none())
+      expect(Option.isSome(session.peerCertificate)).toBe(true)
+      expect((yield* Fiber.join(server)).servername).toEqual(Option.none())
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+describe("STARTTLS over TCP (tcpListen, tcpAccept, tcpConnect)", () => {
+  /** A STARTTLS server: a plaintext greeting and command, then TLS on the same connection. */
+  const startTlsServer = (listener: NodeSsl.TcpListener, greet: boolean) =>
+    Effect.fork(Effect.scoped(Effect.gen(function*() {
+      const plain = yield* NodeSsl.tcpAccept(listener)
+      if (greet) yield* plain.output.write("220 ready\r\n")
+      const command = yield* plain.input.readLine
+      if (greet) yield* plain.output.write("220 go ahead\r\n")
+      const conn = yield* Ssl.wrap(plain, yield* serverOptions)
+      const line = yield* conn.input.readLine
+      yield* conn.output.write(`secure ${Option.getOrElse(line, () => "?")}\n`)
+      yield* conn.output.close
+      return { command, rest: yield* drain(conn.input), session: yield* conn.session }
+    })))
+
+  it.scopedLive("plaintext first, then both sides wrap the same connection", () =>
+    Effect.gen(function*() {
+      const listener = yield* NodeSsl.tcpListen(0, { hostname: "127.0.0.1" })
+      const server = yield* startTlsServer(listener, true)
+      const plain = yield* NodeSsl.tcpConnect("127.0.0.1", listener.address.port)
+      expect(yield* plain.input.readLine).toEqual(Option.some("220 ready"))
+      yield* plain.output.write("STARTTLS\r\n")
+      expect(yield* plain.input.readLine).toEqual(Option.some("220 go ahead"))
+      const conn = yield* Ssl.wrap(plain, yield* clientOptions)
+      yield* conn.output.write("ping\n")
+      expect(yield* conn.input.readLine).toEqual(Option.some("secure ping"))
+      yield* conn.output.close
+      const served = yield* Fiber.join(server)
+      expect(served.command).toEqual(Option.some("STARTTLS"))
+      expect(served.rest).toEqual({ data: "", end: "eof" })
+      // The wrap ran over the socket itself: the session knows the real TCP addresses.
+      const session = yield* conn.session
+      expect(session.verified).toBe(true)
+      expect(session.remoteAddress).toEqual({ hostname: "127.0.0.1", port: listener.address.port })
+      expect(served.session.localAddress).toEqual({ hostname: "127.0.0.1", port: listener.address.port })
+      expect(served.session.remoteAddress.port).toBe(session.localAddress.port)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a ClientHello sent right after the command is not lost (5 rounds)", () =>
+    Effect.gen(function*() {
+      const listener = yield* NodeSsl.tcpListen(0, { hostname: "127.0.0.1" })
+      for (let round = 0; round < 5; round++) {
+        const server = yield* startTlsServer(listener, false)
+        yield* Effect.scoped(Effect.gen(function*() {
+          const plain = yield* NodeSsl.tcpConnect("127.0.0.1", listener.address.port)
+          yield* plain.output.write("STARTTLS\r\n")
+          // No reply awaited: TLS starts at once.
+          const conn = yield* Ssl.wrap(plain, yield* clientOptions)
+          yield* conn.output.write(`round ${round}\n`)
+          expect(yield* conn.input.readLine).toEqual(Option.some(`secure round ${round}`))
+        }))
+        const served = yield* Fiber.join(server)
+        expect(served.command).toEqual(Option.some("STARTTLS"))
+        expect(served.rest).toEqual({ data: "", end: "eof" })
+      }
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a ClientHello in the same TCP segment as the command is not lost", () =>
+    Effect.gen(function*() {
+      const listener = yield* NodeSsl.tcpListen(0, { hostname: "127.0.0.1" })
+      const server = yield* startTlsServer(listener, false)
+      const ca = Fs.readFileSync(fixture("root-ca.pem"))
+      // A node:tls client whose first write (the ClientHello) goes out glued to "STARTTLS\r\n".
+      const reply = yield* Effect.async<string, Error>((resume) => {
+        const tcp = Net.connect({ host: "127.0.0.1", port: listener.address.port })
+        let first = true
+        const glue = new Stream.Duplex({
+          read() {
+            tcp.resume()
+          },
+          write(chunk: Buffer, _encoding, callback) {
+            const data = first ? Buffer.concat([Buffer.from("STARTTLS\r\n"), chunk]) : chunk
+            first = false
+            tcp.write(data, callback)
+          },
+          final(callback) {
+            tcp.end(callback)
+          }
+        })
+        tcp.on("data", (chunk) => {
+          if (!glue.push(chunk)) tcp.pause()
+        })
+        tcp.on("end", () => glue.push(null))
+        tcp.on("error", (error) => glue.destroy(error))
+        tcp.once("connect", () => {
+          const tls = Tls.connect({ socket: glue, servername: "localhost", ca })
+          let text = ""
+          tls.on("error", (error) => resume(Effect.fail(error)))
+          tls.on("secureConnect", () => tls.write("glued\n"))
+          tls.on("data", (chunk: Buffer) => {
+            text += chunk.toString()
+          })
+          tls.on("end", () => {
+            tls.end()
+            tcp.destroy()
+            resume(Effect.succeed(text))
+          })
+        })
+      })
+      expect(reply).toBe("secure glued\n")
+      const served = yield* Fiber.join(server)
+      expect(served.command).toEqual(Option.some("STARTTLS"))
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("plain TCP ports half-close: output.close leaves the input readable", () =>
+    Effect.gen(function*() {
+      const listener = yield* NodeSsl.tcpListen(0, { hostname: "127.0.0.1" })
+      const server = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const plain = yield* NodeSsl.tcpAccept(listener)
+        const request = yield* drain(plain.input)
+        yield* plain.output.write(`got ${request.data}`)
+        yield* plain.output.close
+      })))
+      const plain = yield* NodeSsl.tcpConnect("127.0.0.1", listener.address.port)
+      yield* plain.output.write("question")
+      yield* plain.output.close
+      expect(yield* drain(plain.input)).toEqual({ data: "got question", end: "eof" })
+      yield* Fiber.join(server)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a tcpAccept interrupted while waiting returns; the listener's scope ends it and refuses connects", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.scoped(Effect.gen(function*() {
+        const listener = yield* NodeSsl.tcpListen(0, { hostname: "127.0.0.1" })
+        const waiting = yield* Effect.fork(Effect.scoped(NodeSsl.tcpAccept(listener)))
+        yield* suspended(waiting)
+        yield* Fiber.interrupt(waiting)
+        return listener.address.port
+      }))
+      const error = yield* Effect.flip(Effect.scoped(NodeSsl.tcpConnect("127.0.0.1", port)))
+      expect(error).toMatchObject({ _tag: "ConnectError", reason: "Refused" })
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+describe("leaks", () => {
+  it.live("every socket and file descriptor of this file is released", () =>
+    Effect.gen(function*() {
+      yield* backTo(baseline)
+      expect(watcher.seen).toEqual([])
+    }))
+})
