@@ -15,6 +15,7 @@ import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as NodeStream from "node:stream"
 import * as Tls from "node:tls"
@@ -48,6 +49,19 @@ export const secureContextFor = (
   context: SslContextT.SslContext
 ): Effect.Effect<Tls.SecureContext, SslError.InvalidArgumentError> => Effect.map(compile(context), (c) => c.secureContext)
 
+const defaultSuites = Tls.DEFAULT_CIPHERS.split(":").filter((c) => c.startsWith("TLS_")).join(":")
+const defaultList = Tls.DEFAULT_CIPHERS.split(":").filter((c) => !c.startsWith("TLS_")).join(":")
+
+// Node takes TLS 1.3 suites and the TLS 1.2 list in one string, and a string with only one of the
+// two switches the other protocol off: so whichever the context leaves unset keeps Node's default.
+const cipherOption = (state: SslContextT.State): { readonly ciphers?: string } => {
+  if (state.ciphers === undefined && state.cipherSuites === undefined && !state.protocol.legacy) return {}
+  const list = state.ciphers ?? (state.protocol.legacy ? "DEFAULT" : defaultList)
+  // TLS 1.0/1.1 sign with SHA-1, which OpenSSL 3 only allows at security level 0.
+  const level = state.protocol.legacy ? "@SECLEVEL=0" : ""
+  return { ciphers: `${state.cipherSuites ?? defaultSuites}:${list}${level}` }
+}
+
 const compile = (context: SslContextT.SslContext): Effect.Effect<Compiled, SslError.InvalidArgumentError> =>
   Effect.suspend(() => {
     const state = context.state
@@ -74,8 +88,7 @@ const compile = (context: SslContextT.SslContext): Effect.Effect<Compiled, SslEr
         const secureContext = Tls.createSecureContext({
           minVersion: state.protocol.minVersion,
           maxVersion: state.protocol.maxVersion,
-          // TLS 1.0/1.1 sign with SHA-1, which OpenSSL 3 only allows at security level 0.
-          ...(state.protocol.legacy ? { ciphers: "DEFAULT@SECLEVEL=0" } : {}),
+          ...cipherOption(state),
           ...(state.chain.length > 0 ? { cert: state.chain.map((c) => c.pem).join("\n") } : {}),
           ...(state.key !== undefined ? { key: state.key.pem } : {}),
           ...(ca !== undefined ? { ca } : {}),
@@ -371,8 +384,7 @@ const isIp = (hostname: string) => Net.isIP(stripBrackets(hostname)) !== 0
 const distinguishedName = (text: string): string =>
   text.split("\n").filter((line) => line.length > 0).map((line) => `/${line}`).join("")
 
-const peerCertificate = (socket: Tls.TLSSocket): Option.Option<Ssl.PeerCertificate> => {
-  const x509 = socket.getPeerX509Certificate()
+const peerCertificate = (x509: Crypto.X509Certificate | undefined): Option.Option<Ssl.PeerCertificate> => {
   if (x509 === undefined) return Option.none()
   return Option.some({
     subject: distinguishedName(x509.subject),
@@ -406,6 +418,44 @@ const chainAnchor = (socket: Tls.TLSSocket): string => {
   return ""
 }
 
+// RFC 6125 as OpenSSL implements it: IP literals against IP alt names only; names against DNS
+// alt names, or the CN when there are none.
+const hostMismatch = (x509: Crypto.X509Certificate | undefined, hostname: string): string | undefined => {
+  if (x509 === undefined) return "the server sent no certificate"
+  const matched = isIp(hostname) ? x509.checkIP(hostname) : x509.checkHost(hostname)
+  return matched === undefined ? `the certificate is for ${x509.subjectAltName ?? x509.subject}, not ${hostname}` : undefined
+}
+
+// Server-side SNI: the context's callback picks another context by the requested name.
+const sniCallback = (
+  callback: (servername: string) => Effect.Effect<Option.Option<SslContextT.ServerContext>>,
+  runtime: Runtime.Runtime<never>
+) =>
+(servername: string, done: (error: Error | null, context?: Tls.SecureContext) => void) => {
+  Runtime.runCallback(runtime)(
+    Effect.flatMap(callback(servername), (chosen) =>
+      Option.match(chosen, {
+        onNone: () => Effect.succeed(undefined),
+        onSome: (context) => secureContextFor(context)
+      })),
+    {
+      onExit: (exit) => {
+        if (Exit.isSuccess(exit)) done(null, exit.value)
+        else done(new Error(`the server name callback failed for ${servername}: ${Cause.pretty(exit.cause)}`))
+      }
+    }
+  )
+}
+
+const keyLogger = (keyLog: SslContextT.KeyLog) => (line: Buffer) => {
+  try {
+    if (typeof keyLog === "function") keyLog(line.toString("latin1").trimEnd())
+    else Fs.appendFileSync(keyLog.file, line, { mode: 0o600 })
+  } catch {
+    // A broken key log must not break the connection it is observing.
+  }
+}
+
 /** The TLS handshake over a transport; the connection lives as long as the current scope. @internal */
 export const secure = (
   transport: Transport,
@@ -416,6 +466,7 @@ export const secure = (
     const side = mode === "connect" ? "client" : "server"
     const { anchors, secureContext } = yield* compile(context)
     const timeout = yield* Ssl.HandshakeTimeout
+    const runtime = yield* Effect.runtime<never>()
     const state = context.state
     const hostname = options.hostname === undefined ? undefined : stripBrackets(options.hostname)
     const servername = mode === "connect" && hostname !== undefined && !isIp(hostname) ? hostname : undefined
@@ -440,15 +491,22 @@ export const secure = (
             secureContext,
             rejectUnauthorized: false,
             checkServerIdentity: () => undefined,
-            ...(servername !== undefined ? { servername } : {})
+            ...(servername !== undefined ? { servername } : {}),
+            ...(state.alpn.length > 0 ? { ALPNProtocols: [...state.alpn] } : {})
           })
           : new Tls.TLSSocket(raw, {
             isServer: true,
             secureContext,
-            requestCert: state.verify,
-            rejectUnauthorized: state.verify
+            // try-verify asks for a certificate without requiring one.
+            requestCert: state.verify || state.tryVerify,
+            rejectUnauthorized: state.verify,
+            ...(state.alpn.length > 0 ? { ALPNProtocols: [...state.alpn] } : {}),
+            ...(state.serverNameCallback !== undefined
+              ? { SNICallback: sniCallback(state.serverNameCallback, runtime) }
+              : {})
           })
         end.attach(tls)
+        if (state.keyLog !== undefined) tls.on("keylog", keyLogger(state.keyLog))
         return tls
       }),
       (socket) => Effect.sync(() => socket.destroy())
@@ -507,16 +565,22 @@ export const secure = (
       })
     )
 
+    // Node 20 hands out the peer's certificate once: after the first of getPeerCertificate and
+    // getPeerX509Certificate, the other (and a second call) finds nothing. So each is asked once,
+    // the chain walk first.
+    const anchor = mode === "accept" && anchors !== undefined ? chainAnchor(socket) : undefined
+    const peerX509 = socket.getPeerX509Certificate()
     // Verification happens here, after OpenSSL's handshake, so that every verdict is typed.
     let verified = false
     if (mode === "connect") {
       const chainOk = socket.authorized
-      let hostError: Error | undefined
-      if (chainOk && hostname !== undefined) {
-        hostError = Tls.checkServerIdentity(hostname, socket.getPeerCertificate())
-      }
+      let hostError: string | undefined
+      if (chainOk && hostname !== undefined) hostError = hostMismatch(peerX509, hostname)
       verified = chainOk && hostname !== undefined && hostError === undefined
-      if (state.verify && !verified) {
+      const required = state.verify || (state.tryVerify && peerX509 !== undefined)
+      if (required && !state.verifyHostname && chainOk) {
+        verified = true
+      } else if (required && !verified) {
         if (!chainOk) {
           const code = String(socket.authorizationError ?? "UNKNOWN")
           return yield* Errors.verifyError(side, options.peer, code, socket.authorizationError)
@@ -530,10 +594,10 @@ export const secure = (
         }
         return yield* Errors.verifyError(side, options.peer, "ERR_TLS_CERT_ALTNAME_INVALID", hostError)
       }
-    } else if (state.verify) {
+    } else if (state.verify || (state.tryVerify && peerX509 !== undefined)) {
       const code = serverVerifyError(socket)
       if (code !== undefined) return yield* Errors.verifyError(side, options.peer, code)
-      if (anchors !== undefined && !anchors.has(chainAnchor(socket))) {
+      if (anchors !== undefined && !anchors.has(anchor ?? "")) {
         return yield* Errors.verifyError(
           side,
           options.peer,
@@ -541,7 +605,7 @@ export const secure = (
           "the client's chain ends at a suggested CA that is not a trusted root"
         )
       }
-      verified = socket.getPeerX509Certificate() !== undefined
+      verified = peerX509 !== undefined
     }
 
     // The TLS socket reads through a JS stream (no address of its own): ask the TCP socket.
@@ -550,7 +614,7 @@ export const secure = (
       protocol: (socket.getProtocol() ?? "TLSv1.3") as Ssl.SessionInfo["protocol"],
       cipher: socket.getCipher()?.name ?? "",
       verified,
-      peerCertificate: peerCertificate(socket),
+      peerCertificate: peerCertificate(peerX509),
       alpnProtocol: typeof socket.alpnProtocol === "string" ? Option.some(socket.alpnProtocol) : Option.none(),
       servername: mode === "connect"
         ? Option.fromNullable(servername)
@@ -558,13 +622,17 @@ export const secure = (
       localAddress: { hostname: addressed.localAddress ?? "", port: addressed.localPort ?? 0 },
       remoteAddress: { hostname: addressed.remoteAddress ?? "", port: addressed.remotePort ?? 0 }
     }
+    // The server's certificate, kept now: node:tls does not keep reporting it after the handshake.
+    const serverLeaf = mode === "connect"
+      ? peerX509
+      : socket.getX509Certificate() ?? (state.chain[0] === undefined ? undefined : new Crypto.X509Certificate(state.chain[0].der))
     established = true
     return {
       input: ports.input,
       output: ports.output,
       session: Effect.succeed(session),
       abandon: Effect.sync(() => ports.abandon()),
-      channelBinding: (type) => channelBinding(socket, mode, type)
+      channelBinding: (type) => channelBinding(socket, mode, type, serverLeaf)
     } satisfies Ssl.Connection
   })
 
@@ -589,7 +657,8 @@ const endPointHash = (x509: Crypto.X509Certificate): string => {
 const channelBinding = (
   socket: Tls.TLSSocket,
   mode: "connect" | "accept",
-  type: Ssl.ChannelBindingType
+  type: Ssl.ChannelBindingType,
+  serverLeaf: Crypto.X509Certificate | undefined
 ): Effect.Effect<Uint8Array, SslError.InvalidArgumentError> =>
   Effect.suspend(() => {
     switch (type) {
@@ -606,7 +675,7 @@ const channelBinding = (
             new SslError.InvalidArgumentError({ argument: "type", value: type, reason: String(error) })
         })
       case "tls-server-end-point": {
-        const certificate = mode === "connect" ? socket.getPeerX509Certificate() : socket.getX509Certificate()
+        const certificate = serverLeaf
         if (certificate === undefined) return bindingUnavailable(type, "the server has no certificate")
         return Effect.succeed(new Uint8Array(Crypto.createHash(endPointHash(certificate)).update(certificate.raw).digest()))
       }
