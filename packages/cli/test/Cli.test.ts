@@ -137,7 +137,7 @@ const serve = async (args: ReadonlyArray<string> = []) => {
 }
 
 /** `openssl s_server` on 127.0.0.1 serving `leaf` with the fixture intermediate, once it accepts. */
-const sServer = async (leaf: string, key: string) => {
+const sServer = async (leaf: string, key: string, extra: ReadonlyArray<string> = []) => {
   const port = await freePort()
   // s_server's stdin stays open (a pipe): at its end s_server would shut down.
   const proc = spawnProc("openssl", [
@@ -151,7 +151,8 @@ const sServer = async (leaf: string, key: string) => {
     "-key",
     fixture(key),
     "-naccept",
-    "1"
+    "1",
+    ...extra
   ])
   await proc.waitFor("stdout", /^ACCEPT$/m)
   return { proc, port }
@@ -281,6 +282,15 @@ describe("effect-ssl connect", () => {
     // s_server saw our close_notify: it ended the session cleanly.
     await server.exited
     expect(server.stdout()).toContain("DONE")
+  })
+
+  it("--alpn offers application protocols and reports the one s_server chose", async () => {
+    const { proc: server, port } = await sServer("server.pem", "server.key", ["-alpn", "h2"])
+    const client = cli(["connect", "localhost", String(port), "--ca", fixture("root-ca.pem"), "--alpn", "http/1.1,h2"])
+    await client.waitFor("stderr", /^ {2}alpn: h2$/m)
+    client.child.stdin.end()
+    expect((await client.exited).code).toBe(0)
+    await server.exited
   })
 
   it("fails with the typed reason and exit 1 against an expired certificate", async () => {

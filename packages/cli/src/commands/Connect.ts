@@ -51,7 +51,7 @@ export const run = (config: Config) =>
     yield* Contexts.loadRoots(context, config.ca)
     yield* Contexts.loadIdentity(context, config.cert, config.key)
     if (Option.isSome(config.alpn)) {
-      yield* say(`ALPN is not supported by effect-ssl yet: --alpn ${config.alpn.value} is ignored`)
+      yield* SslContext.setAlpn(context, config.alpn.value.split(",").map((p) => p.trim()).filter((p) => p !== ""))
     }
     if (config.insecure) {
       yield* SslContext.setVerify(context, false)

@@ -11,10 +11,6 @@ import * as Options from "@effect/cli/Options"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberRef from "effect/FiberRef"
-import * as HashSet from "effect/HashSet"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Stream from "effect/Stream"
@@ -162,27 +158,14 @@ const describeExit = (exit: Exit.Exit<unknown, unknown>): string => {
   return `failed: ${Option.getOrElse(outcome.line, () => "unknown failure")}`
 }
 
-// Ssl.serve reports connections that fail before the handler runs (their handshake) only as a
-// debug log with the failure as its cause; this logger turns those into connection lines.
-const connectionLogger = Logger.make<unknown, void>(({ cause, logLevel, message }) => {
-  if (!Cause.isEmpty(cause) && !Cause.isInterruptedOnly(cause)) {
+// Connections that fail before the handler runs (their handshake) reach Ssl.serve's onError.
+const logFailure = (cause: Cause.Cause<unknown>) =>
+  Effect.sync(() => {
     const failure = Option.getOrUndefined(Cause.failureOption(cause))
     const peer = Predicate.hasProperty(failure, "peer") && typeof failure.peer === "string" ? failure.peer : "connection"
     const line = Option.getOrElse(Report.outcome(cause).line, () => "failed")
     process.stderr.write(`effect-ssl serve: ${peer} failed: ${line}\n`)
-    return
-  }
-  if (LogLevel.greaterThanEqual(logLevel, LogLevel.Info)) {
-    const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
-    process.stderr.write(`effect-ssl serve: ${text}\n`)
-  }
-})
-
-const withConnectionLog = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  effect.pipe(
-    Effect.locally(FiberRef.currentLoggers, HashSet.make(connectionLogger)),
-    Logger.withMinimumLogLevel(LogLevel.Debug)
-  )
+  })
 
 // ---------------------------------------------------------------------------------------------
 
@@ -249,8 +232,7 @@ export const run = (config: Config) =>
         )
       })
 
-    yield* Ssl.serve(listener, handler).pipe(
-      withConnectionLog,
+    yield* Ssl.serve(listener, handler, { onError: logFailure }).pipe(
       Effect.onInterrupt(() =>
         say(`stopped: listener closed, ${interrupted} open connection${interrupted === 1 ? "" : "s"} closed`)
       )
