@@ -251,6 +251,27 @@ const checkSealedCertificate = (target: Target, path: string): Effect.Effect<voi
 const checkSealedKey = (target: Target, path: string): Effect.Effect<void, PrivateKeyLoadError> =>
   Effect.suspend(() => (isSealed(target) ? Effect.fail(new PrivateKeyLoadError({ path, reason: "Sealed" })) : Effect.void))
 
+/** Reads certificates, then installs them, unless the context is sealed. */
+const installFrom = <R>(
+  target: Target,
+  path: string,
+  read: Effect.Effect<ReadonlyArray<Certificate>, CertificateLoadError, R>,
+  install: (target: Target, certs: ReadonlyArray<Certificate>) => void
+): Effect.Effect<void, CertificateLoadError, R> =>
+  Effect.zipRight(
+    checkSealedCertificate(target, path),
+    Effect.flatMap(read, (certs) => Effect.sync(() => install(target, certs)))
+  )
+
+const fromFile = (target: Target, path: string, install: (target: Target, certs: ReadonlyArray<Certificate>) => void) =>
+  installFrom(target, path, Loading.readCertificates(path), install)
+
+const fromMemory = (
+  target: Target,
+  pem: string | Uint8Array,
+  install: (target: Target, certs: ReadonlyArray<Certificate>) => void
+) => installFrom(target, Loading.memoryPath, Loading.parseCertificates(pem, Loading.memoryPath), install)
+
 /**
  * Loads a PEM certificate chain (leaf first, then intermediates) as the context's identity,
  * replacing the old chain. A loaded key that does not match the new leaf is dropped, as
@@ -262,11 +283,7 @@ const checkSealedKey = (target: Target, path: string): Effect.Effect<void, Priva
 export const loadCertificateChain = (
   target: Target,
   path: string
-): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem> =>
-  Effect.zipRight(
-    checkSealedCertificate(target, path),
-    Effect.flatMap(Loading.readCertificates(path), (chain) => Effect.sync(() => installChain(target, chain)))
-  )
+): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem> => fromFile(target, path, installChain)
 
 /**
  * Like `loadCertificateChain`, from PEM text or bytes in memory.
@@ -277,12 +294,7 @@ export const loadCertificateChain = (
 export const loadCertificateChainPem = (
   target: Target,
   pem: string | Uint8Array
-): Effect.Effect<void, CertificateLoadError> =>
-  Effect.zipRight(
-    checkSealedCertificate(target, Loading.memoryPath),
-    Effect.flatMap(Loading.parseCertificates(pem, Loading.memoryPath), (chain) =>
-      Effect.sync(() => installChain(target, chain)))
-  )
+): Effect.Effect<void, CertificateLoadError> => fromMemory(target, pem, installChain)
 
 const installChain = (target: Target, chain: ReadonlyArray<Certificate>) =>
   update(target, (state) => {
@@ -403,11 +415,7 @@ export const setVerify = (target: Target, verify: boolean): Effect.Effect<void, 
 export const loadVerifyRootCertificates = (
   target: Target,
   path: string
-): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem> =>
-  Effect.zipRight(
-    checkSealedCertificate(target, path),
-    Effect.flatMap(Loading.readCertificates(path), (certs) => Effect.sync(() => addRoots(target, certs)))
-  )
+): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem> => fromFile(target, path, addRoots)
 
 /**
  * Like `loadVerifyRootCertificates`, from PEM text or bytes in memory.
@@ -418,12 +426,7 @@ export const loadVerifyRootCertificates = (
 export const loadVerifyRootCertificatesPem = (
   target: Target,
   pem: string | Uint8Array
-): Effect.Effect<void, CertificateLoadError> =>
-  Effect.zipRight(
-    checkSealedCertificate(target, Loading.memoryPath),
-    Effect.flatMap(Loading.parseCertificates(pem, Loading.memoryPath), (certs) =>
-      Effect.sync(() => addRoots(target, certs)))
-  )
+): Effect.Effect<void, CertificateLoadError> => fromMemory(target, pem, addRoots)
 
 const addRoots = (target: Target, certs: ReadonlyArray<Certificate>) =>
   update(target, (state) => {
@@ -440,11 +443,7 @@ const addRoots = (target: Target, certs: ReadonlyArray<Certificate>) =>
 export const loadSuggestedCertificateAuthorities = (
   target: Target,
   path: string
-): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem> =>
-  Effect.zipRight(
-    checkSealedCertificate(target, path),
-    Effect.flatMap(Loading.readCertificates(path), (certs) => Effect.sync(() => addSuggested(target, certs)))
-  )
+): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem> => fromFile(target, path, addSuggested)
 
 /**
  * Like `loadSuggestedCertificateAuthorities`, from PEM text or bytes in memory.
@@ -455,12 +454,7 @@ export const loadSuggestedCertificateAuthorities = (
 export const loadSuggestedCertificateAuthoritiesPem = (
   target: Target,
   pem: string | Uint8Array
-): Effect.Effect<void, CertificateLoadError> =>
-  Effect.zipRight(
-    checkSealedCertificate(target, Loading.memoryPath),
-    Effect.flatMap(Loading.parseCertificates(pem, Loading.memoryPath), (certs) =>
-      Effect.sync(() => addSuggested(target, certs)))
-  )
+): Effect.Effect<void, CertificateLoadError> => fromMemory(target, pem, addSuggested)
 
 const addSuggested = (target: Target, certs: ReadonlyArray<Certificate>) =>
   update(target, (state) => {
@@ -516,10 +510,7 @@ export const loadVerifySource = (
 ): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem> => {
   const load = typeof source === "string"
     ? loadVerifyRootCertificates(target, source)
-    : Effect.zipRight(
-      checkSealedCertificate(target, source.directory),
-      Effect.flatMap(Loading.readHashedDirectory(source.directory), (certs) => Effect.sync(() => addRoots(target, certs)))
-    )
+    : installFrom(target, source.directory, Loading.readHashedDirectory(source.directory), addRoots)
   return options?.try === true ? Effect.catchAll(load, (error) => error.reason === "Sealed" ? Effect.fail(error) : Effect.void) : load
 }
 
