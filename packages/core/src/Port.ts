@@ -113,6 +113,24 @@ const checkCount = (argument: string, n: number | undefined): Effect.Effect<void
     ? Effect.void
     : Effect.fail(new InvalidArgumentError({ argument, value: n, reason: "expected a non-negative integer" }))
 
+/** The bytes a read has taken so far. */
+class Gathered {
+  private parts: Array<Uint8Array> = []
+  total = 0
+  add(chunk: Uint8Array): void {
+    this.parts.push(chunk)
+    this.total += chunk.length
+  }
+  bytes(): Uint8Array {
+    return concat(this.parts, this.total)
+  }
+  giveBack(channel: Channel): void {
+    if (this.total > 0) channel.unread(this.bytes())
+    this.parts = []
+    this.total = 0
+  }
+}
+
 /**
  * Builds an Input over a channel. Reads that gather several chunks (readExactly, readLine,
  * readAll) put what they gathered back when interrupted, so no byte is lost.
@@ -137,47 +155,44 @@ export const makeInput = (channel: Channel, close?: Effect.Effect<void>): Input 
       channel.take(maxBytes)
     )
 
-  // Each gathering read keeps what it has taken in `parts`/`total` until it returns, and puts it
-  // back in front of the channel when interrupted.
+  // Each gathering read keeps what it has taken in a Gathered until it returns, and puts it back
+  // in front of the channel when interrupted (or, for readExactly, when the input ends first).
+  const gathering = <A>(body: (gathered: Gathered) => Effect.Effect<A, SslError>): Effect.Effect<A, SslError> =>
+    Effect.suspend(() => {
+      const gathered = new Gathered()
+      return Effect.onInterrupt(body(gathered), () => Effect.sync(() => gathered.giveBack(channel)))
+    })
+
   const readExactly = (n: number): Effect.Effect<Uint8Array, SslError> =>
     Effect.zipRight(
       checkCount("n", n),
-      Effect.suspend(() => {
-        const parts: Array<Uint8Array> = []
-        let total = 0
+      gathering((gathered) => {
         const loop: Effect.Effect<Uint8Array, SslError> = Effect.suspend(() =>
-          total >= n
-            ? Effect.succeed(concat(parts, total))
+          gathered.total >= n
+            ? Effect.succeed(gathered.bytes())
             : takeThen(
-              n - total,
+              n - gathered.total,
               Option.match({
                 onNone: () => {
-                  if (total > 0) channel.unread(concat(parts, total))
-                  total = 0
+                  gathered.giveBack(channel)
                   return Effect.fail(new IoError({ operation: "read", reason: "UnexpectedEof" }))
                 },
                 onSome: (chunk) => {
-                  parts.push(chunk)
-                  total += chunk.length
+                  gathered.add(chunk)
                   return loop
                 }
               })
             )
         )
-        return Effect.onInterrupt(loop, () =>
-          Effect.sync(() => {
-            if (total > 0) channel.unread(concat(parts, total))
-          }))
+        return loop
       })
     )
 
   const decoder = new TextDecoder()
-  const readLine: Effect.Effect<Option.Option<string>, SslError> = Effect.suspend(() => {
-    // `parts` holds the line with its "\n" (if any), so an interrupted readLine can give it all back
-    const parts: Array<Uint8Array> = []
-    let total = 0
+  const readLine: Effect.Effect<Option.Option<string>, SslError> = gathering((gathered) => {
+    // The line is gathered with its "\n" (if any), so an interrupted readLine gives it all back.
     const decode = (newline: boolean) => {
-      const bytes = concat(parts, total)
+      const bytes = gathered.bytes()
       let end = newline ? bytes.length - 1 : bytes.length
       if (newline && end > 0 && bytes[end - 1] === 13) end--
       return Option.some(decoder.decode(bytes.subarray(0, end)))
@@ -185,45 +200,34 @@ export const makeInput = (channel: Channel, close?: Effect.Effect<void>): Input 
     const loop: Effect.Effect<Option.Option<string>, SslError> = takeThen(
       undefined,
       Option.match({
-        onNone: () => Effect.succeed(total === 0 ? Option.none() : decode(false)),
+        onNone: () => Effect.succeed(gathered.total === 0 ? Option.none() : decode(false)),
         onSome: (chunk) => {
           const newline = chunk.indexOf(10)
           if (newline < 0) {
-            parts.push(chunk)
-            total += chunk.length
+            gathered.add(chunk)
             return loop
           }
           if (newline + 1 < chunk.length) channel.unread(chunk.subarray(newline + 1))
-          parts.push(chunk.subarray(0, newline + 1))
-          total += newline + 1
+          gathered.add(chunk.subarray(0, newline + 1))
           return Effect.succeed(decode(true))
         }
       })
     )
-    return Effect.onInterrupt(loop, () =>
-      Effect.sync(() => {
-        if (total > 0) channel.unread(concat(parts, total))
-      }))
+    return loop
   })
 
-  const readAll: Effect.Effect<Uint8Array, SslError> = Effect.suspend(() => {
-    const parts: Array<Uint8Array> = []
-    let total = 0
+  const readAll: Effect.Effect<Uint8Array, SslError> = gathering((gathered) => {
     const loop: Effect.Effect<Uint8Array, SslError> = takeThen(
       undefined,
       Option.match({
-        onNone: () => Effect.succeed(concat(parts, total)),
+        onNone: () => Effect.succeed(gathered.bytes()),
         onSome: (chunk) => {
-          parts.push(chunk)
-          total += chunk.length
+          gathered.add(chunk)
           return loop
         }
       })
     )
-    return Effect.onInterrupt(loop, () =>
-      Effect.sync(() => {
-        if (total > 0) channel.unread(concat(parts, total))
-      }))
+    return loop
   })
 
   const stream: Stream.Stream<Uint8Array, SslError> = Stream.repeatEffectOption(
