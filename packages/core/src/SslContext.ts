@@ -560,6 +560,9 @@ export class CipherValidator extends Context.Reference<CipherValidator>()(
  * Sets the OpenSSL cipher list for TLS 1.2 and below (e.g. `"ECDHE+AESGCM:!aNULL"`); an invalid
  * string fails here with `InvalidArgumentError` (Racket's `ssl-set-ciphers!`).
  *
+ * Contexts run at OpenSSL security level 2 (keys of 112 bits and up: RSA 2048, P-256) unless the
+ * list names another, as in `"DEFAULT@SECLEVEL=1"`; TLS 1.0 and 1.1 contexts run at level 0.
+ *
  * @since 0.1.0
  * @category ciphers
  */

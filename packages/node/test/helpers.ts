@@ -14,6 +14,7 @@ import * as Stream from "effect/Stream"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
+import * as Tls from "node:tls"
 import { fileURLToPath } from "node:url"
 import { Ssl as SslApi } from "@effect-ssl/core"
 
@@ -356,4 +357,116 @@ export const serveOn = (
     const listener = yield* SslApi.listen(0, { hostname: "127.0.0.1", context })
     yield* Effect.forkScoped(SslApi.serve(listener, handler))
     return listener
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Seeded randomness and raw TCP peers (hostile clients, broken servers).
+
+/** A small seeded PRNG (mulberry32): numbers in [0, 1), the same sequence for the same seed. */
+export const prng = (seed: number): (() => number) => {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** `n` bytes from a seeded PRNG. */
+export const seededBytes = (random: () => number, n: number): Uint8Array => {
+  const out = new Uint8Array(n)
+  for (let i = 0; i < n; i++) out[i] = Math.floor(random() * 256)
+  return out
+}
+
+/**
+ * A node:net server on 127.0.0.1 that runs `onConnection` for every client (a peer that is not
+ * TLS, or breaks the rules); its sockets are destroyed with the scope.
+ */
+export const tcpServer = (
+  onConnection: (socket: Net.Socket) => void
+): Effect.Effect<{ readonly port: number; readonly connections: () => number }, never, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.async<{ server: Net.Server; sockets: Set<Net.Socket>; count: { n: number } }>((resume) => {
+        const sockets = new Set<Net.Socket>()
+        const count = { n: 0 }
+        const server = Net.createServer((socket) => {
+          count.n++
+          sockets.add(socket)
+          socket.on("error", () => {})
+          socket.on("close", () => sockets.delete(socket))
+          onConnection(socket)
+        })
+        server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, sockets, count })))
+      }),
+      ({ server, sockets }) =>
+        Effect.async<void>((resume) => {
+          for (const socket of sockets) socket.destroy()
+          server.close(() => resume(Effect.void))
+        })
+    ),
+    ({ count, server }) => ({ port: (server.address() as Net.AddressInfo).port, connections: () => count.n })
+  )
+
+/**
+ * The first TLS record a node:tls client sends (its ClientHello, for `servername`), captured by a
+ * plain TCP server.
+ */
+export const captureClientHello = (servername = "localhost"): Effect.Effect<Uint8Array> =>
+  Effect.scoped(Effect.gen(function*() {
+    let resolve: (hello: Uint8Array) => void = () => {}
+    const captured = new Promise<Uint8Array>((r) => (resolve = r))
+    const { port } = yield* tcpServer((socket) => {
+      let buffered = Buffer.alloc(0)
+      socket.on("data", (chunk: Buffer) => {
+        buffered = Buffer.concat([buffered, chunk])
+        if (buffered.length >= 5 && buffered.length >= 5 + buffered.readUInt16BE(3)) {
+          resolve(new Uint8Array(buffered.subarray(0, 5 + buffered.readUInt16BE(3))))
+          socket.destroy()
+        }
+      })
+    })
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const socket = Tls.connect({ host: "127.0.0.1", port, servername })
+        socket.on("error", () => {})
+        return socket
+      }),
+      (socket) => Effect.sync(() => socket.destroy())
+    )
+    return yield* Effect.promise(() => captured)
+  }))
+
+/** How a raw client (`rawPeer`) behaves after it has sent its bytes. */
+export type RawEnding =
+  | "end" // half-closes (TCP FIN) and waits for the server to close
+  | "silent" // says nothing more and waits for the server to close
+  | "reset" // resets the connection (TCP RST) at once
+  | "reset-after-reply" // waits for the server's first bytes, then resets
+
+/**
+ * A raw TCP client of 127.0.0.1:port that sends `bytes` (if any) and ends as `ending` says;
+ * completes once its socket is closed, with the number of bytes the server sent back.
+ */
+export const rawPeer = (port: number, bytes: Uint8Array | string, ending: RawEnding): Effect.Effect<number> =>
+  Effect.async<number>((resume) => {
+    const socket = Net.connect({ host: "127.0.0.1", port, allowHalfOpen: true })
+    let received = 0
+    socket.on("error", () => {})
+    socket.on("data", (chunk: Buffer) => {
+      received += chunk.length
+      if (ending === "reset-after-reply") socket.resetAndDestroy()
+    })
+    // A half-closed server still has to close: ours is closed once it has.
+    socket.on("end", () => socket.end())
+    socket.on("close", () => resume(Effect.succeed(received)))
+    socket.once("connect", () => {
+      if (bytes.length > 0) socket.write(bytes)
+      if (ending === "end") socket.end()
+      else if (ending === "reset") socket.resetAndDestroy()
+    })
+    return Effect.sync(() => socket.destroy())
   })

@@ -111,6 +111,18 @@ const verifyReasons: Record<string, SslError.VerifyReason> = {
   HOSTNAME_MISMATCH: "HostnameMismatch"
 }
 
+// Node names only some X.509 verification errors and reports the others as "UNSPECIFIED";
+// OpenSSL's own text (X509_verify_cert_error_string) tells these apart.
+const unnamedVerifyErrors: Record<string, string> = {
+  "EE certificate key too weak": "EE_KEY_TOO_SMALL",
+  "CA certificate key too weak": "CA_KEY_TOO_SMALL",
+  "CA signature digest algorithm too weak": "CA_MD_TOO_WEAK"
+}
+
+/** OpenSSL's name for a verification error, where Node gives none. @internal */
+export const verifyCode = (code: string, message: string): string =>
+  code === "UNSPECIFIED" ? (unnamedVerifyErrors[message] ?? code) : code
+
 /** @internal */
 export const verifyError = (
   side: "client" | "server",

@@ -54,11 +54,13 @@ const defaultList = Tls.DEFAULT_CIPHERS.split(":").filter((c) => !c.startsWith("
 
 // Node takes TLS 1.3 suites and the TLS 1.2 list in one string, and a string with only one of the
 // two switches the other protocol off: so whichever the context leaves unset keeps Node's default.
-const cipherOption = (state: SslContextT.State): { readonly ciphers?: string } => {
-  if (state.ciphers === undefined && state.cipherSuites === undefined && !state.protocol.legacy) return {}
+const cipherOption = (state: SslContextT.State): { readonly ciphers: string } => {
   const list = state.ciphers ?? (state.protocol.legacy ? "DEFAULT" : defaultList)
-  // TLS 1.0/1.1 sign with SHA-1, which OpenSSL 3 only allows at security level 0.
-  const level = state.protocol.legacy ? "@SECLEVEL=0" : ""
+  // TLS 1.0/1.1 sign with SHA-1, which OpenSSL 3 only allows at security level 0. Otherwise
+  // security level 2 (112-bit keys: RSA 2048, P-224 and up), the `openssl` command's default on
+  // Debian and Ubuntu, unless the cipher list names a level itself: Node's OpenSSL is built at
+  // level 1, where an RSA-1024 server certificate verifies that `openssl s_client` refuses.
+  const level = state.protocol.legacy ? "@SECLEVEL=0" : /@SECLEVEL=/i.test(list) ? "" : "@SECLEVEL=2"
   return { ciphers: `${state.cipherSuites ?? defaultSuites}:${list}${level}` }
 }
 
@@ -214,6 +216,9 @@ export const tcpListen = (
     server.on("connection", (socket) => {
       // Errors on a socket nobody has accepted yet are of no interest; they only must not crash.
       socket.on("error", ignore)
+      // Node remembers the peer's address once asked: ask while the socket is connected, so that
+      // errors and sessions can still name a peer that has reset before its accept ran.
+      void socket.remotePort
       if (closed) return void socket.destroy()
       live.add(socket)
       socket.once("close", () => {
@@ -396,12 +401,16 @@ const peerCertificate = (x509: Crypto.X509Certificate | undefined): Option.Optio
   })
 }
 
-// Node keeps OpenSSL's verdict on a server-side socket in its handle; the public API only
-// exposes it for sockets a tls.Server made.
-const serverVerifyError = (socket: Tls.TLSSocket): string | undefined => {
-  const handle = (socket as unknown as { _handle?: { verifyError?: () => { code?: string } | null } })._handle
+// Node keeps OpenSSL's verdict in the socket's handle; the public API only exposes it for sockets
+// a tls.Server made, and for clients only its code (authorizationError), which is "UNSPECIFIED"
+// for every X.509 error Node has no name for (a key too weak, say): OpenSSL's text tells those.
+const nativeVerifyError = (socket: Tls.TLSSocket): { readonly code: string; readonly message: string } | undefined => {
+  const handle = (socket as unknown as { _handle?: { verifyError?: () => { code?: string; message?: string } | null } })
+    ._handle
   const error = handle?.verifyError?.()
-  return error ? (error.code ?? "UNKNOWN") : undefined
+  if (!error) return undefined
+  const message = typeof error.message === "string" ? error.message : ""
+  return { code: Errors.verifyCode(error.code ?? "UNKNOWN", message), message }
 }
 
 // The fingerprint of the last certificate of the peer's chain as Node completes it from the trust
@@ -531,6 +540,7 @@ export const secure = (
         socket.off("error", onError)
         socket.off("close", onClose)
         socket.off("end", onClose)
+        if (transport.kind === "socket") raw.off("error", onError)
       }
       const onSecure = () => {
         cleanup()
@@ -550,6 +560,10 @@ export const secure = (
       // A peer that half-closes before finishing its handshake never will: node:tls reports this
       // (as an error) for clients only, and a server would wait for the handshake timeout.
       socket.once("end", onClose)
+      // A TCP error (a reset) before the handshake is over reaches a server-side TLS socket only as
+      // its 'close' (node:tls passes transport errors of an unfinished handshake to a tls.Server,
+      // which there is none of): hear it from the transport, so that a reset is told as one.
+      if (transport.kind === "socket") raw.on("error", onError)
       return Effect.sync(cleanup)
     }).pipe(
       Effect.interruptible,
@@ -582,8 +596,9 @@ export const secure = (
         verified = true
       } else if (required && !verified) {
         if (!chainOk) {
-          const code = String(socket.authorizationError ?? "UNKNOWN")
-          return yield* Errors.verifyError(side, options.peer, code, socket.authorizationError)
+          const native = nativeVerifyError(socket)
+          const code = native?.code ?? String(socket.authorizationError ?? "UNKNOWN")
+          return yield* Errors.verifyError(side, options.peer, code, native?.message ?? socket.authorizationError)
         }
         if (hostname === undefined) {
           return yield* new SslError.InvalidArgumentError({
@@ -595,8 +610,8 @@ export const secure = (
         return yield* Errors.verifyError(side, options.peer, "ERR_TLS_CERT_ALTNAME_INVALID", hostError)
       }
     } else if (state.verify || (state.tryVerify && peerX509 !== undefined)) {
-      const code = serverVerifyError(socket)
-      if (code !== undefined) return yield* Errors.verifyError(side, options.peer, code)
+      const native = nativeVerifyError(socket)
+      if (native !== undefined) return yield* Errors.verifyError(side, options.peer, native.code, native.message)
       if (anchors !== undefined && !anchors.has(anchor ?? "")) {
         return yield* Errors.verifyError(
           side,

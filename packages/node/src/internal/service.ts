@@ -62,7 +62,7 @@ export const make: Effect.Effect<Ssl.Service> = Effect.sync(() => {
               mode: "accept",
               context,
               hostname: undefined,
-              peer: `${socket.remoteAddress}:${socket.remotePort}`,
+              peer: socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`,
               shutdownOnClose: true
             })).pipe(
               // The socket itself was taken into the caller's scope by tcp.accept.
