@@ -271,6 +271,7 @@ export class SocketFeed extends Stream.Duplex {
     socket.on("end", this.onEnd)
     socket.on("error", this.onError)
     socket.on("close", this.onClose)
+    socket.on("drain", this.onDrain)
   }
 
   private onData = (chunk: Uint8Array) => {
@@ -294,8 +295,23 @@ export class SocketFeed extends Stream.Duplex {
     this.socket.resume()
   }
 
+  // The TLS layer may write again as soon as the socket has room, not only once its last bytes
+  // reached the kernel: waiting for each write's callback would leave one write in flight.
+  private pendingWrite: ((error?: Error | null) => void) | undefined = undefined
+
+  private onDrain = () => {
+    const callback = this.pendingWrite
+    this.pendingWrite = undefined
+    callback?.()
+  }
+
+  private afterWrite(accepted: boolean, callback: (error?: Error | null) => void): void {
+    if (accepted) return callback()
+    this.pendingWrite = callback
+  }
+
   override _write(chunk: Uint8Array, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.socket.write(chunk, (error) => callback(error ?? null))
+    this.afterWrite(this.socket.write(chunk), callback)
   }
 
   override _writev(
@@ -304,9 +320,10 @@ export class SocketFeed extends Stream.Duplex {
   ): void {
     const socket = this.socket as NodeSocket & { cork(): void; uncork(): void }
     socket.cork()
-    for (let i = 0; i < chunks.length - 1; i++) socket.write(chunks[i]!.chunk)
-    socket.write(chunks[chunks.length - 1]!.chunk, (error) => callback(error ?? null))
+    let accepted = true
+    for (const { chunk } of chunks) accepted = socket.write(chunk)
     socket.uncork()
+    this.afterWrite(accepted, callback)
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -316,6 +333,8 @@ export class SocketFeed extends Stream.Duplex {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.socket.off("drain", this.onDrain)
+    this.pendingWrite = undefined
     this.socket.off("data", this.onData)
     this.socket.off("end", this.onEnd)
     this.socket.off("close", this.onClose)
