@@ -1,0 +1,63 @@
+/**
+ * One side of one figure, over and over, for `node --cpu-prof` (the harness alternates both sides,
+ * which mixes them in one profile):
+ *
+ *   node --import tsx --cpu-prof --cpu-prof-dir=prof bench/profile.ts bulk [--side raw] [--mib 256]
+ *   node --import tsx --cpu-prof --cpu-prof-dir=prof bench/profile.ts handshakes [--cert ec] [--count 300]
+ *     [--concurrency 1] [--server effect|raw]  (the server process's side; default: the same as --side)
+ *   node --import tsx --cpu-prof --cpu-prof-dir=prof bench/profile.ts interrupt [--count 200]
+ *
+ * `bulk` runs both ends in this process; `handshakes` connects to a server process of the same
+ * side (set BENCH_CHILD_NODE_FLAGS="--cpu-prof --cpu-prof-dir=prof" to profile that one too).
+ */
+import { effectOneProcess, rawOneProcess } from "./figures/bulk.js"
+import { effectHandshakes, rawHandshakes } from "./figures/handshakes.js"
+import { effectInterrupt, rawInterrupt } from "./figures/interrupt.js"
+import { type CertKind, spawnScript } from "./lib/common.js"
+import { clientContext, makeRuntime, serverContext } from "./lib/effect.js"
+import type { ServerPorts } from "./lib/protocol.js"
+
+const args = process.argv.slice(2)
+const option = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : fallback
+}
+const what = args[0]
+const side = option("side", "effect")
+if (side !== "effect" && side !== "raw") throw new Error("--side effect|raw")
+
+const runtime = makeRuntime()
+const start = performance.now()
+let result: number
+if (what === "bulk") {
+  const bytes = Number(option("mib", "256")) * 1024 * 1024
+  const server = await runtime.runPromise(serverContext("rsa"))
+  const client = await runtime.runPromise(clientContext())
+  result = side === "effect"
+    ? await effectOneProcess(runtime, { server, client }, bytes)
+    : await rawOneProcess(bytes)
+  console.log(`bulk ${side}: ${result.toFixed(0)} MB/s`)
+} else if (what === "handshakes") {
+  const kind = option("cert", "rsa") as CertKind
+  const count = Number(option("count", "300"))
+  const concurrency = Number(option("concurrency", "1"))
+  const serverSide = option("server", side)
+  const server = spawnScript("children/server.ts", ["--impl", serverSide])
+  const ports = JSON.parse(await server.firstLine) as ServerPorts
+  const client = await runtime.runPromise(clientContext("tls1.3"))
+  result = side === "effect"
+    ? await effectHandshakes(runtime, client, ports[kind], count, concurrency)
+    : await rawHandshakes(ports[kind], count, concurrency)
+  console.log(`handshakes ${side} client -> ${serverSide} server, ${kind}: ${result.toFixed(0)}/s`)
+  await server.kill()
+} else if (what === "interrupt") {
+  const count = Number(option("count", "200"))
+  const client = await runtime.runPromise(clientContext())
+  result = side === "effect" ? await effectInterrupt(runtime, client, count) : await rawInterrupt(count)
+  console.log(`interrupt ${side}: median ${result.toFixed(0)} µs`)
+} else {
+  throw new Error("usage: profile.ts bulk|handshakes|interrupt [--side effect|raw]")
+}
+console.log(`${((performance.now() - start) / 1000).toFixed(1)} s`)
+await runtime.dispose()
+process.exit(0)

@@ -1,0 +1,61 @@
+/**
+ * Smoke test of `pnpm bench`: the harness runs in quick mode (a few MiB, a few handshakes, 20
+ * idle connections) in a child process, as `pnpm bench --quick` would, and every figure comes
+ * out with positive finite numbers. No timing assertions: this only keeps the bench from rotting.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { spawnSync } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { FIGURES, SHA1_FIGURES } from "../lib/names.js"
+import type { Figure, Stats } from "../lib/stats.js"
+
+const benchDir = fileURLToPath(new URL("..", import.meta.url))
+
+const isPositive = (n: unknown): boolean => typeof n === "number" && Number.isFinite(n) && n > 0
+
+const checkStats = (name: string, side: string, s: Stats) => {
+  for (const key of ["median", "min", "max"] as const) {
+    expect(isPositive(s[key]), `${name}: ${side}.${key} = ${s[key]}`).toBe(true)
+  }
+  expect(s.min, `${name}: ${side} min <= median`).toBeLessThanOrEqual(s.median)
+  expect(s.median, `${name}: ${side} median <= max`).toBeLessThanOrEqual(s.max)
+}
+
+describe("pnpm bench --quick", () => {
+  it("measures every figure and writes results.json", { timeout: 120_000 }, () => {
+    const dir = mkdtempSync(join(tmpdir(), "effect-ssl-bench-"))
+    const out = join(dir, "results.json")
+    try {
+      const run = spawnSync(process.execPath, ["--import", "tsx", "index.ts", "--quick", "--out", out], {
+        cwd: benchDir,
+        encoding: "utf8",
+        timeout: 110_000
+      })
+      expect(run.status, `bench exited with ${run.status ?? run.signal}:\n${run.stdout}\n${run.stderr}`).toBe(0)
+      expect(existsSync(out)).toBe(true)
+      // The committed results of a full run are left alone.
+      expect(run.stdout).toContain(out)
+
+      const figures = JSON.parse(readFileSync(out, "utf8")) as ReadonlyArray<Figure>
+      const names = figures.map((f) => f.name)
+      for (const expected of [...Object.values(FIGURES).map((f) => f.name), ...SHA1_FIGURES]) {
+        expect(names).toContain(expected)
+      }
+      expect(new Set(names).size).toBe(names.length)
+      for (const f of figures) {
+        expect(typeof f.unit === "string" && f.unit.length > 0, `${f.name}: unit`).toBe(true)
+        checkStats(f.name, "effect", f.effect)
+        checkStats(f.name, "raw", f.raw)
+        expect(isPositive(f.ratio), `${f.name}: ratio = ${f.ratio}`).toBe(true)
+        expect(f.ratio).toBeCloseTo(f.effect.median / f.raw.median, 9)
+      }
+      // The table is printed with one row per figure.
+      for (const f of figures) expect(run.stdout).toContain(f.name)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
