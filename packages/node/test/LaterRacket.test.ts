@@ -150,6 +150,19 @@ describe("SNI", () => {
       expect(asked).toEqual(["localhost"])
     }).pipe(Effect.provide(TestLayer)))
 
+  it.scopedLive("tls-server-end-point names the certificate SNI chose, on both ends", () =>
+    Effect.gen(function*() {
+      const rotated = yield* serverContext("other-server-chain.pem", "other-server.key")
+      const server = yield* serverContext()
+      yield* SslContext.setServerNameCallback(server, () => Effect.succeed(Option.some(rotated)))
+      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: server })
+      const accepted = yield* acceptOne(listener)
+      const client = yield* Ssl.connect("localhost", listener.address.port, yield* clientContext())
+      const ours = yield* client.channelBinding("tls-server-end-point")
+      const theirs = yield* (yield* accepted.connection).channelBinding("tls-server-end-point")
+      expect(Buffer.from(theirs).toString("hex")).toBe(Buffer.from(ours).toString("hex"))
+    }).pipe(Effect.provide(TestLayer)))
+
   it.scopedLive("openssl s_server -tlsextdebug sees the server name for a host name, none for an IP or a wrap without one", () =>
     Effect.gen(function*() {
       const client = yield* clientContext()

@@ -154,7 +154,9 @@ export const tcpConnect = (
     Effect.acquireRelease(
       Effect.interruptible(Effect.async<Net.Socket, SslError.SslError>((resume) => {
         // Half-open: output.close ends our side only; the peer may still answer.
-        const socket = Net.connect({ host: stripBrackets(hostname), port, allowHalfOpen: true })
+        // Nagle off, as Go does: a handshake's last flight and the first reply must not wait
+        // for the peer's delayed ACK (40 ms a round with clients that are not effect-ssl).
+        const socket = Net.connect({ host: stripBrackets(hostname), port, allowHalfOpen: true, noDelay: true })
         const onConnect = () => {
           socket.off("error", onError)
           resume(Effect.succeed(socket))
@@ -212,7 +214,7 @@ export const tcpListen = (
       waiters.clear()
       for (const w of all) w()
     }
-    const server = Net.createServer({ allowHalfOpen: true })
+    const server = Net.createServer({ allowHalfOpen: true, noDelay: true })
     server.on("connection", (socket) => {
       // Errors on a socket nobody has accepted yet are of no interest; they only must not crash.
       socket.on("error", ignore)
@@ -438,14 +440,19 @@ const hostMismatch = (x509: Crypto.X509Certificate | undefined, hostname: string
 // Server-side SNI: the context's callback picks another context by the requested name.
 const sniCallback = (
   callback: (servername: string) => Effect.Effect<Option.Option<SslContextT.ServerContext>>,
-  runtime: Runtime.Runtime<never>
+  runtime: Runtime.Runtime<never>,
+  chosen: (context: SslContextT.ServerContext) => void
 ) =>
 (servername: string, done: (error: Error | null, context?: Tls.SecureContext) => void) => {
   Runtime.runCallback(runtime)(
-    Effect.flatMap(callback(servername), (chosen) =>
-      Option.match(chosen, {
+    Effect.flatMap(callback(servername), (picked) =>
+      Option.match(picked, {
         onNone: () => Effect.succeed(undefined),
-        onSome: (context) => secureContextFor(context)
+        onSome: (context) =>
+          Effect.map(secureContextFor(context), (secure) => {
+            chosen(context)
+            return secure
+          })
       })),
     {
       onExit: (exit) => {
@@ -477,6 +484,8 @@ export const secure = (
     const timeout = yield* Ssl.HandshakeTimeout
     const runtime = yield* Effect.runtime<never>()
     const state = context.state
+    // The context whose certificate the server presents: this one, unless SNI picked another.
+    let served: SslContextT.SslContext = context
     const hostname = options.hostname === undefined ? undefined : stripBrackets(options.hostname)
     const servername = mode === "connect" && hostname !== undefined && !isIp(hostname) ? hostname : undefined
     if (mode === "connect" && state.verify && hostname === undefined) {
@@ -511,7 +520,7 @@ export const secure = (
             rejectUnauthorized: state.verify,
             ...(state.alpn.length > 0 ? { ALPNProtocols: [...state.alpn] } : {}),
             ...(state.serverNameCallback !== undefined
-              ? { SNICallback: sniCallback(state.serverNameCallback, runtime) }
+              ? { SNICallback: sniCallback(state.serverNameCallback, runtime, (c) => (served = c)) }
               : {})
           })
         end.attach(tls)
@@ -637,10 +646,11 @@ export const secure = (
       localAddress: { hostname: addressed.localAddress ?? "", port: addressed.localPort ?? 0 },
       remoteAddress: { hostname: addressed.remoteAddress ?? "", port: addressed.remotePort ?? 0 }
     }
-    // The server's certificate, kept now: node:tls does not keep reporting it after the handshake.
-    const serverLeaf = mode === "connect"
-      ? peerX509
-      : socket.getX509Certificate() ?? (state.chain[0] === undefined ? undefined : new Crypto.X509Certificate(state.chain[0].der))
+    // The server's certificate for tls-server-end-point: the peer's, kept now (node:tls hands it out
+    // once), or our own chain's leaf, built only if asked for.
+    const ownLeaf = served.state.chain[0]?.der
+    const serverLeaf = () =>
+      mode === "connect" ? peerX509 : ownLeaf === undefined ? undefined : new Crypto.X509Certificate(ownLeaf)
     established = true
     return {
       input: ports.input,
@@ -673,7 +683,7 @@ const channelBinding = (
   socket: Tls.TLSSocket,
   mode: "connect" | "accept",
   type: Ssl.ChannelBindingType,
-  serverLeaf: Crypto.X509Certificate | undefined
+  serverLeaf: () => Crypto.X509Certificate | undefined
 ): Effect.Effect<Uint8Array, SslError.InvalidArgumentError> =>
   Effect.suspend(() => {
     switch (type) {
@@ -690,7 +700,7 @@ const channelBinding = (
             new SslError.InvalidArgumentError({ argument: "type", value: type, reason: String(error) })
         })
       case "tls-server-end-point": {
-        const certificate = serverLeaf
+        const certificate = serverLeaf()
         if (certificate === undefined) return bindingUnavailable(type, "the server has no certificate")
         return Effect.succeed(new Uint8Array(Crypto.createHash(endPointHash(certificate)).update(certificate.raw).digest()))
       }

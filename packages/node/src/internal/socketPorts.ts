@@ -88,14 +88,19 @@ export class SocketPorts {
     this.wakeWriters()
   }
 
+  // Built only when a write needs it: most connections close without one.
+  private failedWrite(): SslError.SslError | undefined {
+    if (this.writeError === undefined && this.closed) {
+      this.writeError = new SslError.IoError({ operation: "write", reason: "Closed" })
+    }
+    return this.writeError
+  }
+
   private onClose = () => {
     this.closed = true
     if (!this.ended) {
       // A close without 'end' means the transport went away under us.
       this.channel.fail(new SslError.IoError({ operation: "read", reason: "Reset" }))
-    }
-    if (this.writeError === undefined) {
-      this.writeError = new SslError.IoError({ operation: "write", reason: "Closed" })
     }
     this.wakeWriters()
   }
@@ -133,7 +138,8 @@ export class SocketPorts {
   private write(bytes: Uint8Array): Effect.Effect<void, SslError.SslError> {
     return Effect.suspend(() => {
       if (this.outputClosed) return Effect.fail(new SslError.IoError({ operation: "write", reason: "Closed" }))
-      if (this.writeError !== undefined) return Effect.fail(this.writeError)
+      const failed = this.failedWrite()
+      if (failed !== undefined) return Effect.fail(failed)
       if (bytes.length === 0) return Effect.void
       if (this.socket.write(bytes)) return Effect.void
       return this.waitDrain
@@ -141,7 +147,8 @@ export class SocketPorts {
   }
 
   private waitDrain: Effect.Effect<void, SslError.SslError> = Effect.suspend(() => {
-    if (this.writeError !== undefined) return Effect.fail(this.writeError)
+    const failed = this.failedWrite()
+    if (failed !== undefined) return Effect.fail(failed)
     if (!this.socket.writableNeedDrain) return Effect.void
     return Effect.zipRight(
       Effect.async<void>((resume) => {
@@ -156,7 +163,8 @@ export class SocketPorts {
   })
 
   private flush: Effect.Effect<void, SslError.SslError> = Effect.suspend(() => {
-    if (this.writeError !== undefined) return Effect.fail(this.writeError)
+    const failed = this.failedWrite()
+    if (failed !== undefined) return Effect.fail(failed)
     if (this.outputClosed || this.socket.writableLength === 0) return Effect.void
     return Effect.async<void, SslError.SslError>((resume) => {
       this.socket.write(new Uint8Array(0), (error) => {
