@@ -230,19 +230,24 @@ export const makeInput = (channel: Channel, close?: Effect.Effect<void>): Input 
     return loop
   })
 
-  const stream: Stream.Stream<Uint8Array, SslError> = Stream.repeatEffectOption(
-    Effect.flatMap(
-      Effect.mapError(channel.take(), Option.some),
-      Option.match({ onNone: () => Effect.fail(Option.none()), onSome: Effect.succeed })
+  // Built on first use: most connections never ask for it, and every connection has an input.
+  let stream: Stream.Stream<Uint8Array, SslError> | undefined
+  const makeStream = (): Stream.Stream<Uint8Array, SslError> =>
+    Stream.repeatEffectOption(
+      Effect.flatMap(
+        Effect.mapError(channel.take(), Option.some),
+        Option.match({ onNone: () => Effect.fail(Option.none()), onSome: Effect.succeed })
+      )
     )
-  )
 
   return {
     read,
     readExactly,
     readLine,
     readAll,
-    stream,
+    get stream() {
+      return stream ??= makeStream()
+    },
     close: close ?? Effect.sync(() => channel.closeReader())
   }
 }
@@ -260,11 +265,14 @@ export const makeOutput = (options: {
   readonly close: Effect.Effect<void, SslError>
 }): Output => {
   const write = (data: Uint8Array | string) => options.write(toBytes(data))
+  let sink: Sink.Sink<void, Uint8Array | string, never, SslError> | undefined
   return {
     write,
     flush: options.flush,
     close: options.close,
-    sink: Sink.forEach(write)
+    get sink() {
+      return sink ??= Sink.forEach(write)
+    }
   }
 }
 
