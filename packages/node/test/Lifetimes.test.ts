@@ -2,7 +2,7 @@
  * Lifetimes: what a connection's scope, a listener's scope and `output.close` do to the wire and to
  * the process (close_notify or not, sockets and file descriptors released, half-close).
  */
-import { type Port, Ssl, type SslError } from "@effect-ssl/core"
+import { Ssl, type SslError } from "@effect-ssl/core"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -17,6 +17,7 @@ import * as Tls from "node:tls"
 import {
   backTo,
   clientContext,
+  drain,
   eventually,
   fixture,
   rawClient,
@@ -28,25 +29,6 @@ import {
   watchProcess
 } from "./helpers.js"
 
-const decoder = new TextDecoder()
-
-/** How an input ended: cleanly (None after the data) or with a typed failure. */
-type Ending = { readonly data: string; readonly end: "eof" | string }
-
-/** Reads until the input ends; `end` is "eof" for None, else the failure's tag and reason. */
-const drain = (input: Port.Input): Effect.Effect<Ending> =>
-  Effect.gen(function*() {
-    let data = ""
-    while (true) {
-      const next = yield* Effect.either(input.read())
-      if (Either.isLeft(next)) {
-        const error = next.left
-        return { data, end: `${error._tag}:${"reason" in error ? String(error.reason) : ""}` }
-      }
-      if (Option.isNone(next.right)) return { data, end: "eof" }
-      data += decoder.decode(next.right.value)
-    }
-  })
 
 /** A listener on 127.0.0.1 with the fixture server chain, in the current scope. */
 const localListener = Effect.flatMap(serverContext(), (context) => Ssl.listen(0, { hostname: "127.0.0.1", context }))

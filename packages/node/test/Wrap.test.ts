@@ -6,7 +6,6 @@ import { Port, Ssl, SslContext } from "@effect-ssl/core"
 import { NodeSsl } from "@effect-ssl/node"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
@@ -17,6 +16,7 @@ import * as Tls from "node:tls"
 import {
   backTo,
   clientContext,
+  drain,
   eventually,
   fixture,
   resources,
@@ -29,21 +29,6 @@ import {
 
 const decoder = new TextDecoder()
 
-type Ending = { readonly data: string; readonly end: "eof" | string }
-
-const drain = (input: Port.Input): Effect.Effect<Ending> =>
-  Effect.gen(function*() {
-    let data = ""
-    while (true) {
-      const next = yield* Effect.either(input.read())
-      if (Either.isLeft(next)) {
-        const error = next.left
-        return { data, end: `${error._tag}:${"reason" in error ? String(error.reason) : ""}` }
-      }
-      if (Option.isNone(next.right)) return { data, end: "eof" }
-      data += decoder.decode(next.right.value)
-    }
-  })
 
 /** A duplex that passes everything to `duplex` and records what was done to it. */
 const spy = (duplex: Port.Duplex) => {

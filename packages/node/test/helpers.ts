@@ -1,14 +1,16 @@
 /**
  * Shared test setup: the fixture paths and contexts built from them.
  */
-import { type Ssl, SslContext, type SslError, TestCertificates } from "@effect-ssl/core"
+import { type Port, type Ssl, SslContext, type SslError, TestCertificates } from "@effect-ssl/core"
 import type { FileSystem } from "@effect/platform/FileSystem"
 import { NodeSsl } from "@effect-ssl/node"
 import { NodeContext } from "@effect/platform-node"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChildProcess from "node:child_process"
@@ -469,4 +471,23 @@ export const rawPeer = (port: number, bytes: Uint8Array | string, ending: RawEnd
       else if (ending === "reset") socket.resetAndDestroy()
     })
     return Effect.sync(() => socket.destroy())
+  })
+
+/** How an input ended: cleanly (None after the data) or with a typed failure. */
+export type Ending = { readonly data: string; readonly end: "eof" | string }
+
+/** Reads until the input ends; `end` is "eof" for None, else the failure's tag and reason. */
+export const drain = (input: Port.Input): Effect.Effect<Ending> =>
+  Effect.gen(function*() {
+    const decoder = new TextDecoder()
+    let data = ""
+    while (true) {
+      const next = yield* Effect.either(input.read())
+      if (Either.isLeft(next)) {
+        const error = next.left
+        return { data, end: `${error._tag}:${"reason" in error ? String(error.reason) : ""}` }
+      }
+      if (Option.isNone(next.right)) return { data, end: "eof" }
+      data += decoder.decode(next.right.value)
+    }
   })
