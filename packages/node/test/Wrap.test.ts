@@ -294,6 +294,39 @@ describe("STARTTLS over TCP (tcpListen, tcpAccept, tcpConnect)", () => {
       expect(served.session.remoteAddress.port).toBe(session.localAddress.port)
     }).pipe(Effect.provide(TestLayer)))
 
+  it.scopedLive("closeOriginal: false leaves the TCP connection open: plaintext flows both ways after TLS", () =>
+    Effect.gen(function*() {
+      const listener = yield* NodeSsl.tcpListen(0, { hostname: "127.0.0.1" })
+      const server = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const plain = yield* NodeSsl.tcpAccept(listener)
+        yield* Effect.scoped(Effect.gen(function*() {
+          const conn = yield* Ssl.wrap(plain, yield* serverOptions)
+          yield* conn.output.write(`secure ${Option.getOrElse(yield* conn.input.readLine, () => "?")}\n`)
+          yield* conn.output.close
+          yield* drain(conn.input)
+        }))
+        // Both close_notifys have been exchanged: the same socket speaks plaintext again. (The
+        // side that saw the other's close_notify last speaks first: bytes that arrive before a
+        // side has read its peer's close_notify go to TLS, as they would with any TLS stack.)
+        yield* plain.output.write("plain hello\n")
+        const reply = yield* plain.input.readLine
+        yield* plain.output.close
+        return reply
+      })))
+      const plain = yield* NodeSsl.tcpConnect("127.0.0.1", listener.address.port)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Ssl.wrap(plain, yield* clientOptions)
+        yield* conn.output.write("ping\n")
+        expect(yield* conn.input.readLine).toEqual(Option.some("secure ping"))
+        yield* conn.output.close
+        expect(yield* conn.input.read()).toEqual(Option.none())
+      }))
+      expect(yield* plain.input.readLine).toEqual(Option.some("plain hello"))
+      yield* plain.output.write("hello again\n")
+      expect(yield* Fiber.join(server)).toEqual(Option.some("hello again"))
+      expect(yield* plain.input.read()).toEqual(Option.none())
+    }).pipe(Effect.provide(TestLayer)))
+
   it.scopedLive("a ClientHello sent right after the command is not lost (5 rounds)", () =>
     Effect.gen(function*() {
       const listener = yield* NodeSsl.tcpListen(0, { hostname: "127.0.0.1" })

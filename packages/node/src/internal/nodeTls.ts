@@ -381,7 +381,7 @@ interface SecureOptions {
   readonly onBothClosed?: (() => void) | undefined
 }
 
-type Transport = { readonly kind: "socket"; readonly socket: Net.Socket } | {
+type Transport = { readonly kind: "socket"; readonly socket: Net.Socket; readonly feed?: SocketFeed } | {
   readonly kind: "stream"
   readonly stream: NodeStream.Duplex
 }
@@ -498,7 +498,7 @@ export const secure = (
     }
     // node:tls reads a socket through a JS stream, not its native handle, so that a bare TCP FIN
     // can be told from a close_notify (see SocketFeed and watchEnd).
-    const raw = transport.kind === "socket" ? new SocketFeed(transport.socket) : transport.stream
+    const raw = transport.kind === "socket" ? (transport.feed ?? new SocketFeed(transport.socket)) : transport.stream
     const end = watchEnd(raw)
 
     const socket = yield* Effect.acquireRelease(
@@ -524,6 +524,7 @@ export const secure = (
               : {})
           })
         end.attach(tls)
+        if (raw instanceof SocketFeed) tls.once("end", () => raw.hold())
         if (state.keyLog !== undefined) tls.on("keylog", keyLogger(state.keyLog))
         return tls
       }),
@@ -724,7 +725,13 @@ export const secureDuplex = (
       const socket = plain.socket as Net.Socket
       const leftover = plain.detach()
       for (let i = leftover.length - 1; i >= 0; i--) socket.unshift(leftover[i]!)
-      const connection = yield* secure({ kind: "socket", socket }, options)
+      const feed = new SocketFeed(socket, !options.closeOriginal)
+      if (!options.closeOriginal) {
+        // Runs after the TLS session's own finalizers (close_notify, destroy): the socket goes
+        // back to the plain ports, open and usable, with whatever the peer sent after TLS.
+        yield* Effect.addFinalizer(() => Effect.sync(() => plain.reattach(feed.release())))
+      }
+      const connection = yield* secure({ kind: "socket", socket, feed }, options)
       plain.releaseErrorListener()
       return connection
     }

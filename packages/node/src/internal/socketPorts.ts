@@ -135,6 +135,19 @@ export class SocketPorts {
     this.socket.off("error", this.onError)
   }
 
+  /** Listens to the socket again after TLS has let go of it (STARTTLS without closeOriginal). */
+  reattach(leftover: ReadonlyArray<Uint8Array>): void {
+    this.socket.on("error", this.onError)
+    for (let i = leftover.length - 1; i >= 0; i--) this.channel.unread(leftover[i]!)
+    if (this.socket.destroyed) return this.onClose()
+    this.socket.on("data", this.onData)
+    this.socket.on("end", this.onEndEvent)
+    this.socket.on("close", this.onClose)
+    this.socket.on("drain", this.wakeWriters)
+    if ((this.socket as { readableEnded?: boolean }).readableEnded === true) this.onEndEvent()
+    else this.socket.resume()
+  }
+
   private write(bytes: Uint8Array): Effect.Effect<void, SslError.SslError> {
     return Effect.suspend(() => {
       if (this.outputClosed) return Effect.fail(new SslError.IoError({ operation: "write", reason: "Closed" }))
@@ -272,7 +285,15 @@ export class SocketPorts {
  * @internal
  */
 export class SocketFeed extends Stream.Duplex {
-  constructor(readonly socket: NodeSocket) {
+  // After the peer's close_notify, what arrives is plaintext for whoever takes the socket back.
+  private holding = false
+  private held: Array<Uint8Array> = []
+
+  constructor(
+    readonly socket: NodeSocket,
+    /** the socket outlives the TLS session, which must neither end nor destroy it */
+    private readonly keepSocket = false
+  ) {
     // The readable side holds little: the TLS layer above keeps its own buffer.
     super({ allowHalfOpen: true, readableHighWaterMark: 64 * 1024 })
     socket.on("data", this.onData)
@@ -283,7 +304,39 @@ export class SocketFeed extends Stream.Duplex {
   }
 
   private onData = (chunk: Uint8Array) => {
-    if (!this.push(chunk)) this.socket.pause()
+    if (this.holding) {
+      this.held.push(chunk)
+      this.socket.pause()
+    } else if (!this.push(chunk)) this.socket.pause()
+  }
+
+  /** The TLS session has ended (close_notify received): keep later bytes out of it. */
+  hold(): void {
+    this.holding = true
+  }
+
+  /**
+   * Lets go of the socket without ending it, handing back what it read that TLS did not take
+   * (plaintext the peer sent after its close_notify).
+   */
+  release(): Array<Uint8Array> {
+    this.unlisten()
+    this.socket.pause()
+    const leftover: Array<Uint8Array> = []
+    if (!this.destroyed) {
+      for (let chunk = this.read(); chunk !== null; chunk = this.read()) leftover.push(chunk as Uint8Array)
+    }
+    leftover.push(...this.held)
+    this.held = []
+    return leftover
+  }
+
+  private unlisten(): void {
+    this.socket.off("drain", this.onDrain)
+    this.socket.off("data", this.onData)
+    this.socket.off("end", this.onEnd)
+    this.socket.off("close", this.onClose)
+    this.socket.off("error", this.onError)
   }
 
   private onEnd = () => {
@@ -336,18 +389,20 @@ export class SocketFeed extends Stream.Duplex {
 
   override _final(callback: (error?: Error | null) => void): void {
     // Half-close: the TLS layer above has written its close_notify; now the TCP FIN.
-    if (this.socket.destroyed || !this.socket.writable) return callback()
+    if (this.keepSocket || this.socket.destroyed || !this.socket.writable) return callback()
     this.socket.end(() => callback())
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.socket.off("drain", this.onDrain)
     this.pendingWrite = undefined
-    this.socket.off("data", this.onData)
-    this.socket.off("end", this.onEnd)
-    this.socket.off("close", this.onClose)
+    if (this.keepSocket) {
+      // Nothing may lose the socket's data until the plain ports take it back.
+      this.holding = true
+      this.socket.pause()
+      return callback(error)
+    }
+    this.unlisten()
     // Errors of a socket being torn down are of no interest; they only must not go unhandled.
-    this.socket.off("error", this.onError)
     this.socket.on("error", () => {})
     this.socket.destroy()
     callback(error)
