@@ -6,6 +6,12 @@ import * as Option from "effect/Option"
 import { clientContext, serverContext, TestLayer } from "./helpers.js"
 
 describe("smoke", () => {
+  it.live("NodeSsl.layer: TLS is available on Node, with no load failure to report", () =>
+    Effect.gen(function*() {
+      expect(yield* Ssl.available).toBe(true)
+      expect(yield* Ssl.loadFailReason).toEqual(Option.none())
+    }).pipe(Effect.provide(TestLayer)))
+
   it.scopedLive("connect and accept talk both ways", () =>
     Effect.gen(function*() {
       const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* serverContext() })
