@@ -76,6 +76,8 @@ export interface State {
   cipherSuites: string | undefined
   /** client: protocols offered; server: protocols accepted, in order of preference */
   alpn: ReadonlyArray<string>
+  /** server: when the client's ALPN offer shares nothing with `alpn`, continue without ALPN (true) or refuse */
+  alpnAllowNoMatch: boolean
   /** server: picks another context by the name the client asked for (SNI) */
   serverNameCallback: ((servername: string) => Effect.Effect<Option.Option<ServerContext>>) | undefined
   /** receives each NSS key-log line (SSLKEYLOGFILE format, without newline) */
@@ -161,6 +163,7 @@ const make = <K extends "client" | "server">(kind: K, protocol: Protocol.Resolve
     ciphers: undefined,
     cipherSuites: undefined,
     alpn: [],
+    alpnAllowNoMatch: true,
     serverNameCallback: undefined,
     keyLog: undefined,
     sealed: false,
@@ -600,21 +603,37 @@ const alpnProblem = (protocols: ReadonlyArray<string>): string | undefined => {
 
 /**
  * Sets the application protocols (ALPN), most preferred first: on a client context, those it
- * offers; on a server context, those it accepts, chosen by the server's order. On Node, a client
- * whose offer shares nothing with the server's list is refused with a `no_application_protocol`
- * alert; a client that offers none is served without ALPN. `session.alpnProtocol` tells the choice.
+ * offers; on a server context, those it accepts, chosen by the server's order (Racket's
+ * `ssl-set-server-alpn!`). When a client's offer shares nothing with a server's list, the server
+ * continues without ALPN, or, with `allowNoMatch: false`, refuses the handshake with a
+ * `no_application_protocol` alert (the client sees `HandshakeError "NoApplicationProtocol"`). A
+ * client that offers none is served without ALPN. `session.alpnProtocol` tells the choice.
  *
  * @since 0.1.0
  * @category alpn
  */
-export const setAlpn = (target: Target, protocols: ReadonlyArray<string>): Effect.Effect<void, InvalidArgumentError> =>
+export const setAlpn = (
+  target: Target,
+  protocols: ReadonlyArray<string>,
+  options?: {
+    /** server: continue without ALPN when nothing overlaps (default true, as Racket's) */
+    readonly allowNoMatch?: boolean | undefined
+  }
+): Effect.Effect<void, InvalidArgumentError> =>
   Effect.suspend(() => {
     const problem = alpnProblem(protocols)
     if (problem !== undefined) {
       return Effect.fail(new InvalidArgumentError({ argument: "protocols", value: protocols.join(","), reason: problem }))
     }
+    const allowNoMatch = options?.allowNoMatch ?? true
+    if (typeof allowNoMatch !== "boolean") {
+      return Effect.fail(
+        new InvalidArgumentError({ argument: "allowNoMatch", value: allowNoMatch, reason: "expected a boolean" })
+      )
+    }
     return change(target, "setAlpn", (state) => {
       state.alpn = [...protocols]
+      state.alpnAllowNoMatch = allowNoMatch
     })
   })
 

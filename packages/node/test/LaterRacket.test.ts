@@ -2,7 +2,7 @@
  * What Racket's openssl gained after 5.0 (try-verify, host-name checking, ciphers, SNI, ALPN,
  * channel binding, key logging), over real handshakes.
  */
-import { Ssl, SslContext } from "@effect-ssl/core"
+import { Port, Ssl, SslContext } from "@effect-ssl/core"
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -205,16 +205,64 @@ describe("ALPN", () => {
       expect(serverSession.alpnProtocol).toEqual(Option.some("http/1.1"))
     }).pipe(Effect.provide(TestLayer)))
 
-  it.scopedLive("against openssl s_server -alpn, and with nothing in common", () =>
+  it.scopedLive("against openssl s_server -alpn", () =>
     Effect.gen(function*() {
       const peer = yield* sServer(["-alpn", "h2"])
       const client = yield* clientContext()
       yield* SslContext.setAlpn(client, ["h2", "http/1.1"])
       const session = yield* (yield* Ssl.connect("localhost", peer.port, client)).session
       expect(session.alpnProtocol).toEqual(Option.some("h2"))
+    }).pipe(Effect.provide(TestLayer)))
 
+  it.scopedLive("with nothing in common the server continues without ALPN by default (Racket's allow-no-match)", () =>
+    Effect.gen(function*() {
+      const server = yield* serverContext()
+      yield* SslContext.setAlpn(server, ["h2", "http/1.1"])
+      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: server })
+      const accepted = yield* acceptOne(listener)
+      const client = yield* clientContext()
+      yield* SslContext.setAlpn(client, ["spdy/3", "imap"])
+      const conn = yield* Ssl.connect("localhost", listener.address.port, client)
+      const served = yield* accepted.connection
+      expect((yield* conn.session).alpnProtocol).toEqual(Option.none())
+      expect((yield* served.session).alpnProtocol).toEqual(Option.none())
+      // The connection works: the bytes the server read first went on to TLS.
+      yield* conn.output.write("ping\n")
+      expect(yield* served.input.readLine).toEqual(Option.some("ping"))
+
+      // The same listener still chooses when there is something in common.
+      const next = yield* acceptOne(listener)
+      const h2 = yield* clientContext()
+      yield* SslContext.setAlpn(h2, ["spdy/3", "http/1.1", "h2"])
+      const chosen = yield* (yield* Ssl.connect("localhost", listener.address.port, h2)).session
+      expect(chosen.alpnProtocol).toEqual(Option.some("h2"))
+      expect((yield* Effect.flatMap(next.connection, (c) => c.session)).alpnProtocol).toEqual(Option.some("h2"))
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("openssl s_client offering nothing in common is served without ALPN", () =>
+    Effect.gen(function*() {
       const server = yield* serverContext()
       yield* SslContext.setAlpn(server, ["h2"])
+      const listener = yield* serveOn(server)
+      const peer = yield* spawnOpenssl([
+        "s_client",
+        "-connect",
+        `127.0.0.1:${listener.address.port}`,
+        "-alpn",
+        "spdy/3",
+        "-CAfile",
+        "root-ca.pem"
+      ])
+      yield* peer.waitFor(/No ALPN negotiated/)
+      // The echo handler answers: the connection is up.
+      yield* peer.write("hello over no ALPN\n")
+      yield* peer.waitFor(/^hello over no ALPN$/m)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("allowNoMatch: false refuses a client with nothing in common", () =>
+    Effect.gen(function*() {
+      const server = yield* serverContext()
+      yield* SslContext.setAlpn(server, ["h2"], { allowNoMatch: false })
       const listener = yield* serveOn(server)
       const other = yield* clientContext()
       yield* SslContext.setAlpn(other, ["spdy/3"])
@@ -223,7 +271,56 @@ describe("ALPN", () => {
       // A client that offers no ALPN at all is served without it.
       const plain = yield* (yield* Ssl.connect("localhost", listener.address.port, yield* clientContext())).session
       expect(plain.alpnProtocol).toEqual(Option.none())
+      const peer = yield* spawnOpenssl([
+        "s_client",
+        "-connect",
+        `127.0.0.1:${listener.address.port}`,
+        "-alpn",
+        "spdy/3",
+        "-CAfile",
+        "root-ca.pem"
+      ])
+      yield* peer.waitFor(/no application protocol/)
     }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("over Ssl.wrap, a ClientHello arriving one byte at a time is read and passed on whole", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Port.pipe({ capacity: 1 })
+      const server = yield* serverContext()
+      yield* SslContext.setAlpn(server, ["h2", "http/1.1"])
+      const served = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Ssl.wrap(b, { mode: "accept", context: server })
+        const line = yield* conn.input.readLine
+        return { line, alpn: (yield* conn.session).alpnProtocol }
+      })))
+      for (const [offer, expected] of [[["spdy/3"], Option.none()], [["http/1.1"], Option.some("http/1.1")]] as const) {
+        const client = yield* clientContext()
+        yield* SslContext.setAlpn(client, offer)
+        if (Option.isSome(expected)) {
+          const [c, d] = yield* Port.pipe({ capacity: 1 })
+          const again = yield* Effect.fork(Effect.scoped(Effect.flatMap(
+            Ssl.wrap(d, { mode: "accept", context: server }),
+            (conn) => Effect.map(conn.session, (s) => s.alpnProtocol)
+          )))
+          const conn = yield* Ssl.wrap(c, { mode: "connect", hostname: "localhost", context: client })
+          expect((yield* conn.session).alpnProtocol).toEqual(expected)
+          expect(yield* Fiber.join(again)).toEqual(expected)
+        } else {
+          const conn = yield* Ssl.wrap(a, { mode: "connect", hostname: "localhost", context: client })
+          expect((yield* conn.session).alpnProtocol).toEqual(expected)
+          yield* conn.output.write("over a pipe\n")
+          const result = yield* Fiber.join(served)
+          expect(result).toEqual({ line: Option.some("over a pipe"), alpn: Option.none() })
+        }
+      }
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.effect("allowNoMatch must be a boolean", () =>
+    Effect.gen(function*() {
+      const server = yield* SslContext.makeServer("auto")
+      const error = yield* Effect.flip(SslContext.setAlpn(server, ["h2"], { allowNoMatch: "yes" as unknown as boolean }))
+      expect(error).toMatchObject({ _tag: "InvalidArgumentError", argument: "allowNoMatch" })
+    }))
 })
 
 describe("channel binding", () => {

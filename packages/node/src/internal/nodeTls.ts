@@ -19,6 +19,7 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as NodeStream from "node:stream"
 import * as Tls from "node:tls"
+import { parseClientHelloAlpn } from "./clientHello.js"
 import * as Errors from "./errors.js"
 import { type NodeSocket, SocketFeed, SocketPorts, watchEnd } from "./socketPorts.js"
 
@@ -472,6 +473,52 @@ const keyLogger = (keyLog: SslContextT.KeyLog) => (line: Buffer) => {
   }
 }
 
+// A server that allows an ALPN offer with nothing in common reads the offer first: node:tls would
+// refuse it with a fatal alert, but serves a socket that has no ALPN list without ALPN. The bytes
+// read are put back for TLS. Resolves with the offered protocols, or undefined when the client
+// offers none or sent something this reader cannot parse (OpenSSL judges that).
+const readAlpnOffer = (
+  raw: NodeStream.Duplex,
+  fail: (error: SslError.SslError) => void,
+  done: (offered: ReadonlyArray<string> | undefined) => void,
+  side: "client" | "server",
+  peer: string | undefined
+): () => void => {
+  let seen: Buffer = Buffer.alloc(0)
+  const cleanup = () => {
+    raw.off("data", onData)
+    raw.off("end", onEnd)
+    raw.off("close", onEnd)
+    raw.off("error", onError)
+  }
+  const onData = (chunk: Buffer) => {
+    seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk])
+    const parsed = parseClientHelloAlpn(seen)
+    if (parsed._tag === "NeedMore") return
+    cleanup()
+    // Paused before the bytes go back, so that nothing flows until TLS starts reading.
+    raw.pause()
+    raw.unshift(seen)
+    done(parsed._tag === "Offered" ? parsed.protocols : undefined)
+  }
+  const onEnd = () => {
+    cleanup()
+    fail(new SslError.HandshakeError({ reason: "PeerClosed", side, peer }))
+  }
+  const onError = (error: unknown) => {
+    cleanup()
+    fail(Errors.handshakeError(side, peer, error))
+  }
+  raw.on("data", onData)
+  raw.once("end", onEnd)
+  raw.once("close", onEnd)
+  raw.once("error", onError)
+  return cleanup
+}
+
+// setTimeout's limit; a longer (or infinite) handshake timeout never fires.
+const MAX_TIMER = 2 ** 31 - 1
+
 /** The TLS handshake over a transport; the connection lives as long as the current scope. @internal */
 export const secure = (
   transport: Transport,
@@ -501,6 +548,46 @@ export const secure = (
     const raw = transport.kind === "socket" ? (transport.feed ?? new SocketFeed(transport.socket)) : transport.stream
     const end = watchEnd(raw)
 
+    // The handshake timeout is a timer inside each wait rather than Effect.timeoutFail: no timer
+    // fiber and race per handshake, and an interruption reaches the wait directly.
+    const deadline = Date.now() + Duration.toMillis(timeout)
+    const startTimer = (onTimeout: () => void): ReturnType<typeof setTimeout> | undefined => {
+      const left = deadline - Date.now()
+      if (left > MAX_TIMER) return undefined
+      const timer = setTimeout(onTimeout, Math.max(0, left))
+      timer.unref()
+      return timer
+    }
+    const timedOut = () =>
+      new SslError.HandshakeError({
+        reason: "Timeout",
+        side,
+        peer: options.peer,
+        cause: `no handshake within ${Duration.format(timeout)}`
+      })
+
+    let alpn = state.alpn
+    if (mode === "accept" && alpn.length > 0 && state.alpnAllowNoMatch) {
+      const offered = yield* Effect.async<ReadonlyArray<string> | undefined, SslError.SslError>((resume) => {
+        const timer = startTimer(() => {
+          stop()
+          resume(Effect.fail(timedOut()))
+        })
+        const stop = readAlpnOffer(raw, (error) => {
+          clearTimeout(timer)
+          resume(Effect.fail(error))
+        }, (offered) => {
+          clearTimeout(timer)
+          resume(Effect.succeed(offered))
+        }, side, options.peer)
+        return Effect.sync(() => {
+          clearTimeout(timer)
+          stop()
+        })
+      }).pipe(Effect.interruptible)
+      if (offered !== undefined && !offered.some((protocol) => alpn.includes(protocol))) alpn = []
+    }
+
     const socket = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const tls = mode === "connect"
@@ -518,7 +605,7 @@ export const secure = (
             // try-verify asks for a certificate without requiring one.
             requestCert: state.verify || state.tryVerify,
             rejectUnauthorized: state.verify,
-            ...(state.alpn.length > 0 ? { ALPNProtocols: [...state.alpn] } : {}),
+            ...(alpn.length > 0 ? { ALPNProtocols: [...alpn] } : {}),
             ...(state.serverNameCallback !== undefined
               ? { SNICallback: sniCallback(state.serverNameCallback, runtime, (c) => (served = c)) }
               : {})
@@ -546,6 +633,7 @@ export const secure = (
     yield* Effect.async<void, SslError.SslError>((resume) => {
       const event = mode === "connect" ? "secureConnect" : "secure"
       const cleanup = () => {
+        clearTimeout(timer)
         socket.off(event, onSecure)
         socket.off("error", onError)
         socket.off("close", onClose)
@@ -574,20 +662,12 @@ export const secure = (
       // its 'close' (node:tls passes transport errors of an unfinished handshake to a tls.Server,
       // which there is none of): hear it from the transport, so that a reset is told as one.
       if (transport.kind === "socket") raw.on("error", onError)
-      return Effect.sync(cleanup)
-    }).pipe(
-      Effect.interruptible,
-      Effect.timeoutFail({
-        duration: timeout,
-        onTimeout: () =>
-          new SslError.HandshakeError({
-            reason: "Timeout",
-            side,
-            peer: options.peer,
-            cause: `no handshake within ${Duration.format(timeout)}`
-          })
+      const timer = startTimer(() => {
+        cleanup()
+        resume(Effect.fail(timedOut()))
       })
-    )
+      return Effect.sync(cleanup)
+    }).pipe(Effect.interruptible)
 
     // Node 20 hands out the peer's certificate once: after the first of getPeerCertificate and
     // getPeerX509Certificate, the other (and a second call) finds nothing. So each is asked once,
