@@ -79,7 +79,10 @@ describe("parseClientHelloAlpn", () => {
         const hello = yield* captureHello(start)
         expect(parseClientHelloAlpn(hello)).toEqual({ _tag: "Offered", protocols: offered })
         for (let cut = 0; cut < hello.length; cut++) {
-          expect(parseClientHelloAlpn(hello.subarray(0, cut))._tag).toBe("NeedMore")
+          const partial = parseClientHelloAlpn(hello.subarray(0, cut))
+          // Incomplete, and asking for more than it has (so a reader waits for bytes, not events).
+          expect(partial).toMatchObject({ _tag: "NeedMore" })
+          if (partial._tag === "NeedMore") expect(partial.atLeast).toBeGreaterThan(cut)
         }
         // The same message in several records (as a peer may fragment it), cut anywhere.
         for (const size of [1, 7, 100, 511]) {
@@ -104,7 +107,8 @@ describe("parseClientHelloAlpn", () => {
     // A ClientHello whose lengths run past its end.
     const broken = Buffer.from([22, 3, 1, 0, 40, 1, 0, 0, 36, 3, 3, ...new Array(32).fill(0), 200, 0])
     expect(parseClientHelloAlpn(broken)._tag).toBe("Unreadable")
-    // A message longer than any real ClientHello is not gathered.
+    // A record longer than TLS allows, and a message longer than any real ClientHello.
+    expect(parseClientHelloAlpn(Buffer.from([22, 3, 1, 0x40, 1, 1, 0, 0, 1]))._tag).toBe("Unreadable")
     expect(parseClientHelloAlpn(Buffer.from([22, 3, 1, 0, 4, 1, 0x10, 0, 0]))._tag).toBe("Unreadable")
   })
 

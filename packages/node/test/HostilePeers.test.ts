@@ -4,7 +4,7 @@
  * connection ends with a typed error on the server side (seen through `serve`'s `onError`) and is
  * released. Then the other way round: effect-ssl's client pointed at servers that are not TLS.
  */
-import { Ssl, SslError } from "@effect-ssl/core"
+import { Ssl, SslContext, SslError } from "@effect-ssl/core"
 import { afterAll, describe, expect, it, layer } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
@@ -62,6 +62,9 @@ const ArenaLive = Layer.scoped(
   Arena,
   Effect.gen(function*() {
     const context = yield* serverContext()
+    // With an ALPN list (and no match allowed) the server reads each ClientHello before TLS does:
+    // that reading is under attack too.
+    yield* SslContext.setAlpn(context, ["h2", "http/1.1"])
     const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context }).pipe(
       Ssl.withHandshakeTimeout(handshakeTimeout)
     )

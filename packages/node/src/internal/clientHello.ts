@@ -11,18 +11,20 @@
 
 /** What the bytes so far say about the client's ALPN offer. */
 export type ClientHelloAlpn =
-  | { readonly _tag: "NeedMore" }
+  /** the ClientHello is incomplete: nothing can be said before `atLeast` bytes in all */
+  | { readonly _tag: "NeedMore"; readonly atLeast: number }
   /** a complete ClientHello: the offered protocols, or undefined when it carries no ALPN */
   | { readonly _tag: "Offered"; readonly protocols: ReadonlyArray<string> | undefined }
   /** not a ClientHello this parser understands: let OpenSSL judge it */
   | { readonly _tag: "Unreadable" }
 
-const needMore: ClientHelloAlpn = { _tag: "NeedMore" }
+const needMore = (atLeast: number): ClientHelloAlpn => ({ _tag: "NeedMore", atLeast })
 const unreadable: ClientHelloAlpn = { _tag: "Unreadable" }
 
 const RECORD_HANDSHAKE = 22
 const HANDSHAKE_CLIENT_HELLO = 1
 const EXTENSION_ALPN = 0x0010
+const MAX_RECORD = 2 ** 14
 /** a ClientHello longer than this is left to OpenSSL (real ones are a few KiB at most) */
 const MAX_HELLO = 64 * 1024
 
@@ -37,11 +39,12 @@ export const parseClientHelloAlpn = (bytes: Uint8Array): ClientHelloAlpn => {
   let expected = -1
   let offset = 0
   while (expected < 0 || gathered < expected) {
-    if (bytes.length < offset + 5) return needMore
+    if (bytes.length < offset + 5) return needMore(offset + 5)
     if (bytes[offset] !== RECORD_HANDSHAKE || bytes[offset + 1] !== 3) return unreadable
     const length = (bytes[offset + 3]! << 8) | bytes[offset + 4]!
-    if (length === 0) return unreadable
-    if (bytes.length < offset + 5 + length) return needMore
+    // Plaintext records hold at most 2^14 bytes (RFC 8446 5.1): anything else is OpenSSL's to refuse.
+    if (length === 0 || length > MAX_RECORD) return unreadable
+    if (bytes.length < offset + 5 + length) return needMore(offset + 5 + length)
     message.push(bytes.subarray(offset + 5, offset + 5 + length))
     gathered += length
     offset += 5 + length

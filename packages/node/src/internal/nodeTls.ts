@@ -484,7 +484,10 @@ const readAlpnOffer = (
   side: "client" | "server",
   peer: string | undefined
 ): () => void => {
-  let seen: Buffer = Buffer.alloc(0)
+  const chunks: Array<Buffer> = []
+  let length = 0
+  // A peer that trickles its hello byte by byte is parsed again only once enough has come.
+  let atLeast = 1
   const cleanup = () => {
     raw.off("data", onData)
     raw.off("end", onEnd)
@@ -492,9 +495,16 @@ const readAlpnOffer = (
     raw.off("error", onError)
   }
   const onData = (chunk: Buffer) => {
-    seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk])
+    chunks.push(chunk)
+    length += chunk.length
+    if (length < atLeast) return
+    const seen = chunks.length === 1 ? chunk : Buffer.concat(chunks, length)
+    chunks.splice(0, chunks.length, seen)
     const parsed = parseClientHelloAlpn(seen)
-    if (parsed._tag === "NeedMore") return
+    if (parsed._tag === "NeedMore") {
+      atLeast = parsed.atLeast
+      return
+    }
     cleanup()
     // Paused before the bytes go back, so that nothing flows until TLS starts reading.
     raw.pause()
