@@ -23,7 +23,7 @@ import { dirname, join, resolve } from "node:path"
 import { effectOneProcess, effectRemote, rawOneProcess, rawRemote } from "./figures/bulk.js"
 import { effectHandshakes, rawHandshakes } from "./figures/handshakes.js"
 import { effectInterrupt, rawInterrupt } from "./figures/interrupt.js"
-import { benchDir, type CertKind, type Child, spawnScript } from "./lib/common.js"
+import { benchDir, type CertKind, type Child, compiled, spawnScript } from "./lib/common.js"
 import { clientContext, makeRuntime, type Runtime, serverContext } from "./lib/effect.js"
 import { FIGURES, meets, TARGETS } from "./lib/names.js"
 import type { ServerPorts } from "./lib/protocol.js"
@@ -313,6 +313,7 @@ const machine = (): ReadonlyArray<string> => {
     `node: ${process.version} (OpenSSL ${process.versions.openssl})`,
     `openssl command: ${opensslCli}`,
     `platform: ${process.platform} ${process.arch}`,
+    `code: ${compiled ? "compiled by bench/build.mjs (esbuild)" : "TypeScript sources through tsx"}`,
     `load average at start: ${loadavg().map((x) => x.toFixed(2)).join(" ")}`
   ]
 }

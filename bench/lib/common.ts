@@ -83,13 +83,18 @@ export interface Child {
   readonly kill: () => Promise<void>
 }
 
+/** Whether this is the bundle bench/build.mjs made (`pnpm bench`) rather than the sources under tsx. */
+export const compiled: boolean = import.meta.url.endsWith(".js")
+
 /**
- * Runs a TypeScript script of bench/ in a fresh Node (through tsx). Extra Node flags for children
- * (say `--cpu-prof`) come from the BENCH_CHILD_NODE_FLAGS environment variable.
+ * Runs a script of bench/ (`children/server.ts`, say) in a fresh Node: its bundle in bench/dist
+ * when this runs compiled, else its source through tsx. Extra Node flags for children (say
+ * `--cpu-prof`) come from the BENCH_CHILD_NODE_FLAGS environment variable.
  */
 export const spawnScript = (script: string, args: ReadonlyArray<string>, nodeFlags: ReadonlyArray<string> = []): Child => {
   const extra = (process.env["BENCH_CHILD_NODE_FLAGS"] ?? "").split(/\s+/).filter((s) => s.length > 0)
-  const child = spawn(process.execPath, [...nodeFlags, ...extra, "--import", "tsx", script, ...args], {
+  const entry = compiled ? ["dist/" + script.replace(/\.ts$/, ".js").replaceAll("/", "-")] : ["--import", "tsx", script]
+  const child = spawn(process.execPath, [...nodeFlags, ...extra, ...entry, ...args], {
     cwd: benchDir,
     stdio: ["ignore", "pipe", "inherit"]
   })

@@ -1,7 +1,7 @@
 /**
- * Smoke test of `pnpm bench`: the harness runs in quick mode (a few MiB, a few handshakes, 20
- * idle connections) in a child process, as `pnpm bench --quick` would, and every figure comes
- * out with positive finite numbers. No timing assertions: this only keeps the bench from rotting.
+ * Smoke test of `pnpm bench`: the harness, compiled as `pnpm bench` compiles it, runs in quick
+ * mode (a few MiB, a few handshakes, 20 idle connections) in a child process, as
+ * `pnpm bench --quick` would, and every figure comes out with positive finite numbers. No timing assertions: this only keeps the bench from rotting.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
@@ -29,7 +29,10 @@ describe("pnpm bench --quick", () => {
     const dir = mkdtempSync(join(tmpdir(), "effect-ssl-bench-"))
     const out = join(dir, "results.json")
     try {
-      const run = spawnSync(process.execPath, ["--import", "tsx", "index.ts", "--quick", "--out", out], {
+      // What `pnpm bench` runs: the bundle bench/build.mjs makes.
+      const built = spawnSync(process.execPath, ["build.mjs"], { cwd: benchDir, encoding: "utf8", timeout: 60_000 })
+      expect(built.status, `build.mjs exited with ${built.status ?? built.signal}:\n${built.stderr}`).toBe(0)
+      const run = spawnSync(process.execPath, ["dist/index.js", "--quick", "--out", out], {
         cwd: benchDir,
         encoding: "utf8",
         timeout: 110_000
