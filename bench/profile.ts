@@ -10,12 +10,19 @@
  * `bulk` runs both ends in this process; `handshakes` connects to a server process of the same
  * side (set BENCH_CHILD_NODE_FLAGS="--cpu-prof --cpu-prof-dir=prof" to profile that one too).
  */
+import { readFileSync } from "node:fs"
 import { effectOneProcess, rawOneProcess } from "./figures/bulk.js"
 import { effectHandshakes, rawHandshakes } from "./figures/handshakes.js"
 import { effectInterrupt, rawInterrupt } from "./figures/interrupt.js"
 import { type CertKind, spawnScript } from "./lib/common.js"
 import { clientContext, makeRuntime, serverContext } from "./lib/effect.js"
 import type { ServerPorts } from "./lib/protocol.js"
+
+/** User + system CPU of a process so far, in microseconds (Linux: /proc/PID/stat, in clock ticks of 10 ms). */
+const processCpuMicros = (pid: number): number => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+  return (Number(fields[11]) + Number(fields[12])) * 10_000
+}
 
 const args = process.argv.slice(2)
 const option = (name: string, fallback: string) => {
@@ -45,10 +52,19 @@ if (what === "bulk") {
   const server = spawnScript("children/server.ts", ["--impl", serverSide])
   const ports = JSON.parse(await server.firstLine) as ServerPorts
   const client = await runtime.runPromise(clientContext("tls1.3"))
+  const clientCpu = process.cpuUsage()
+  const serverCpu = processCpuMicros(server.child.pid!)
   result = side === "effect"
     ? await effectHandshakes(runtime, client, ports[kind], count, concurrency)
     : await rawHandshakes(ports[kind], count, concurrency)
+  const clientUsed = process.cpuUsage(clientCpu)
+  const serverUsed = processCpuMicros(server.child.pid!) - serverCpu
   console.log(`handshakes ${side} client -> ${serverSide} server, ${kind}: ${result.toFixed(0)}/s`)
+  // CPU per handshake of each process (all threads), to compare sides without the wall clock.
+  console.log(
+    `cpu per handshake: client ${((clientUsed.user + clientUsed.system) / count / 1000).toFixed(2)} ms, ` +
+      `server ${(serverUsed / count / 1000).toFixed(2)} ms`
+  )
   await server.kill()
 } else if (what === "interrupt") {
   const count = Number(option("count", "200"))

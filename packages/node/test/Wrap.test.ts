@@ -223,6 +223,13 @@ describe("wrap arguments", () => {
       expect(accept).toMatchObject({ _tag: "InvalidArgumentError", argument: "context" })
       const connect = yield* Effect.flip(Ssl.wrap(duplex, { mode: "connect", hostname: "localhost", context: server }))
       expect(connect).toMatchObject({ _tag: "InvalidArgumentError", argument: "context" })
+      // null is not "no context": it is refused rather than replaced by a default one.
+      for (const mode of ["accept", "connect"] as const) {
+        const nothing = yield* Effect.flip(
+          Ssl.wrap(duplex, { mode, hostname: "localhost", context: null as unknown as SslContext.ServerContext })
+        )
+        expect(nothing).toMatchObject({ _tag: "InvalidArgumentError", argument: "context" })
+      }
       expect(seen).toEqual({ written: 0, outputClosed: false, inputClosed: false })
     }).pipe(Effect.provide(TestLayer)))
 

@@ -76,7 +76,8 @@ export const make: Effect.Effect<Ssl.Service> = Effect.sync(() => {
     wrap: (duplex, options) =>
       releaseOnFailure(Effect.gen(function*() {
         const kind = options.mode === "connect" ? "client" : "server"
-        const context = yield* NodeTls.contextFor(kind, options.context ?? options.protocol)
+        // Only a missing context falls back to the protocol: `context: null` is refused, not ignored.
+        const context = yield* NodeTls.contextFor(kind, options.context !== undefined ? options.context : options.protocol)
         return yield* NodeTls.secureDuplex(duplex, {
           mode: options.mode,
           context,
