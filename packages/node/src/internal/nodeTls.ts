@@ -676,7 +676,11 @@ export const secure = (
         cleanup()
         resume(Effect.fail(timedOut()))
       })
-      return Effect.sync(cleanup)
+      // Interrupted: the socket goes at once (the finalizers would destroy it too, a little later).
+      return Effect.sync(() => {
+        cleanup()
+        socket.destroy()
+      })
     }).pipe(Effect.interruptible)
 
     // Node 20 hands out the peer's certificate once: after the first of getPeerCertificate and
