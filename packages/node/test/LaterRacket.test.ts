@@ -11,7 +11,19 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as nodePath from "node:path"
-import { clientContext, fixture, serverContext, serveOn, sServer, spawnOpenssl, TestLayer } from "./helpers.js"
+import {
+  backTo,
+  clientContext,
+  fixture,
+  rawPeer,
+  resources,
+  serverContext,
+  serveOn,
+  sServer,
+  spawnOpenssl,
+  suspended,
+  TestLayer
+} from "./helpers.js"
 
 /** Accepts one connection and hands back its session and the connection, in the test's scope. */
 const acceptOne = (listener: Ssl.Listener) =>
@@ -313,6 +325,24 @@ describe("ALPN", () => {
           expect(result).toEqual({ line: Option.some("over a pipe"), alpn: Option.none() })
         }
       }
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("an accept waiting for a ClientHello is interruptible and releases the socket", () =>
+    Effect.gen(function*() {
+      const server = yield* serverContext()
+      yield* SslContext.setAlpn(server, ["h2"])
+      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: server })
+      const baseline = yield* resources
+      // Half a ClientHello record header, then silence.
+      const peer = yield* Effect.fork(rawPeer(listener.address.port, new Uint8Array([22, 3]), "silent"))
+      // The TCP connection is taken first, so that the suspended handshake is the offer's read.
+      const handshake = yield* listener.acceptTransport
+      const accepting = yield* Effect.fork(Effect.scoped(handshake))
+      yield* suspended(accepting)
+      yield* Fiber.interrupt(accepting)
+      // The peer's socket is closed by the server, and nothing is left open.
+      expect(yield* Fiber.join(peer)).toBe(0)
+      yield* backTo(baseline)
     }).pipe(Effect.provide(TestLayer)))
 
   it.effect("allowNoMatch must be a boolean", () =>
