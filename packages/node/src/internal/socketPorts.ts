@@ -35,6 +35,24 @@ export interface SocketPortsOptions {
 
 type Resume = (effect: Effect.Effect<void, SslError.SslError>) => void
 
+/**
+ * Who listens to a socket. Node calls a listener with `this` set to the emitter, so the listeners
+ * of SocketPorts and SocketFeed are static functions that find their object here (as Node's own
+ * streams do with `owner_symbol`): a connection pays for no listener closures. A socket has at
+ * most one SocketPorts (its plain ports) and one SocketFeed listening at a time.
+ */
+const owner = Symbol("@effect-ssl/node/socketPorts/owner")
+
+interface Owners {
+  ports: SocketPorts | undefined
+  feed: SocketFeed | undefined
+}
+
+type Owned = NodeSocket & { [owner]: Owners }
+
+const ownersOf = (socket: NodeSocket): Owners =>
+  ((socket as Partial<Owned>)[owner] ??= { ports: undefined, feed: undefined })
+
 /** @internal */
 export class SocketPorts {
   readonly channel: PortT.Channel
@@ -49,31 +67,38 @@ export class SocketPorts {
   private closed = false
   readonly input: PortT.Input
   readonly output: PortT.Output
-  // The socket's listeners, bound once: methods on the prototype, not closures per connection.
-  private readonly onData: (chunk: Uint8Array) => void
-  private readonly onEndEvent: () => void
-  private readonly onError: (error: unknown) => void
-  private readonly onClose: () => void
-  private readonly onDrain: () => void
+
+  // The socket's listeners, the same functions for every connection (see `owner`).
+  private static onData(this: Owned, chunk: Uint8Array): void {
+    this[owner].ports?.data(chunk)
+  }
+  private static onEndEvent(this: Owned): void {
+    this[owner].ports?.endEvent()
+  }
+  private static onError(this: Owned, error: unknown): void {
+    this[owner].ports?.error(error)
+  }
+  private static onClose(this: Owned): void {
+    this[owner].ports?.closeEvent()
+  }
+  private static onDrain(this: Owned): void {
+    this[owner].ports?.wakeWriters()
+  }
 
   constructor(readonly socket: NodeSocket, private readonly options: SocketPortsOptions) {
     this.channel = Port.makeChannel(highWaterMark, (buffered) => this.taken(buffered))
-    this.onData = this.data.bind(this)
-    this.onEndEvent = this.endEvent.bind(this)
-    this.onError = this.error.bind(this)
-    this.onClose = this.closeEvent.bind(this)
-    this.onDrain = this.wakeWriters.bind(this)
+    ownersOf(socket).ports = this
     this.listen()
-    socket.on("error", this.onError)
+    socket.on("error", SocketPorts.onError)
     this.input = Port.makeInput(this.channel, Effect.sync(() => this.closeInput()))
     this.output = Port.makeOutput(new SocketOutputSteps(this))
   }
 
   private listen(): void {
-    this.socket.on("data", this.onData)
-    this.socket.on("end", this.onEndEvent)
-    this.socket.on("close", this.onClose)
-    this.socket.on("drain", this.onDrain)
+    this.socket.on("data", SocketPorts.onData)
+    this.socket.on("end", SocketPorts.onEndEvent)
+    this.socket.on("close", SocketPorts.onClose)
+    this.socket.on("drain", SocketPorts.onDrain)
   }
 
   private taken(buffered: number): void {
@@ -141,10 +166,10 @@ export class SocketPorts {
 
   /** Stops listening to the socket and hands back what was read but not yet taken. */
   detach(): Uint8Array[] {
-    this.socket.off("data", this.onData)
-    this.socket.off("end", this.onEndEvent)
-    this.socket.off("close", this.onClose)
-    this.socket.off("drain", this.onDrain)
+    this.socket.off("data", SocketPorts.onData)
+    this.socket.off("end", SocketPorts.onEndEvent)
+    this.socket.off("close", SocketPorts.onClose)
+    this.socket.off("drain", SocketPorts.onDrain)
     this.socket.pause()
     const leftover: Uint8Array[] = []
     // Only what is buffered now: `take` on an empty channel waits, which runSync cannot do.
@@ -159,16 +184,16 @@ export class SocketPorts {
 
   /** Removes the provisional error listener kept by detach. */
   releaseErrorListener(): void {
-    this.socket.off("error", this.onError)
+    this.socket.off("error", SocketPorts.onError)
   }
 
   /** Listens to the socket again after TLS has let go of it (STARTTLS without closeOriginal). */
   reattach(leftover: ReadonlyArray<Uint8Array>): void {
-    this.socket.on("error", this.onError)
+    this.socket.on("error", SocketPorts.onError)
     for (let i = leftover.length - 1; i >= 0; i--) this.channel.unread(leftover[i]!)
-    if (this.socket.destroyed) return this.onClose()
+    if (this.socket.destroyed) return this.closeEvent()
     this.listen()
-    if ((this.socket as { readableEnded?: boolean }).readableEnded === true) this.onEndEvent()
+    if ((this.socket as { readableEnded?: boolean }).readableEnded === true) this.endEvent()
     else this.socket.resume()
   }
 
@@ -336,12 +361,23 @@ export class SocketFeed extends Stream.Duplex {
   // The TLS layer may write again as soon as the socket has room, not only once its last bytes
   // reached the kernel: waiting for each write's callback would leave one write in flight.
   private pendingWrite: ((error?: Error | null) => void) | undefined = undefined
-  // The socket's listeners, bound once: methods on the prototype, not closures per connection.
-  private readonly onData: (chunk: Uint8Array) => void
-  private readonly onEnd: () => void
-  private readonly onError: (error: unknown) => void
-  private readonly onClose: () => void
-  private readonly onDrain: () => void
+
+  // The socket's listeners, the same functions for every connection (see `owner`).
+  private static onData(this: Owned, chunk: Uint8Array): void {
+    this[owner].feed?.socketData(chunk)
+  }
+  private static onEnd(this: Owned): void {
+    this[owner].feed?.push(null)
+  }
+  private static onError(this: Owned, error: unknown): void {
+    this[owner].feed?.destroy(error instanceof Error ? error : new Error(String(error)))
+  }
+  private static onClose(this: Owned): void {
+    this[owner].feed?.socketClose()
+  }
+  private static onDrain(this: Owned): void {
+    this[owner].feed?.socketDrain()
+  }
 
   constructor(
     readonly socket: NodeSocket,
@@ -350,16 +386,12 @@ export class SocketFeed extends Stream.Duplex {
   ) {
     // The readable side holds little: the TLS layer above keeps its own buffer.
     super({ allowHalfOpen: true, readableHighWaterMark: 64 * 1024 })
-    this.onData = this.socketData.bind(this)
-    this.onEnd = this.socketEnd.bind(this)
-    this.onError = this.socketError.bind(this)
-    this.onClose = this.socketClose.bind(this)
-    this.onDrain = this.socketDrain.bind(this)
-    socket.on("data", this.onData)
-    socket.on("end", this.onEnd)
-    socket.on("error", this.onError)
-    socket.on("close", this.onClose)
-    socket.on("drain", this.onDrain)
+    ownersOf(socket).feed = this
+    socket.on("data", SocketFeed.onData)
+    socket.on("end", SocketFeed.onEnd)
+    socket.on("error", SocketFeed.onError)
+    socket.on("close", SocketFeed.onClose)
+    socket.on("drain", SocketFeed.onDrain)
   }
 
   private socketData(chunk: Uint8Array): void {
@@ -391,19 +423,13 @@ export class SocketFeed extends Stream.Duplex {
   }
 
   private unlisten(): void {
-    this.socket.off("drain", this.onDrain)
-    this.socket.off("data", this.onData)
-    this.socket.off("end", this.onEnd)
-    this.socket.off("close", this.onClose)
-    this.socket.off("error", this.onError)
-  }
-
-  private socketEnd(): void {
-    this.push(null)
-  }
-
-  private socketError(error: unknown): void {
-    this.destroy(error instanceof Error ? error : new Error(String(error)))
+    this.socket.off("drain", SocketFeed.onDrain)
+    this.socket.off("data", SocketFeed.onData)
+    this.socket.off("end", SocketFeed.onEnd)
+    this.socket.off("close", SocketFeed.onClose)
+    this.socket.off("error", SocketFeed.onError)
+    const owners = ownersOf(this.socket)
+    if (owners.feed === this) owners.feed = undefined
   }
 
   private socketClose(): void {
