@@ -108,10 +108,8 @@ const concat = (parts: ReadonlyArray<Uint8Array>, total: number): Uint8Array => 
   return out
 }
 
-const checkCount = (argument: string, n: number | undefined): Effect.Effect<void, InvalidArgumentError> =>
-  n === undefined || (Number.isSafeInteger(n) && n >= 0)
-    ? Effect.void
-    : Effect.fail(new InvalidArgumentError({ argument, value: n, reason: "expected a non-negative integer" }))
+const invalidCount = (argument: string, n: number): Effect.Effect<never, InvalidArgumentError> =>
+  Effect.fail(new InvalidArgumentError({ argument, value: n, reason: "expected a non-negative integer" }))
 
 /** The bytes a read has taken so far. */
 class Gathered {
@@ -131,6 +129,137 @@ class Gathered {
   }
 }
 
+const emptyRead = Effect.succeed(Option.some(new Uint8Array(0)))
+
+// Decodes whole lines (not a stream of them), so one decoder serves every port.
+const lineDecoder = new TextDecoder()
+
+// Takes a chunk and continues with `f` in one step where the channel allows it (see
+// ByteChannel.takeThen), so the gathering reads below never hold a taken chunk that their
+// interruption handler cannot see.
+const takeThen = <A, E>(
+  channel: Channel,
+  max: number | undefined,
+  f: (chunk: Option.Option<Uint8Array>) => Effect.Effect<A, E>
+): Effect.Effect<A, E | SslError> =>
+  channel instanceof ByteChannel ? channel.takeThen(max, f) : Effect.flatMap(channel.take(max), f)
+
+// Each gathering read keeps what it has taken in a Gathered until it returns, and puts it back
+// in front of the channel when interrupted (or, for readExactly, when the input ends first).
+const gathering = <A>(
+  channel: Channel,
+  body: (channel: Channel, gathered: Gathered) => Effect.Effect<A, SslError>
+): Effect.Effect<A, SslError> =>
+  Effect.suspend(() => {
+    const gathered = new Gathered()
+    return Effect.onInterrupt(body(channel, gathered), () => Effect.sync(() => gathered.giveBack(channel)))
+  })
+
+const readExactlyFrom = (channel: Channel, n: number): Effect.Effect<Uint8Array, SslError> =>
+  gathering(channel, (channel, gathered) => {
+    const loop: Effect.Effect<Uint8Array, SslError> = Effect.suspend(() =>
+      gathered.total >= n
+        ? Effect.succeed(gathered.bytes())
+        : takeThen(
+          channel,
+          n - gathered.total,
+          Option.match({
+            onNone: () => {
+              gathered.giveBack(channel)
+              return Effect.fail(new IoError({ operation: "read", reason: "UnexpectedEof" }))
+            },
+            onSome: (chunk) => {
+              gathered.add(chunk)
+              return loop
+            }
+          })
+        )
+    )
+    return loop
+  })
+
+const readLineFrom = (channel: Channel, gathered: Gathered): Effect.Effect<Option.Option<string>, SslError> => {
+  // The line is gathered with its "\n" (if any), so an interrupted readLine gives it all back.
+  const decode = (newline: boolean) => {
+    const bytes = gathered.bytes()
+    let end = newline ? bytes.length - 1 : bytes.length
+    if (newline && end > 0 && bytes[end - 1] === 13) end--
+    return Option.some(lineDecoder.decode(bytes.subarray(0, end)))
+  }
+  const loop: Effect.Effect<Option.Option<string>, SslError> = takeThen(
+    channel,
+    undefined,
+    Option.match({
+      onNone: () => Effect.succeed(gathered.total === 0 ? Option.none() : decode(false)),
+      onSome: (chunk) => {
+        const newline = chunk.indexOf(10)
+        if (newline < 0) {
+          gathered.add(chunk)
+          return loop
+        }
+        if (newline + 1 < chunk.length) channel.unread(chunk.subarray(newline + 1))
+        gathered.add(chunk.subarray(0, newline + 1))
+        return Effect.succeed(decode(true))
+      }
+    })
+  )
+  return loop
+}
+
+const readAllFrom = (channel: Channel, gathered: Gathered): Effect.Effect<Uint8Array, SslError> => {
+  const loop: Effect.Effect<Uint8Array, SslError> = takeThen(
+    channel,
+    undefined,
+    Option.match({
+      onNone: () => Effect.succeed(gathered.bytes()),
+      onSome: (chunk) => {
+        gathered.add(chunk)
+        return loop
+      }
+    })
+  )
+  return loop
+}
+
+const chunksFrom = (channel: Channel): Stream.Stream<Uint8Array, SslError> =>
+  Stream.repeatEffectOption(
+    Effect.flatMap(
+      Effect.mapError(channel.take(), Option.some),
+      Option.match({ onNone: () => Effect.fail(Option.none()), onSome: Effect.succeed })
+    )
+  )
+
+// `read` and `readExactly` of every input: shared functions that find their channel through
+// `this`, so that an input costs no closures of its own and `{ ...input }` still works.
+function read(this: { readonly channel: Channel }, maxBytes?: number) {
+  if (maxBytes === undefined) return this.channel.take()
+  if (maxBytes === 0) return emptyRead
+  return Number.isSafeInteger(maxBytes) && maxBytes > 0 ? this.channel.take(maxBytes) : invalidCount("maxBytes", maxBytes)
+}
+
+function readExactly(this: { readonly channel: Channel }, n: number) {
+  return Number.isSafeInteger(n) && n >= 0 ? readExactlyFrom(this.channel, n) : invalidCount("n", n)
+}
+
+/**
+ * An Input over a channel. Every member is an own property, as on a plain object, but `read` and
+ * `readExactly` are shared and the stream is built on first use: most connections are idle, and
+ * every one has an input.
+ */
+class ChannelInput implements Input {
+  readonly read = read
+  readonly readExactly = readExactly
+  readonly readLine: Effect.Effect<Option.Option<string>, SslError>
+  readonly readAll: Effect.Effect<Uint8Array, SslError>
+  readonly stream: Stream.Stream<Uint8Array, SslError>
+
+  constructor(readonly channel: Channel, readonly close: Effect.Effect<void>) {
+    this.readLine = gathering(channel, readLineFrom)
+    this.readAll = gathering(channel, readAllFrom)
+    this.stream = Stream.suspend(() => chunksFrom(channel))
+  }
+}
+
 /**
  * Builds an Input over a channel. Reads that gather several chunks (readExactly, readLine,
  * readAll) put what they gathered back when interrupted, so no byte is lost.
@@ -138,117 +267,32 @@ class Gathered {
  * @since 0.1.0
  * @category constructors
  */
-export const makeInput = (channel: Channel, close?: Effect.Effect<void>): Input => {
-  // Takes a chunk and continues with `f` in one step where the channel allows it (see
-  // ByteChannel.takeThen), so the gathering reads below never hold a taken chunk that their
-  // interruption handler cannot see.
-  const takeThen: <A, E>(
-    max: number | undefined,
-    f: (chunk: Option.Option<Uint8Array>) => Effect.Effect<A, E>
-  ) => Effect.Effect<A, E | SslError> = channel instanceof ByteChannel
-    ? (max, f) => channel.takeThen(max, f)
-    : (max, f) => Effect.flatMap(channel.take(max), f)
+export const makeInput = (channel: Channel, close?: Effect.Effect<void>): Input =>
+  new ChannelInput(channel, close ?? Effect.sync(() => channel.closeReader()))
 
-  const read = (maxBytes?: number) =>
-    maxBytes === 0 ? Effect.succeed(Option.some(new Uint8Array(0))) : Effect.zipRight(
-      checkCount("maxBytes", maxBytes),
-      channel.take(maxBytes)
-    )
+/** What `makeOutput` builds an Output from. */
+interface OutputSteps {
+  readonly write: (bytes: Uint8Array) => Effect.Effect<void, SslError>
+  readonly flush: Effect.Effect<void, SslError>
+  readonly close: Effect.Effect<void, SslError>
+}
 
-  // Each gathering read keeps what it has taken in a Gathered until it returns, and puts it back
-  // in front of the channel when interrupted (or, for readExactly, when the input ends first).
-  const gathering = <A>(body: (gathered: Gathered) => Effect.Effect<A, SslError>): Effect.Effect<A, SslError> =>
-    Effect.suspend(() => {
-      const gathered = new Gathered()
-      return Effect.onInterrupt(body(gathered), () => Effect.sync(() => gathered.giveBack(channel)))
-    })
+// `write` of every output, shared like the input's `read`.
+function write(this: { readonly steps: OutputSteps }, data: Uint8Array | string) {
+  return this.steps.write(toBytes(data))
+}
 
-  const readExactly = (n: number): Effect.Effect<Uint8Array, SslError> =>
-    Effect.zipRight(
-      checkCount("n", n),
-      gathering((gathered) => {
-        const loop: Effect.Effect<Uint8Array, SslError> = Effect.suspend(() =>
-          gathered.total >= n
-            ? Effect.succeed(gathered.bytes())
-            : takeThen(
-              n - gathered.total,
-              Option.match({
-                onNone: () => {
-                  gathered.giveBack(channel)
-                  return Effect.fail(new IoError({ operation: "read", reason: "UnexpectedEof" }))
-                },
-                onSome: (chunk) => {
-                  gathered.add(chunk)
-                  return loop
-                }
-              })
-            )
-        )
-        return loop
-      })
-    )
+/** An Output over its steps; own properties like the input's, the sink built on first use. */
+class StepsOutput implements Output {
+  readonly write = write
+  readonly flush: Effect.Effect<void, SslError>
+  readonly close: Effect.Effect<void, SslError>
+  readonly sink: Sink.Sink<void, Uint8Array | string, never, SslError>
 
-  const decoder = new TextDecoder()
-  const readLine: Effect.Effect<Option.Option<string>, SslError> = gathering((gathered) => {
-    // The line is gathered with its "\n" (if any), so an interrupted readLine gives it all back.
-    const decode = (newline: boolean) => {
-      const bytes = gathered.bytes()
-      let end = newline ? bytes.length - 1 : bytes.length
-      if (newline && end > 0 && bytes[end - 1] === 13) end--
-      return Option.some(decoder.decode(bytes.subarray(0, end)))
-    }
-    const loop: Effect.Effect<Option.Option<string>, SslError> = takeThen(
-      undefined,
-      Option.match({
-        onNone: () => Effect.succeed(gathered.total === 0 ? Option.none() : decode(false)),
-        onSome: (chunk) => {
-          const newline = chunk.indexOf(10)
-          if (newline < 0) {
-            gathered.add(chunk)
-            return loop
-          }
-          if (newline + 1 < chunk.length) channel.unread(chunk.subarray(newline + 1))
-          gathered.add(chunk.subarray(0, newline + 1))
-          return Effect.succeed(decode(true))
-        }
-      })
-    )
-    return loop
-  })
-
-  const readAll: Effect.Effect<Uint8Array, SslError> = gathering((gathered) => {
-    const loop: Effect.Effect<Uint8Array, SslError> = takeThen(
-      undefined,
-      Option.match({
-        onNone: () => Effect.succeed(gathered.bytes()),
-        onSome: (chunk) => {
-          gathered.add(chunk)
-          return loop
-        }
-      })
-    )
-    return loop
-  })
-
-  // Built on first use: most connections never ask for it, and every connection has an input.
-  let stream: Stream.Stream<Uint8Array, SslError> | undefined
-  const makeStream = (): Stream.Stream<Uint8Array, SslError> =>
-    Stream.repeatEffectOption(
-      Effect.flatMap(
-        Effect.mapError(channel.take(), Option.some),
-        Option.match({ onNone: () => Effect.fail(Option.none()), onSome: Effect.succeed })
-      )
-    )
-
-  return {
-    read,
-    readExactly,
-    readLine,
-    readAll,
-    get stream() {
-      return stream ??= makeStream()
-    },
-    close: close ?? Effect.sync(() => channel.closeReader())
+  constructor(readonly steps: OutputSteps) {
+    this.flush = steps.flush
+    this.close = steps.close
+    this.sink = Sink.suspend(() => Sink.forEach((data: Uint8Array | string) => steps.write(toBytes(data))))
   }
 }
 
@@ -259,22 +303,7 @@ export const makeInput = (channel: Channel, close?: Effect.Effect<void>): Input 
  * @since 0.1.0
  * @category constructors
  */
-export const makeOutput = (options: {
-  readonly write: (bytes: Uint8Array) => Effect.Effect<void, SslError>
-  readonly flush: Effect.Effect<void, SslError>
-  readonly close: Effect.Effect<void, SslError>
-}): Output => {
-  const write = (data: Uint8Array | string) => options.write(toBytes(data))
-  let sink: Sink.Sink<void, Uint8Array | string, never, SslError> | undefined
-  return {
-    write,
-    flush: options.flush,
-    close: options.close,
-    get sink() {
-      return sink ??= Sink.forEach(write)
-    }
-  }
-}
+export const makeOutput = (options: OutputSteps): Output => new StepsOutput(options)
 
 /**
  * Makes a connected in-memory pair of duplexes: what one end writes, the other reads, like two

@@ -423,6 +423,54 @@ describe("Port.Input", () => {
     }))
 })
 
+describe("Port.makeInput / makeOutput", () => {
+  it.effect("an input and an output copied with spread work like the originals", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Port.pipe({ capacity: 100 })
+      const output: Port.Output = { ...a.output }
+      const input: Port.Input = { ...b.input }
+      yield* output.write("one\ntwo\n")
+      yield* Stream.run(Stream.make("three ", bytes("four")), output.sink)
+      yield* output.flush
+      yield* output.close
+      expect(yield* input.readLine).toEqual(Option.some("one"))
+      expect(text(yield* input.readExactly(2))).toBe("tw")
+      expect(Option.map(yield* input.read(1), text)).toEqual(Option.some("o"))
+      expect(text(yield* input.readAll)).toBe("\nthree four")
+      expect(Chunk.toReadonlyArray(yield* Stream.runCollect(input.stream))).toEqual([])
+      yield* input.close
+      expectIoError(yield* Effect.either(b.input.read()), "Closed")
+    }))
+
+  it.effect("several readers waiting at once are all served, in any order, with every byte once", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Port.pipe({ capacity: 4 })
+      const readers = yield* Effect.all(
+        Array.from({ length: 5 }, () => Effect.fork(b.input.readExactly(3))),
+        { concurrency: "unbounded" }
+      )
+      yield* yieldMany(10)
+      // one of them is interrupted while waiting: it takes nothing with it
+      expect(Exit.isInterrupted(yield* Fiber.interrupt(readers[2]!))).toBe(true)
+      yield* writeInPieces(a.output, bytes("abcdefghijkl"), 1)
+      const got = yield* Effect.forEach([0, 1, 3, 4], (i) => Fiber.join(readers[i]!))
+      expect(got.map(text).sort().join("")).toBe("abcdefghijkl")
+    }))
+
+  it.effect("several writers waiting for room at once all finish once the reader drains", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Port.pipe({ capacity: 2 })
+      const writers = yield* Effect.all(
+        ["ab", "cd", "ef", "gh"].map((s) => Effect.fork(a.output.write(s))),
+        { concurrency: "unbounded" }
+      )
+      yield* yieldMany(10)
+      const all = yield* Effect.fork(b.input.readExactly(8))
+      yield* Effect.forEach(writers, Fiber.join)
+      expect(text(yield* Fiber.join(all)).split("").sort().join("")).toBe("abcdefgh")
+    }))
+})
+
 describe("Port.Input under interruption", () => {
   it.effect("an interrupted pending read loses nothing: the bytes come with the next read", () =>
     Effect.gen(function*() {

@@ -11,7 +11,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { IoError, type SslError } from "../SslError.js"
 
-type Waiter = () => void
+/** How a waiting fiber is woken: the `resume` of its `Effect.async`. */
+type Resume = (effect: Effect.Effect<void>) => void
 
 /** @internal */
 export class ByteChannel {
@@ -21,8 +22,15 @@ export class ByteChannel {
   private ended = false
   private failure: SslError | undefined = undefined
   private readerClosed = false
-  private readWaiters = new Set<Waiter>()
-  private writeWaiters = new Set<Waiter>()
+  // A port has one reader and one writer at a time, so one waiter per side is the usual case and
+  // takes a slot; more (concurrent reads or writes, which the API allows) wait in an array.
+  private reader: Resume | undefined = undefined
+  private readers: Array<Resume> | undefined = undefined
+  private writer: Resume | undefined = undefined
+  private writers: Array<Resume> | undefined = undefined
+  // The wait effects, made on first use (then reused for every wait of this channel).
+  private readWait: Effect.Effect<void> | undefined = undefined
+  private writeWait: Effect.Effect<void> | undefined = undefined
 
   constructor(
     /** offer waits while this many bytes are unread */
@@ -46,7 +54,7 @@ export class ByteChannel {
     if (this.readerClosed || this.ended || bytes.length === 0) return
     this.chunks.push(bytes)
     this.buffered += bytes.length
-    wake(this.readWaiters)
+    this.wakeReaders()
   }
 
   /** Adds bytes, waiting for room: never more than `capacity` unread. */
@@ -64,7 +72,7 @@ export class ByteChannel {
         offset += n
         if (offset >= bytes.length) return Effect.void
       }
-      return Effect.zipRight(this.wait(this.writeWaiters), step)
+      return Effect.zipRight(this.waitForRoom(), step)
     })
     return bytes.length === 0 ? Effect.void : step
   }
@@ -72,8 +80,8 @@ export class ByteChannel {
   /** Marks the end of the data: the reader sees EOF once it has taken what is buffered. */
   end(): void {
     this.ended = true
-    wake(this.readWaiters)
-    wake(this.writeWaiters)
+    this.wakeReaders()
+    this.wakeWriters()
   }
 
   /** Ends the data with an error, delivered to the reader after the buffered bytes. */
@@ -84,9 +92,23 @@ export class ByteChannel {
   }
 
   /** Waits until the reader has taken everything or closed. */
-  readonly drained: Effect.Effect<void> = Effect.suspend(() =>
-    this.buffered === 0 || this.readerClosed ? Effect.void : Effect.zipRight(this.wait(this.writeWaiters), this.drained)
-  )
+  get drained(): Effect.Effect<void> {
+    const loop: Effect.Effect<void> = Effect.suspend(() =>
+      this.isDrained() ? Effect.void : Effect.zipRight(
+        Effect.async<void>((resume) => {
+          // rare (no port uses it on a hot path): a closure per wait is fine here
+          if (this.isDrained()) return resume(Effect.void)
+          return this.addWriter(resume)
+        }),
+        loop
+      )
+    )
+    return loop
+  }
+
+  private isDrained(): boolean {
+    return this.buffered === 0 || this.readerClosed
+  }
 
   // ---- consumer side ----
 
@@ -109,7 +131,7 @@ export class ByteChannel {
       if (this.readerClosed) return Effect.fail(new IoError({ operation: "read", reason: "Closed" }))
       if (this.buffered > 0) return f(Option.some(this.takeNow(max)))
       if (this.ended) return this.failure === undefined ? f(Option.none()) : Effect.fail(this.failure)
-      return Effect.zipRight(this.wait(this.readWaiters), step)
+      return Effect.zipRight(this.waitForData(), step)
     })
     return step
   }
@@ -131,7 +153,7 @@ export class ByteChannel {
       this.chunks.unshift(bytes)
     }
     this.buffered += bytes.length
-    wake(this.readWaiters)
+    this.wakeReaders()
   }
 
   /** The reader goes away: buffered bytes are dropped and writers fail with BrokenPipe. */
@@ -140,8 +162,8 @@ export class ByteChannel {
     this.chunks = []
     this.head = 0
     this.buffered = 0
-    wake(this.readWaiters)
-    wake(this.writeWaiters)
+    this.wakeReaders()
+    this.wakeWriters()
     this.onTaken?.(0)
   }
 
@@ -160,25 +182,74 @@ export class ByteChannel {
       this.chunks[this.head] = first.subarray(max)
     }
     this.buffered -= out.length
-    wake(this.writeWaiters)
+    this.wakeWriters()
     this.onTaken?.(this.buffered)
     return out
   }
 
-  private wait(waiters: Set<Waiter>): Effect.Effect<void> {
-    return Effect.async<void>((resume) => {
-      const waiter: Waiter = () => resume(Effect.void)
-      waiters.add(waiter)
-      return Effect.sync(() => {
-        waiters.delete(waiter)
-      })
+  // ---- waiting ----
+  //
+  // A wait only resumes its fiber, which then checks the state again. Each wait effect checks
+  // the state itself before it registers: a fiber may yield between deciding to wait and
+  // registering, and a wake that came in between would otherwise be missed.
+
+  private waitForData(): Effect.Effect<void> {
+    return this.readWait ??= Effect.async<void>((resume) => {
+      if (this.buffered > 0 || this.ended || this.readerClosed) return resume(Effect.void)
+      return this.addReader(resume)
     })
+  }
+
+  private waitForRoom(): Effect.Effect<void> {
+    return this.writeWait ??= Effect.async<void>((resume) => {
+      if (this.buffered < this.capacity || this.ended || this.readerClosed) return resume(Effect.void)
+      return this.addWriter(resume)
+    })
+  }
+
+  /** Registers a waiting reader; the effect returned unregisters it (on interruption). */
+  private addReader(resume: Resume): Effect.Effect<void> {
+    if (this.reader === undefined) this.reader = resume
+    else (this.readers ??= []).push(resume)
+    return Effect.sync(() => {
+      if (this.reader === resume) this.reader = undefined
+      else if (this.readers !== undefined) this.readers = remove(this.readers, resume)
+    })
+  }
+
+  private addWriter(resume: Resume): Effect.Effect<void> {
+    if (this.writer === undefined) this.writer = resume
+    else (this.writers ??= []).push(resume)
+    return Effect.sync(() => {
+      if (this.writer === resume) this.writer = undefined
+      else if (this.writers !== undefined) this.writers = remove(this.writers, resume)
+    })
+  }
+
+  private wakeReaders(): void {
+    const first = this.reader
+    const more = this.readers
+    if (first === undefined && more === undefined) return
+    this.reader = undefined
+    this.readers = undefined
+    first?.(Effect.void)
+    if (more !== undefined) for (const resume of more) resume(Effect.void)
+  }
+
+  private wakeWriters(): void {
+    const first = this.writer
+    const more = this.writers
+    if (first === undefined && more === undefined) return
+    this.writer = undefined
+    this.writers = undefined
+    first?.(Effect.void)
+    if (more !== undefined) for (const resume of more) resume(Effect.void)
   }
 }
 
-const wake = (waiters: Set<Waiter>) => {
-  if (waiters.size === 0) return
-  const all = Array.from(waiters)
-  waiters.clear()
-  for (const waiter of all) waiter()
+/** The waiters without `resume`; undefined when none is left. */
+const remove = (waiters: Array<Resume>, resume: Resume): Array<Resume> | undefined => {
+  const i = waiters.indexOf(resume)
+  if (i >= 0) waiters.splice(i, 1)
+  return waiters.length === 0 ? undefined : waiters
 }

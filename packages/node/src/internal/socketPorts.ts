@@ -33,12 +33,34 @@ export interface SocketPortsOptions {
   readonly onBothClosed?: (() => void) | undefined
 }
 
+type Resume = (effect: Effect.Effect<void, SslError.SslError>) => void
+
+/**
+ * Who listens to a socket. Node calls a listener with `this` set to the emitter, so the listeners
+ * of SocketPorts and SocketFeed are static functions that find their object here (as Node's own
+ * streams do with `owner_symbol`): a connection pays for no listener closures. A socket has at
+ * most one SocketPorts (its plain ports) and one SocketFeed listening at a time.
+ */
+const owner = Symbol("@effect-ssl/node/socketPorts/owner")
+
+interface Owners {
+  ports: SocketPorts | undefined
+  feed: SocketFeed | undefined
+}
+
+type Owned = NodeSocket & { [owner]: Owners }
+
+const ownersOf = (socket: NodeSocket): Owners =>
+  ((socket as Partial<Owned>)[owner] ??= { ports: undefined, feed: undefined })
+
 /** @internal */
 export class SocketPorts {
   readonly channel: PortT.Channel
   private paused = false
   private writeError: SslError.SslError | undefined = undefined
-  private drainWaiters = new Set<() => void>()
+  // A writer waiting for 'drain': one in a slot, more (concurrent writes) in an array.
+  private drainWaiter: Resume | undefined = undefined
+  private drainWaiters: Array<Resume> | undefined = undefined
   private outputClosed = false
   private inputClosed = false
   private ended = false
@@ -46,27 +68,47 @@ export class SocketPorts {
   readonly input: PortT.Input
   readonly output: PortT.Output
 
-  constructor(readonly socket: NodeSocket, private readonly options: SocketPortsOptions) {
-    this.channel = Port.makeChannel(highWaterMark, (buffered) => {
-      if (this.paused && buffered < highWaterMark / 2) {
-        this.paused = false
-        this.socket.resume()
-      }
-    })
-    socket.on("data", this.onData)
-    socket.on("end", this.onEndEvent)
-    socket.on("error", this.onError)
-    socket.on("close", this.onClose)
-    socket.on("drain", this.wakeWriters)
-    this.input = Port.makeInput(this.channel, Effect.sync(() => this.closeInput()))
-    this.output = Port.makeOutput({
-      write: (bytes) => this.write(bytes),
-      flush: this.flush,
-      close: this.closeOutput
-    })
+  // The socket's listeners, the same functions for every connection (see `owner`).
+  private static onData(this: Owned, chunk: Uint8Array): void {
+    this[owner].ports?.data(chunk)
+  }
+  private static onEndEvent(this: Owned): void {
+    this[owner].ports?.endEvent()
+  }
+  private static onError(this: Owned, error: unknown): void {
+    this[owner].ports?.error(error)
+  }
+  private static onClose(this: Owned): void {
+    this[owner].ports?.closeEvent()
+  }
+  private static onDrain(this: Owned): void {
+    this[owner].ports?.wakeWriters()
   }
 
-  private onData = (chunk: Uint8Array) => {
+  constructor(readonly socket: NodeSocket, private readonly options: SocketPortsOptions) {
+    this.channel = Port.makeChannel(highWaterMark, (buffered) => this.taken(buffered))
+    ownersOf(socket).ports = this
+    this.listen()
+    socket.on("error", SocketPorts.onError)
+    this.input = Port.makeInput(this.channel, Effect.sync(() => this.closeInput()))
+    this.output = Port.makeOutput(new SocketOutputSteps(this))
+  }
+
+  private listen(): void {
+    this.socket.on("data", SocketPorts.onData)
+    this.socket.on("end", SocketPorts.onEndEvent)
+    this.socket.on("close", SocketPorts.onClose)
+    this.socket.on("drain", SocketPorts.onDrain)
+  }
+
+  private taken(buffered: number): void {
+    if (this.paused && buffered < highWaterMark / 2) {
+      this.paused = false
+      this.socket.resume()
+    }
+  }
+
+  private data(chunk: Uint8Array): void {
     this.channel.push(chunk)
     if (!this.paused && this.channel.buffered >= highWaterMark) {
       this.paused = true
@@ -74,14 +116,14 @@ export class SocketPorts {
     }
   }
 
-  private onEndEvent = () => {
+  private endEvent(): void {
     this.ended = true
     const failure = this.options.onEnd?.()
     if (failure !== undefined) this.channel.fail(failure)
     else this.channel.end()
   }
 
-  private onError = (error: unknown) => {
+  private error(error: unknown): void {
     const readError = this.options.mapError(error, "read")
     if (this.writeError === undefined) this.writeError = this.options.mapError(error, "write")
     this.channel.fail(readError)
@@ -96,7 +138,7 @@ export class SocketPorts {
     return this.writeError
   }
 
-  private onClose = () => {
+  private closeEvent(): void {
     this.closed = true
     if (!this.ended) {
       // A close without 'end' means the transport went away under us.
@@ -105,19 +147,29 @@ export class SocketPorts {
     this.wakeWriters()
   }
 
-  private wakeWriters = () => {
-    if (this.drainWaiters.size === 0) return
-    const all = Array.from(this.drainWaiters)
-    this.drainWaiters.clear()
-    for (const wake of all) wake()
+  /**
+   * Resumes the writers waiting for 'drain' that may go on: with the error once the socket has
+   * failed or closed, or when the socket has room again. The others keep waiting.
+   */
+  private wakeWriters(): void {
+    if (this.drainWaiter === undefined && this.drainWaiters === undefined) return
+    const failed = this.failedWrite()
+    if (failed === undefined && this.socket.writableNeedDrain) return
+    const wake: Effect.Effect<void, SslError.SslError> = failed === undefined ? Effect.void : Effect.fail(failed)
+    const first = this.drainWaiter
+    const more = this.drainWaiters
+    this.drainWaiter = undefined
+    this.drainWaiters = undefined
+    first?.(wake)
+    if (more !== undefined) for (const resume of more) resume(wake)
   }
 
   /** Stops listening to the socket and hands back what was read but not yet taken. */
   detach(): Uint8Array[] {
-    this.socket.off("data", this.onData)
-    this.socket.off("end", this.onEndEvent)
-    this.socket.off("close", this.onClose)
-    this.socket.off("drain", this.wakeWriters)
+    this.socket.off("data", SocketPorts.onData)
+    this.socket.off("end", SocketPorts.onEndEvent)
+    this.socket.off("close", SocketPorts.onClose)
+    this.socket.off("drain", SocketPorts.onDrain)
     this.socket.pause()
     const leftover: Uint8Array[] = []
     // Only what is buffered now: `take` on an empty channel waits, which runSync cannot do.
@@ -132,83 +184,87 @@ export class SocketPorts {
 
   /** Removes the provisional error listener kept by detach. */
   releaseErrorListener(): void {
-    this.socket.off("error", this.onError)
+    this.socket.off("error", SocketPorts.onError)
   }
 
   /** Listens to the socket again after TLS has let go of it (STARTTLS without closeOriginal). */
   reattach(leftover: ReadonlyArray<Uint8Array>): void {
-    this.socket.on("error", this.onError)
+    this.socket.on("error", SocketPorts.onError)
     for (let i = leftover.length - 1; i >= 0; i--) this.channel.unread(leftover[i]!)
-    if (this.socket.destroyed) return this.onClose()
-    this.socket.on("data", this.onData)
-    this.socket.on("end", this.onEndEvent)
-    this.socket.on("close", this.onClose)
-    this.socket.on("drain", this.wakeWriters)
-    if ((this.socket as { readableEnded?: boolean }).readableEnded === true) this.onEndEvent()
+    if (this.socket.destroyed) return this.closeEvent()
+    this.listen()
+    if ((this.socket as { readableEnded?: boolean }).readableEnded === true) this.endEvent()
     else this.socket.resume()
   }
 
-  private write(bytes: Uint8Array): Effect.Effect<void, SslError.SslError> {
-    return Effect.suspend(() => {
-      if (this.outputClosed) return Effect.fail(new SslError.IoError({ operation: "write", reason: "Closed" }))
-      const failed = this.failedWrite()
-      if (failed !== undefined) return Effect.fail(failed)
-      if (bytes.length === 0) return Effect.void
-      if (this.socket.write(bytes)) return Effect.void
-      return this.waitDrain
+  /** The output's write: waits for 'drain' only when the socket says it is full. */
+  write(bytes: Uint8Array): Effect.Effect<void, SslError.SslError> {
+    if (this.outputClosed) return Effect.fail(new SslError.IoError({ operation: "write", reason: "Closed" }))
+    if (bytes.length === 0) return Effect.suspend(() => this.writeFailure() ?? Effect.void)
+    return Effect.async<void, SslError.SslError>((resume) => {
+      const failed = this.writeFailure()
+      if (failed !== undefined) return resume(failed)
+      if (this.socket.write(bytes) || !this.socket.writableNeedDrain) return resume(Effect.void)
+      if (this.drainWaiter === undefined) this.drainWaiter = resume
+      else (this.drainWaiters ??= []).push(resume)
+      return Effect.sync(() => {
+        if (this.drainWaiter === resume) this.drainWaiter = undefined
+        else if (this.drainWaiters !== undefined) {
+          const i = this.drainWaiters.indexOf(resume)
+          if (i >= 0) this.drainWaiters.splice(i, 1)
+          if (this.drainWaiters.length === 0) this.drainWaiters = undefined
+        }
+      })
     })
   }
 
-  private waitDrain: Effect.Effect<void, SslError.SslError> = Effect.suspend(() => {
+  /** Why a write cannot go on now (closed output, failed or closed socket), if it cannot. */
+  private writeFailure(): Effect.Effect<never, SslError.SslError> | undefined {
+    if (this.outputClosed) return Effect.fail(new SslError.IoError({ operation: "write", reason: "Closed" }))
     const failed = this.failedWrite()
-    if (failed !== undefined) return Effect.fail(failed)
-    if (!this.socket.writableNeedDrain) return Effect.void
-    return Effect.zipRight(
-      Effect.async<void>((resume) => {
-        const wake = () => resume(Effect.void)
-        this.drainWaiters.add(wake)
-        return Effect.sync(() => {
-          this.drainWaiters.delete(wake)
+    return failed === undefined ? undefined : Effect.fail(failed)
+  }
+
+  /** The output's flush. */
+  get flush(): Effect.Effect<void, SslError.SslError> {
+    return Effect.suspend(() => {
+      const failed = this.failedWrite()
+      if (failed !== undefined) return Effect.fail(failed)
+      if (this.outputClosed || this.socket.writableLength === 0) return Effect.void
+      return Effect.async<void, SslError.SslError>((resume) => {
+        this.socket.write(new Uint8Array(0), (error) => {
+          resume(error ? Effect.fail(this.options.mapError(error, "write")) : Effect.void)
         })
-      }),
-      this.waitDrain
-    )
-  })
-
-  private flush: Effect.Effect<void, SslError.SslError> = Effect.suspend(() => {
-    const failed = this.failedWrite()
-    if (failed !== undefined) return Effect.fail(failed)
-    if (this.outputClosed || this.socket.writableLength === 0) return Effect.void
-    return Effect.async<void, SslError.SslError>((resume) => {
-      this.socket.write(new Uint8Array(0), (error) => {
-        resume(error ? Effect.fail(this.options.mapError(error, "write")) : Effect.void)
       })
     })
-  })
+  }
 
-  private closeOutput: Effect.Effect<void, SslError.SslError> = Effect.suspend(() => {
-    if (this.outputClosed) return Effect.void
-    this.outputClosed = true
-    const finish = Effect.sync(() => this.maybeBothClosed())
-    if (!this.options.shutdownOnClose || this.closed || this.socket.destroyed || !this.socket.writable) {
-      return finish
-    }
-    const ending = Effect.async<void, SslError.SslError>((resume) => {
-      const done = () => {
-        this.socket.off("finish", done)
-        this.socket.off("close", done)
-        resume(this.writeError !== undefined && !this.closed ? Effect.fail(this.writeError) : Effect.void)
+  /** The output's close. */
+  get closeOutput(): Effect.Effect<void, SslError.SslError> {
+    return Effect.suspend(() => {
+      if (this.outputClosed) return Effect.void
+      this.outputClosed = true
+      const finish = Effect.sync(() => this.maybeBothClosed())
+      if (!this.options.shutdownOnClose || this.closed || this.socket.destroyed || !this.socket.writable) {
+        return finish
       }
-      this.socket.on("finish", done)
-      this.socket.on("close", done)
-      this.socket.end()
-      return Effect.sync(() => {
-        this.socket.off("finish", done)
-        this.socket.off("close", done)
+      const ending = Effect.async<void, SslError.SslError>((resume) => {
+        const done = () => {
+          this.socket.off("finish", done)
+          this.socket.off("close", done)
+          resume(this.writeError !== undefined && !this.closed ? Effect.fail(this.writeError) : Effect.void)
+        }
+        this.socket.on("finish", done)
+        this.socket.on("close", done)
+        this.socket.end()
+        return Effect.sync(() => {
+          this.socket.off("finish", done)
+          this.socket.off("close", done)
+        })
       })
+      return Effect.ensuring(ending, finish)
     })
-    return Effect.ensuring(ending, finish)
-  })
+  }
 
   private closeInput(): void {
     if (this.inputClosed) return
@@ -273,6 +329,20 @@ export class SocketPorts {
   }
 }
 
+/** The output's steps, for Port.makeOutput: one small object, no closures. */
+class SocketOutputSteps {
+  constructor(private readonly ports: SocketPorts) {}
+  write(bytes: Uint8Array): Effect.Effect<void, SslError.SslError> {
+    return this.ports.write(bytes)
+  }
+  get flush(): Effect.Effect<void, SslError.SslError> {
+    return this.ports.flush
+  }
+  get close(): Effect.Effect<void, SslError.SslError> {
+    return this.ports.closeOutput
+  }
+}
+
 /**
  * A plain Duplex over a connected socket, for node:tls to read and write through instead of
  * taking over the socket's native handle.
@@ -288,6 +358,26 @@ export class SocketFeed extends Stream.Duplex {
   // After the peer's close_notify, what arrives is plaintext for whoever takes the socket back.
   private holding = false
   private held: Array<Uint8Array> = []
+  // The TLS layer may write again as soon as the socket has room, not only once its last bytes
+  // reached the kernel: waiting for each write's callback would leave one write in flight.
+  private pendingWrite: ((error?: Error | null) => void) | undefined = undefined
+
+  // The socket's listeners, the same functions for every connection (see `owner`).
+  private static onData(this: Owned, chunk: Uint8Array): void {
+    this[owner].feed?.socketData(chunk)
+  }
+  private static onEnd(this: Owned): void {
+    this[owner].feed?.push(null)
+  }
+  private static onError(this: Owned, error: unknown): void {
+    this[owner].feed?.destroy(error instanceof Error ? error : new Error(String(error)))
+  }
+  private static onClose(this: Owned): void {
+    this[owner].feed?.socketClose()
+  }
+  private static onDrain(this: Owned): void {
+    this[owner].feed?.socketDrain()
+  }
 
   constructor(
     readonly socket: NodeSocket,
@@ -296,14 +386,15 @@ export class SocketFeed extends Stream.Duplex {
   ) {
     // The readable side holds little: the TLS layer above keeps its own buffer.
     super({ allowHalfOpen: true, readableHighWaterMark: 64 * 1024 })
-    socket.on("data", this.onData)
-    socket.on("end", this.onEnd)
-    socket.on("error", this.onError)
-    socket.on("close", this.onClose)
-    socket.on("drain", this.onDrain)
+    ownersOf(socket).feed = this
+    socket.on("data", SocketFeed.onData)
+    socket.on("end", SocketFeed.onEnd)
+    socket.on("error", SocketFeed.onError)
+    socket.on("close", SocketFeed.onClose)
+    socket.on("drain", SocketFeed.onDrain)
   }
 
-  private onData = (chunk: Uint8Array) => {
+  private socketData(chunk: Uint8Array): void {
     if (this.holding) {
       this.held.push(chunk)
       this.socket.pause()
@@ -332,22 +423,16 @@ export class SocketFeed extends Stream.Duplex {
   }
 
   private unlisten(): void {
-    this.socket.off("drain", this.onDrain)
-    this.socket.off("data", this.onData)
-    this.socket.off("end", this.onEnd)
-    this.socket.off("close", this.onClose)
-    this.socket.off("error", this.onError)
+    this.socket.off("drain", SocketFeed.onDrain)
+    this.socket.off("data", SocketFeed.onData)
+    this.socket.off("end", SocketFeed.onEnd)
+    this.socket.off("close", SocketFeed.onClose)
+    this.socket.off("error", SocketFeed.onError)
+    const owners = ownersOf(this.socket)
+    if (owners.feed === this) owners.feed = undefined
   }
 
-  private onEnd = () => {
-    this.push(null)
-  }
-
-  private onError = (error: unknown) => {
-    this.destroy(error instanceof Error ? error : new Error(String(error)))
-  }
-
-  private onClose = () => {
+  private socketClose(): void {
     // A socket that closes without 'end' or 'error' (destroyed under us) ends the feed too.
     if (!this.destroyed) this.destroy()
   }
@@ -356,11 +441,7 @@ export class SocketFeed extends Stream.Duplex {
     this.socket.resume()
   }
 
-  // The TLS layer may write again as soon as the socket has room, not only once its last bytes
-  // reached the kernel: waiting for each write's callback would leave one write in flight.
-  private pendingWrite: ((error?: Error | null) => void) | undefined = undefined
-
-  private onDrain = () => {
+  private socketDrain(): void {
     const callback = this.pendingWrite
     this.pendingWrite = undefined
     callback?.()
@@ -421,20 +502,33 @@ export class SocketFeed extends Stream.Duplex {
  *
  * @internal
  */
-export const watchEnd = (transport: Stream.Duplex) => {
-  let tls: Stream.Readable | undefined
-  let truncated = false
-  transport.once("end", () => {
+export const watchEnd = (transport: Stream.Duplex): EndWatch => new EndWatch(transport)
+
+/** What `watchEnd` returns: a class, so that a connection pays for no closures of its own. @internal */
+export class EndWatch {
+  private tls: Stream.Readable | undefined = undefined
+  private truncated = false
+  /** The end-of-input verdict, for `SocketPortsOptions.onEnd` (bound: it is passed as a function). */
+  readonly onEnd: () => SslError.SslError | undefined
+
+  constructor(transport: Stream.Duplex) {
+    this.onEnd = this.verdict.bind(this)
+    transport.once("end", this.transportEnded.bind(this))
+  }
+
+  attach(socket: Stream.Readable): void {
+    this.tls = socket
+  }
+
+  private transportEnded(): void {
     // `ended` is set synchronously when the TLS layer pushes its end (close_notify); the public
     // `readableEnded` only turns true later, once 'end' is emitted.
+    const tls = this.tls
     const state = (tls as { _readableState?: { ended?: boolean } } | undefined)?._readableState
-    truncated = !(state?.ended === true || tls?.readableEnded === true)
-  })
-  return {
-    attach: (socket: Stream.Readable) => {
-      tls = socket
-    },
-    onEnd: (): SslError.SslError | undefined =>
-      truncated ? new SslError.IoError({ operation: "read", reason: "TruncatedEof" }) : undefined
+    this.truncated = !(state?.ended === true || tls?.readableEnded === true)
+  }
+
+  private verdict(): SslError.SslError | undefined {
+    return this.truncated ? new SslError.IoError({ operation: "read", reason: "TruncatedEof" }) : undefined
   }
 }
