@@ -442,6 +442,17 @@ describe("Port.makeInput / makeOutput", () => {
       expectIoError(yield* Effect.either(b.input.read()), "Closed")
     }))
 
+  it.effect("read, readExactly and write taken off their port still work", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Port.pipe({ capacity: 100 })
+      const { write } = a.output
+      const { read, readExactly } = b.input
+      yield* write("abcdef")
+      expect(text(yield* readExactly(2))).toBe("ab")
+      expect(Option.map(yield* read(3), text)).toEqual(Option.some("cde"))
+      expect(Option.map(yield* read(), text)).toEqual(Option.some("f"))
+    }))
+
   it.effect("several readers waiting at once are all served, in any order, with every byte once", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Port.pipe({ capacity: 4 })
