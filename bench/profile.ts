@@ -2,10 +2,12 @@
  * One side of one figure, over and over, for `node --cpu-prof` (the harness alternates both sides,
  * which mixes them in one profile):
  *
- *   node --import tsx --cpu-prof --cpu-prof-dir=prof bench/profile.ts bulk [--side raw] [--mib 256]
- *   node --import tsx --cpu-prof --cpu-prof-dir=prof bench/profile.ts handshakes [--cert ec] [--count 300]
+ *   node bench/build.mjs   (then, for the compiled code pnpm bench measures:)
+ *   node --cpu-prof --cpu-prof-dir=prof bench/dist/profile.js bulk [--side raw] [--mib 256]
+ *   node --cpu-prof --cpu-prof-dir=prof bench/dist/profile.js handshakes [--cert ec] [--count 300]
  *     [--concurrency 1] [--server effect|raw]  (the server process's side; default: the same as --side)
- *   node --import tsx --cpu-prof --cpu-prof-dir=prof bench/profile.ts interrupt [--count 200]
+ *   node --cpu-prof --cpu-prof-dir=prof bench/dist/profile.js interrupt [--count 200]
+ *   (`node --import tsx bench/profile.ts …` runs the TypeScript sources instead)
  *
  * `bulk` runs both ends in this process; `handshakes` connects to a server process of the same
  * side (set BENCH_CHILD_NODE_FLAGS="--cpu-prof --cpu-prof-dir=prof" to profile that one too).
@@ -40,10 +42,14 @@ if (what === "bulk") {
   const bytes = Number(option("mib", "256")) * 1024 * 1024
   const server = await runtime.runPromise(serverContext("rsa"))
   const client = await runtime.runPromise(clientContext())
+  const cpu = process.cpuUsage()
   result = side === "effect"
     ? await effectOneProcess(runtime, { server, client }, bytes)
     : await rawOneProcess(bytes)
+  const used = process.cpuUsage(cpu)
   console.log(`bulk ${side}: ${result.toFixed(0)} MB/s`)
+  // Both ends run here: CPU per MiB moved, all threads, less sensitive to a busy machine than MB/s.
+  console.log(`cpu per MiB: ${((used.user + used.system) / (bytes / 2 ** 20) / 1000).toFixed(2)} ms`)
 } else if (what === "handshakes") {
   const kind = option("cert", "rsa") as CertKind
   const count = Number(option("count", "300"))
