@@ -3,8 +3,8 @@
  *
  * Node 20 answers a client whose ALPN offer shares nothing with the server's list with a fatal
  * `no_application_protocol` alert (nodejs/node#44031); a server socket with no ALPN list
- * continues without ALPN. Knowing the offer beforehand lets a server that allows no match pick
- * between the two per connection.
+ * continues without ALPN. Knowing the offer before OpenSSL reads it lets a server that allows no
+ * match pick between the two per connection.
  *
  * @internal
  */
@@ -27,6 +27,11 @@ const EXTENSION_ALPN = 0x0010
 const MAX_RECORD = 2 ** 14
 /** a ClientHello longer than this is left to OpenSSL (real ones are a few KiB at most) */
 const MAX_HELLO = 64 * 1024
+/**
+ * nor one spread over more records than this: real clients send one, or a few when the hello
+ * outgrows a record, and every record more costs a parse of all the bytes so far.
+ */
+const MAX_RECORDS = 8
 
 /**
  * Parses the ClientHello from the start of a connection's bytes, which may split it anywhere and
@@ -38,7 +43,8 @@ export const parseClientHelloAlpn = (bytes: Uint8Array): ClientHelloAlpn => {
   let gathered = 0
   let expected = -1
   let offset = 0
-  while (expected < 0 || gathered < expected) {
+  for (let records = 0; expected < 0 || gathered < expected; records++) {
+    if (records === MAX_RECORDS) return unreadable
     if (bytes.length < offset + 5) return needMore(offset + 5)
     if (bytes[offset] !== RECORD_HANDSHAKE || bytes[offset + 1] !== 3) return unreadable
     const length = (bytes[offset + 3]! << 8) | bytes[offset + 4]!

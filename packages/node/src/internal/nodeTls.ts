@@ -473,26 +473,21 @@ const keyLogger = (keyLog: SslContextT.KeyLog) => (line: Buffer) => {
   }
 }
 
-// A server that allows an ALPN offer with nothing in common reads the offer first: node:tls would
-// refuse it with a fatal alert, but serves a socket that has no ALPN list without ALPN. The bytes
-// read are put back for TLS. Resolves with the offered protocols, or undefined when the client
-// offers none or sent something this reader cannot parse (OpenSSL judges that).
-const readAlpnOffer = (
+// A server that allows an ALPN offer with nothing in common reads the offer as it goes by: node:tls
+// would refuse it with a fatal alert, but serves a socket that has no ALPN list without ALPN. The
+// listener is put in front of node:tls's own on the transport, so it sees each chunk before TLS
+// does, and the list is set (or not) before TLS takes the chunk that completes the ClientHello.
+// Nothing is taken from the stream, and node:tls's own listeners see its errors and its end.
+const watchAlpnOffer = (
   raw: NodeStream.Duplex,
-  fail: (error: SslError.SslError) => void,
-  done: (offered: ReadonlyArray<string> | undefined) => void,
-  side: "client" | "server",
-  peer: string | undefined
+  decide: (offered: ReadonlyArray<string> | undefined) => void
 ): () => void => {
   const chunks: Array<Buffer> = []
   let length = 0
-  // A peer that trickles its hello byte by byte is parsed again only once enough has come.
+  // A peer that trickles its hello is parsed again only once enough has come.
   let atLeast = 1
-  const cleanup = () => {
+  const stop = () => {
     raw.off("data", onData)
-    raw.off("end", onEnd)
-    raw.off("close", onEnd)
-    raw.off("error", onError)
   }
   const onData = (chunk: Buffer) => {
     chunks.push(chunk)
@@ -505,29 +500,20 @@ const readAlpnOffer = (
       atLeast = parsed.atLeast
       return
     }
-    cleanup()
-    // Paused before the bytes go back, so that nothing flows until TLS starts reading.
-    raw.pause()
-    raw.unshift(seen)
-    done(parsed._tag === "Offered" ? parsed.protocols : undefined)
+    stop()
+    chunks.length = 0
+    decide(parsed._tag === "Offered" ? parsed.protocols : undefined)
   }
-  const onEnd = () => {
-    cleanup()
-    fail(new SslError.HandshakeError({ reason: "PeerClosed", side, peer }))
-  }
-  const onError = (error: unknown) => {
-    cleanup()
-    fail(Errors.handshakeError(side, peer, error))
-  }
-  raw.on("data", onData)
-  raw.once("end", onEnd)
-  raw.once("close", onEnd)
-  raw.once("error", onError)
-  return cleanup
+  raw.prependListener("data", onData)
+  return stop
 }
 
-// setTimeout's limit; a longer (or infinite) handshake timeout never fires.
-const MAX_TIMER = 2 ** 31 - 1
+// ALPN's wire format, as node:tls builds it from ALPNProtocols: each name after its length.
+const alpnWire = (protocols: ReadonlyArray<string>): Buffer =>
+  Buffer.concat(protocols.flatMap((protocol) => {
+    const name = Buffer.from(protocol, "utf8")
+    return [Buffer.from([name.length]), name]
+  }))
 
 /** The TLS handshake over a transport; the connection lives as long as the current scope. @internal */
 export const secure = (
@@ -558,46 +544,8 @@ export const secure = (
     const raw = transport.kind === "socket" ? (transport.feed ?? new SocketFeed(transport.socket)) : transport.stream
     const end = watchEnd(raw)
 
-    // The handshake timeout is a timer inside each wait rather than Effect.timeoutFail: no timer
-    // fiber and race per handshake, and an interruption reaches the wait directly.
-    const deadline = Date.now() + Duration.toMillis(timeout)
-    const startTimer = (onTimeout: () => void): ReturnType<typeof setTimeout> | undefined => {
-      const left = deadline - Date.now()
-      if (left > MAX_TIMER) return undefined
-      const timer = setTimeout(onTimeout, Math.max(0, left))
-      timer.unref()
-      return timer
-    }
-    const timedOut = () =>
-      new SslError.HandshakeError({
-        reason: "Timeout",
-        side,
-        peer: options.peer,
-        cause: `no handshake within ${Duration.format(timeout)}`
-      })
-
-    let alpn = state.alpn
-    if (mode === "accept" && alpn.length > 0 && state.alpnAllowNoMatch) {
-      const offered = yield* Effect.async<ReadonlyArray<string> | undefined, SslError.SslError>((resume) => {
-        const timer = startTimer(() => {
-          stop()
-          resume(Effect.fail(timedOut()))
-        })
-        const stop = readAlpnOffer(raw, (error) => {
-          clearTimeout(timer)
-          resume(Effect.fail(error))
-        }, (offered) => {
-          clearTimeout(timer)
-          resume(Effect.succeed(offered))
-        }, side, options.peer)
-        return Effect.sync(() => {
-          clearTimeout(timer)
-          stop()
-        })
-      }).pipe(Effect.interruptible)
-      if (offered !== undefined && !offered.some((protocol) => alpn.includes(protocol))) alpn = []
-    }
-
+    const watchOffer = mode === "accept" && state.alpn.length > 0 && state.alpnAllowNoMatch
+    let stopWatch: (() => void) | undefined
     const socket = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const tls = mode === "connect"
@@ -615,12 +563,20 @@ export const secure = (
             // try-verify asks for a certificate without requiring one.
             requestCert: state.verify || state.tryVerify,
             rejectUnauthorized: state.verify,
-            ...(alpn.length > 0 ? { ALPNProtocols: [...alpn] } : {}),
+            ...(state.alpn.length > 0 && !watchOffer ? { ALPNProtocols: [...state.alpn] } : {}),
             ...(state.serverNameCallback !== undefined
               ? { SNICallback: sniCallback(state.serverNameCallback, runtime, (c) => (served = c)) }
               : {})
           })
         end.attach(tls)
+        if (watchOffer) {
+          stopWatch = watchAlpnOffer(raw, (offered) => {
+            if (offered === undefined || offered.some((protocol) => state.alpn.includes(protocol))) {
+              ;(tls as unknown as { _handle: { setALPNProtocols(wire: Buffer): void } })._handle
+                .setALPNProtocols(alpnWire(state.alpn))
+            }
+          })
+        }
         if (raw instanceof SocketFeed) tls.once("end", () => raw.hold())
         if (state.keyLog !== undefined) tls.on("keylog", keyLogger(state.keyLog))
         return tls
@@ -643,7 +599,7 @@ export const secure = (
     yield* Effect.async<void, SslError.SslError>((resume) => {
       const event = mode === "connect" ? "secureConnect" : "secure"
       const cleanup = () => {
-        clearTimeout(timer)
+        stopWatch?.()
         socket.off(event, onSecure)
         socket.off("error", onError)
         socket.off("close", onClose)
@@ -672,16 +628,24 @@ export const secure = (
       // its 'close' (node:tls passes transport errors of an unfinished handshake to a tls.Server,
       // which there is none of): hear it from the transport, so that a reset is told as one.
       if (transport.kind === "socket") raw.on("error", onError)
-      const timer = startTimer(() => {
-        cleanup()
-        resume(Effect.fail(timedOut()))
-      })
       // Interrupted: the socket goes at once (the finalizers would destroy it too, a little later).
       return Effect.sync(() => {
         cleanup()
         socket.destroy()
       })
-    }).pipe(Effect.interruptible)
+    }).pipe(
+      Effect.interruptible,
+      Effect.timeoutFail({
+        duration: timeout,
+        onTimeout: () =>
+          new SslError.HandshakeError({
+            reason: "Timeout",
+            side,
+            peer: options.peer,
+            cause: `no handshake within ${Duration.format(timeout)}`
+          })
+      })
+    )
 
     // Node 20 hands out the peer's certificate once: after the first of getPeerCertificate and
     // getPeerX509Certificate, the other (and a second call) finds nothing. So each is asked once,
