@@ -9,8 +9,10 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
+import * as Net from "node:net"
 import * as os from "node:os"
 import * as nodePath from "node:path"
+import * as Tls from "node:tls"
 import {
   backTo,
   clientContext,
@@ -343,6 +345,49 @@ describe("ALPN", () => {
       // The peer's socket is closed by the server, and nothing is left open.
       expect(yield* Fiber.join(peer)).toBe(0)
       yield* backTo(baseline)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a ClientHello in many records is left to OpenSSL: chosen when something overlaps, refused otherwise", () =>
+    Effect.gen(function*() {
+      const server = yield* serverContext()
+      yield* SslContext.setAlpn(server, ["h2"])
+      const listener = yield* serveOn(server)
+      // A proxy that re-frames the client's ClientHello into 1-byte handshake records.
+      const proxy = yield* Effect.acquireRelease(
+        Effect.async<Net.Server>((resume) => {
+          const proxy = Net.createServer((client) => {
+            const upstream = Net.connect({ host: "127.0.0.1", port: listener.address.port })
+            client.on("error", () => {})
+            upstream.on("error", () => {})
+            let first = true
+            client.on("data", (chunk: Buffer) => {
+              if (!first) return void upstream.write(chunk)
+              first = false
+              const length = chunk.readUInt16BE(3)
+              const records = Array.from(chunk.subarray(5, 5 + length), (byte) => Buffer.from([22, 3, 1, 0, 1, byte]))
+              upstream.write(Buffer.concat([...records, chunk.subarray(5 + length)]))
+            })
+            upstream.pipe(client)
+            client.on("close", () => upstream.destroy())
+            upstream.on("close", () => client.destroy())
+          })
+          proxy.listen(0, "127.0.0.1", () => resume(Effect.succeed(proxy)))
+        }),
+        (proxy) => Effect.sync(() => proxy.close())
+      )
+      const port = (proxy.address() as Net.AddressInfo).port
+      const connect = (offer: string) =>
+        Effect.async<string | false | null, Error>((resume) => {
+          const socket = Tls.connect({ host: "127.0.0.1", port, servername: "localhost", rejectUnauthorized: false, ALPNProtocols: [offer] })
+          socket.once("secureConnect", () => {
+            resume(Effect.succeed(socket.alpnProtocol))
+            socket.destroy()
+          })
+          socket.once("error", (error) => resume(Effect.fail(error)))
+        })
+      expect(yield* connect("h2")).toBe("h2")
+      const refused = yield* Effect.flip(connect("spdy/3"))
+      expect(refused.message).toMatch(/no application protocol/)
     }).pipe(Effect.provide(TestLayer)))
 
   it.effect("allowNoMatch must be a boolean", () =>
