@@ -360,9 +360,14 @@ describe("ALPN", () => {
             client.on("error", () => {})
             upstream.on("error", () => {})
             let first = true
-            client.on("data", (chunk: Buffer) => {
-              if (!first) return void upstream.write(chunk)
+            let head = Buffer.alloc(0)
+            client.on("data", (data: Buffer) => {
+              if (!first) return void upstream.write(data)
+              // The whole first record, however TCP delivers it.
+              head = Buffer.concat([head, data])
+              if (head.length < 5 || head.length < 5 + head.readUInt16BE(3)) return
               first = false
+              const chunk = head
               const length = chunk.readUInt16BE(3)
               const records = Array.from(chunk.subarray(5, 5 + length), (byte) => Buffer.from([22, 3, 1, 0, 1, byte]))
               upstream.write(Buffer.concat([...records, chunk.subarray(5 + length)]))
