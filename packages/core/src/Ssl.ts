@@ -17,7 +17,7 @@ import * as Scope from "effect/Scope"
 import type * as Port from "./Port.js"
 import type * as Protocol from "./Protocol.js"
 import type * as SslContext from "./SslContext.js"
-import { type InvalidArgumentError, type SslError, SslUnavailableError } from "./SslError.js"
+import { InvalidArgumentError, type SslError, SslUnavailableError } from "./SslError.js"
 
 /**
  * A host and port.
@@ -415,16 +415,26 @@ const serveImpl = <E, R>(
   options?: ServeOptions<E>
 ): Effect.Effect<void, SslError, Exclude<R, Scope.Scope>> =>
   Effect.scoped(Effect.gen(function*() {
+    const concurrency = options?.concurrency
+    if (concurrency !== undefined && !(Number.isSafeInteger(concurrency) && concurrency > 0)) {
+      return yield* new InvalidArgumentError({
+        argument: "concurrency",
+        value: concurrency,
+        reason: "expected a positive integer"
+      })
+    }
     const fibers = yield* FiberSet.make<void, never>()
-    const permits = yield* Effect.makeSemaphore(options?.concurrency ?? Number.MAX_SAFE_INTEGER)
+    // Without a limit no permits are taken: a semaphore step per connection for nothing.
+    const permits = options?.concurrency === undefined ? undefined : yield* Effect.makeSemaphore(options.concurrency)
+    const release = permits === undefined ? Effect.void : permits.release(1)
     const runFork = yield* FiberSet.runtime(fibers)<R>()
     while (true) {
-      yield* permits.take(1)
+      if (permits !== undefined) yield* permits.take(1)
       const scope = yield* Scope.make()
       const accepted = yield* Effect.exit(Scope.extend(listener.acceptTransport, scope))
       if (Exit.isFailure(accepted)) {
         yield* Scope.close(scope, accepted)
-        yield* permits.release(1)
+        yield* release
         return yield* accepted
       }
       const handshake = accepted.value
@@ -436,7 +446,7 @@ const serveImpl = <E, R>(
             ? options.onError(cause)
             : Effect.logDebug("effect-ssl: connection ended with a failure", cause)
         ),
-        Effect.onExit((exit) => Effect.zipRight(Scope.close(scope, exit), permits.release(1)))
+        Effect.onExit((exit) => Effect.zipRight(Scope.close(scope, exit), release))
       )
       runFork(connection as Effect.Effect<void, never, R>)
     }

@@ -397,6 +397,15 @@ describe("Ssl.serve", () => {
       expect(most).toBe(2)
     }).pipe(Effect.provide(TestLayer)))
 
+  it.scopedLive("a concurrency that is not a positive integer is refused before serving", () =>
+    Effect.gen(function*() {
+      const listener = yield* localListener
+      for (const concurrency of [0, -1, 1.5, Number.NaN]) {
+        const error = yield* Effect.flip(Ssl.serve(listener, echo, { concurrency }))
+        expect(error).toMatchObject({ _tag: "InvalidArgumentError", argument: "concurrency" })
+      }
+    }).pipe(Effect.provide(TestLayer)))
+
   it.scopedLive("serve on a closed listener ends with ListenError Closed", () =>
     Effect.gen(function*() {
       const listener = yield* localListener

@@ -380,6 +380,8 @@ interface SecureOptions {
   readonly shutdownOnClose: boolean
   /** called when both TLS ports are closed */
   readonly onBothClosed?: (() => void) | undefined
+  /** the handshake timeout; default: the fiber's `Ssl.HandshakeTimeout` */
+  readonly handshakeTimeout?: Duration.Duration | undefined
 }
 
 type Transport = { readonly kind: "socket"; readonly socket: Net.Socket; readonly feed?: SocketFeed } | {
@@ -524,7 +526,7 @@ export const secure = (
     const { context, mode } = options
     const side = mode === "connect" ? "client" : "server"
     const { anchors, secureContext } = yield* compile(context)
-    const timeout = yield* Ssl.HandshakeTimeout
+    const timeout = options.handshakeTimeout ?? (yield* Ssl.HandshakeTimeout)
     const runtime = yield* Effect.runtime<never>()
     const state = context.state
     // The context whose certificate the server presents: this one, unless SNI picked another.
@@ -546,8 +548,11 @@ export const secure = (
 
     const watchOffer = mode === "accept" && state.alpn.length > 0 && state.alpnAllowNoMatch
     let stopWatch: (() => void) | undefined
-    const socket = yield* Effect.acquireRelease(
-      Effect.sync(() => {
+    // One finalizer per connection. A connection that never got established (handshake or
+    // verification failed) is torn down without close_notify: an orderly TLS close would tell the
+    // peer all was well.
+    const secured = yield* Effect.acquireRelease(
+      Effect.sync((): Secured => {
         const tls = mode === "connect"
           ? Tls.connect({
             socket: raw,
@@ -579,22 +584,17 @@ export const secure = (
         }
         if (raw instanceof SocketFeed) tls.once("end", () => raw.hold())
         if (state.keyLog !== undefined) tls.on("keylog", keyLogger(state.keyLog))
-        return tls
+        const ports = new SocketPorts(tls as unknown as NodeSocket, {
+          mapError: ioErrorMapper(side, options.peer),
+          onEnd: end.onEnd,
+          shutdownOnClose: options.shutdownOnClose,
+          onBothClosed: options.onBothClosed
+        })
+        return { socket: tls, ports, established: false }
       }),
-      (socket) => Effect.sync(() => socket.destroy())
+      releaseSecured
     )
-    const ports = new SocketPorts(socket as unknown as NodeSocket, {
-      mapError: (error, operation) => Errors.ioError(error, operation, { side, peer: options.peer }),
-      onEnd: end.onEnd,
-      shutdownOnClose: options.shutdownOnClose,
-      onBothClosed: options.onBothClosed
-    })
-    // A connection that never got established (handshake or verification failed) is torn down
-    // without close_notify: an orderly TLS close would tell the peer all was well.
-    let established = false
-    yield* Effect.addFinalizer(() =>
-      established ? ports.shutdown(1000) : Effect.sync(() => socket.destroy())
-    )
+    const { socket } = secured
 
     yield* Effect.async<void, SslError.SslError>((resume) => {
       const event = mode === "connect" ? "secureConnect" : "secure"
@@ -707,18 +707,53 @@ export const secure = (
     }
     // The server's certificate for tls-server-end-point: the peer's, kept now (node:tls hands it out
     // once), or our own chain's leaf, built only if asked for.
-    const ownLeaf = served.state.chain[0]?.der
-    const serverLeaf = () =>
-      mode === "connect" ? peerX509 : ownLeaf === undefined ? undefined : new Crypto.X509Certificate(ownLeaf)
-    established = true
-    return {
-      input: ports.input,
-      output: ports.output,
-      session: Effect.succeed(session),
-      abandon: Effect.sync(() => ports.abandon()),
-      channelBinding: (type) => channelBinding(socket, mode, type, serverLeaf)
-    } satisfies Ssl.Connection
+    secured.established = true
+    return new SecuredConnection(secured, mode, session, mode === "connect" ? peerX509 : served.state.chain[0]?.der)
   })
+
+/** A TLS socket and its ports, from the handshake to the end of the connection's scope. */
+interface Secured {
+  readonly socket: Tls.TLSSocket
+  readonly ports: SocketPorts
+  established: boolean
+}
+
+const releaseSecured = (secured: Secured): Effect.Effect<void> =>
+  secured.established ? secured.ports.shutdown(1000) : Effect.sync(() => secured.socket.destroy())
+
+const ioErrorMapper = (side: "client" | "server", peer: string | undefined) =>
+(error: unknown, operation: "read" | "write"): SslError.SslError => Errors.ioError(error, operation, { side, peer })
+
+/**
+ * An established connection. Built outside `secure()`, so that what it keeps alive is what it
+ * needs, not every variable of the handshake.
+ */
+class SecuredConnection implements Ssl.Connection {
+  readonly input: PortT.Input
+  readonly output: PortT.Output
+  readonly session: Effect.Effect<Ssl.SessionInfo>
+  readonly abandon: Effect.Effect<void>
+  readonly channelBinding: Ssl.Connection["channelBinding"]
+
+  constructor(
+    secured: Secured,
+    mode: "connect" | "accept",
+    session: Ssl.SessionInfo,
+    /** for tls-server-end-point: the peer's certificate (kept now: node:tls hands it out once), or our leaf's DER */
+    serverLeaf: Crypto.X509Certificate | Uint8Array | undefined
+  ) {
+    const { ports, socket } = secured
+    this.input = ports.input
+    this.output = ports.output
+    this.session = Effect.succeed(session)
+    this.abandon = Effect.sync(() => ports.abandon())
+    this.channelBinding = (type) =>
+      channelBinding(socket, mode, type, () =>
+        serverLeaf === undefined || serverLeaf instanceof Crypto.X509Certificate
+          ? serverLeaf
+          : new Crypto.X509Certificate(serverLeaf))
+  }
+}
 
 const bindingUnavailable = (type: Ssl.ChannelBindingType, reason: string) =>
   Effect.fail(new SslError.InvalidArgumentError({ argument: "type", value: type, reason }))

@@ -63,11 +63,12 @@ export const make: Effect.Effect<Ssl.Service> = Effect.sync(() => {
               context,
               hostname: undefined,
               peer: socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`,
-              shutdownOnClose: true
+              shutdownOnClose: true,
+              // the listener's, as it was when it started listening
+              handshakeTimeout: timeout
             })).pipe(
               // The socket itself was taken into the caller's scope by tcp.accept.
-              Effect.onError(() => Effect.sync(() => socket.destroy())),
-              Ssl.withHandshakeTimeout(timeout)
+              Effect.onError(() => Effect.sync(() => socket.destroy()))
             )),
           close: tcp.close
         }
