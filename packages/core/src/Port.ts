@@ -76,7 +76,8 @@ export interface Channel {
   /** Adds bytes, waiting while `capacity` bytes are unread. */
   offer(bytes: Uint8Array): Effect.Effect<void, IoError>
   end(): void
-  fail(error: SslError): void
+  /** Ends with an error after the buffered bytes; a function makes it only when a reader gets there. */
+  fail(error: SslError | (() => SslError)): void
   readonly drained: Effect.Effect<void>
   take(max?: number): Effect.Effect<Option.Option<Uint8Array>, SslError>
   unread(bytes: Uint8Array): void

@@ -442,6 +442,26 @@ describe("Port.makeInput / makeOutput", () => {
       expectIoError(yield* Effect.either(b.input.read()), "Closed")
     }))
 
+  it.effect("a failure given as a function is made once, when a reader reaches it", () =>
+    Effect.gen(function*() {
+      const channel = Port.makeChannel(100)
+      let made = 0
+      channel.push(bytes("last bytes"))
+      channel.fail(() => {
+        made++
+        return new SslError.IoError({ operation: "read", reason: "Reset" })
+      })
+      expect(made).toBe(0)
+      const input = Port.makeInput(channel)
+      expect(text(yield* input.readExactly(10))).toBe("last bytes")
+      expect(made).toBe(0)
+      const first = yield* Effect.flip(input.read())
+      const second = yield* Effect.flip(input.read())
+      expect(first).toMatchObject({ _tag: "IoError", reason: "Reset" })
+      expect(second).toBe(first)
+      expect(made).toBe(1)
+    }))
+
   it.effect("read, readExactly and write taken off their port still work", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Port.pipe({ capacity: 100 })

@@ -20,7 +20,7 @@ export class ByteChannel {
   private head = 0
   buffered = 0
   private ended = false
-  private failure: SslError | undefined = undefined
+  private failure: SslError | (() => SslError) | undefined = undefined
   private readerClosed = false
   // A port has one reader and one writer at a time, so one waiter per side is the usual case and
   // takes a slot; more (concurrent reads or writes, which the API allows) wait in an array.
@@ -84,11 +84,19 @@ export class ByteChannel {
     this.wakeWriters()
   }
 
-  /** Ends the data with an error, delivered to the reader after the buffered bytes. */
-  fail(error: SslError): void {
+  /**
+   * Ends the data with an error, delivered to the reader after the buffered bytes; given as a
+   * function, the error is made only if a reader gets to it (most connections end unread).
+   */
+  fail(error: SslError | (() => SslError)): void {
     if (this.ended) return
     this.failure = error
     this.end()
+  }
+
+  private failed(): SslError | undefined {
+    if (typeof this.failure === "function") this.failure = this.failure()
+    return this.failure
   }
 
   /** Waits until the reader has taken everything or closed. */
@@ -130,7 +138,10 @@ export class ByteChannel {
     const step: Effect.Effect<A, E | SslError> = Effect.suspend(() => {
       if (this.readerClosed) return Effect.fail(new IoError({ operation: "read", reason: "Closed" }))
       if (this.buffered > 0) return f(Option.some(this.takeNow(max)))
-      if (this.ended) return this.failure === undefined ? f(Option.none()) : Effect.fail(this.failure)
+      if (this.ended) {
+        const failure = this.failed()
+        return failure === undefined ? f(Option.none()) : Effect.fail(failure)
+      }
       return Effect.zipRight(this.waitForData(), step)
     })
     return step
@@ -140,7 +151,10 @@ export class ByteChannel {
   poll(max?: number): Effect.Effect<Option.Option<Uint8Array>, SslError> | undefined {
     if (this.readerClosed) return Effect.fail(new IoError({ operation: "read", reason: "Closed" }))
     if (this.buffered > 0) return Effect.succeed(Option.some(this.takeNow(max)))
-    if (this.ended) return this.failure === undefined ? Effect.succeed(Option.none()) : Effect.fail(this.failure)
+    if (this.ended) {
+      const failure = this.failed()
+      return failure === undefined ? Effect.succeed(Option.none()) : Effect.fail(failure)
+    }
     return undefined
   }
 

@@ -35,6 +35,8 @@ export interface SocketPortsOptions {
 
 type Resume = (effect: Effect.Effect<void, SslError.SslError>) => void
 
+const resetError = () => new SslError.IoError({ operation: "read", reason: "Reset" })
+
 /**
  * Who listens to a socket. Node calls a listener with `this` set to the emitter, so the listeners
  * of SocketPorts and SocketFeed are static functions that find their object here (as Node's own
@@ -141,8 +143,9 @@ export class SocketPorts {
   private closeEvent(): void {
     this.closed = true
     if (!this.ended) {
-      // A close without 'end' means the transport went away under us.
-      this.channel.fail(new SslError.IoError({ operation: "read", reason: "Reset" }))
+      // A close without 'end' means the transport went away under us. (Most connections are
+      // closed by their own scope without another read: the error is made only if one comes.)
+      this.channel.fail(resetError)
     }
     this.wakeWriters()
   }
