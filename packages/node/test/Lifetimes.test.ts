@@ -3,6 +3,7 @@
  * the process (close_notify or not, sockets and file descriptors released, half-close).
  */
 import { Ssl, type SslError } from "@effect-ssl/core"
+import { NodeSsl } from "@effect-ssl/node"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -21,6 +22,7 @@ import {
   eventually,
   fixture,
   rawClient,
+  rawPeer,
   resources,
   type Resources,
   serverContext,
@@ -395,6 +397,73 @@ describe("Ssl.serve", () => {
       yield* Deferred.succeed(gate, undefined)
       expect(yield* Fiber.join(Fiber.zip(Fiber.zip(first, second), third))).toEqual([["1: done", "2: done"], "3: done"])
       expect(most).toBe(2)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a client that half-closes before its accept is dropped; the next accept takes the next client", () =>
+    Effect.gen(function*() {
+      const listener = yield* localListener
+      const before = yield* resources
+      // Connects, sends FIN at once, and closes its own end once the server has closed its.
+      const gone = yield* rawPeer(listener.address.port, "", "end")
+      expect(gone).toBe(0)
+      // The server side closed it without an accept: nothing of it is left.
+      yield* backTo(before)
+      const accepted = yield* Effect.fork(Ssl.accept(listener))
+      const conn = yield* connectTo(listener)
+      const server = yield* Fiber.join(accepted)
+      yield* conn.output.write("the next client\n")
+      expect(yield* server.input.readLine).toEqual(Option.some("the next client"))
+    }).pipe(Effect.provide(TestLayer)))
+
+  /** Server-side sockets of `port` the kernel has seen a FIN on (CLOSE_WAIT), from /proc/net/tcp. */
+  const closeWaiting = (port: number) =>
+    Effect.sync(() => {
+      const hex = port.toString(16).toUpperCase().padStart(4, "0")
+      return ["/proc/net/tcp", "/proc/net/tcp6"].flatMap((file) => Fs.readFileSync(file, "utf8").split("\n").slice(1))
+        .filter((line) => {
+          const fields = line.trim().split(/\s+/)
+          return fields[1]?.endsWith(`:${hex}`) === true && fields[3] === "08"
+        }).length
+    })
+  // One turn of the event loop after the kernel has it, Node has read the FIN and emitted 'end'.
+  const nextTurn = Effect.promise(() => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve))))
+
+  it.scopedLive("plain TCP: a connection that ended before its accept reads as ended", () =>
+    Effect.gen(function*() {
+      const tcp = yield* NodeSsl.tcpListen(0, { hostname: "127.0.0.1" })
+      const client = yield* Effect.acquireRelease(
+        Effect.async<Net.Socket>((resume) => {
+          const socket = Net.connect({ host: "127.0.0.1", port: tcp.address.port, allowHalfOpen: true })
+          socket.on("error", () => {})
+          socket.once("connect", () => {
+            socket.end("last words")
+            resume(Effect.succeed(socket))
+          })
+        }),
+        (socket) => Effect.sync(() => socket.destroy())
+      )
+      expect(client.writableEnded).toBe(true)
+      yield* eventually("the FIN at the server", closeWaiting(tcp.address.port), (n) => n === 1)
+      yield* nextTurn
+      const duplex = yield* NodeSsl.tcpAccept(tcp)
+      expect(new TextDecoder().decode(yield* duplex.input.readAll)).toBe("last words")
+      // And one that sent nothing: its first read is the end.
+      const silent = yield* Effect.acquireRelease(
+        Effect.async<Net.Socket>((resume) => {
+          const socket = Net.connect({ host: "127.0.0.1", port: tcp.address.port, allowHalfOpen: true })
+          socket.on("error", () => {})
+          socket.once("connect", () => {
+            socket.end()
+            resume(Effect.succeed(socket))
+          })
+        }),
+        (socket) => Effect.sync(() => socket.destroy())
+      )
+      expect(silent.writableEnded).toBe(true)
+      yield* eventually("the second FIN at the server", closeWaiting(tcp.address.port), (n) => n === 2)
+      yield* nextTurn
+      const empty = yield* NodeSsl.tcpAccept(tcp)
+      expect(yield* empty.input.read().pipe(Effect.timeout("5 seconds"))).toEqual(Option.none())
     }).pipe(Effect.provide(TestLayer)))
 
   it.scopedLive("a concurrency that is not a positive integer is refused before serving", () =>

@@ -193,7 +193,15 @@ export interface TcpServer {
 /** A listening TCP server in the current scope. @internal */
 export const tcpListen = (
   port: number,
-  options: { readonly hostname?: string | undefined; readonly backlog?: number | undefined }
+  options: {
+    readonly hostname?: string | undefined
+    readonly backlog?: number | undefined
+    /**
+     * TLS: a connection the client half-closes before it is accepted can never complete a
+     * handshake; it is dropped rather than left for an accept to wait out its timeout.
+     */
+    readonly dropEnded?: boolean | undefined
+  }
 ): Effect.Effect<TcpServer, SslError.SslError, Scope.Scope> =>
   Effect.gen(function*() {
     yield* checkPort(port, true)
@@ -229,6 +237,13 @@ export const tcpListen = (
         const i = pending.indexOf(socket)
         if (i >= 0) pending.splice(i, 1)
       })
+      // ('end' comes only once what the client sent has been read: a ClientHello followed by a
+      // FIN is still accepted, and fails its handshake as PeerClosed.)
+      if (options.dropEnded === true) {
+        socket.once("end", () => {
+          if (pending.includes(socket)) socket.destroy()
+        })
+      }
       pending.push(socket)
       wake()
     })

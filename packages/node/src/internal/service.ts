@@ -52,7 +52,11 @@ export const make: Effect.Effect<Ssl.Service> = Effect.sync(() => {
         // Fail at listen time, not at the first handshake, when OpenSSL rejects the identity.
         yield* NodeTls.secureContextFor(context)
         const timeout = yield* Ssl.HandshakeTimeout
-        const tcp = yield* NodeTls.tcpListen(port, { hostname: options?.hostname, backlog: options?.backlog })
+        const tcp = yield* NodeTls.tcpListen(port, {
+          hostname: options?.hostname,
+          backlog: options?.backlog,
+          dropEnded: true
+        })
         const listener: Ssl.Listener = {
           [Ssl.ListenerTypeId]: Ssl.ListenerTypeId,
           address: tcp.address,

@@ -94,6 +94,10 @@ export class SocketPorts {
     socket.on("error", SocketPorts.onError)
     this.input = Port.makeInput(this.channel, Effect.sync(() => this.closeInput()))
     this.output = Port.makeOutput(new SocketOutputSteps(this))
+    // A socket can end or close before anyone listens (a client that half-closes before its
+    // accept): its 'end' or 'close' has been and gone.
+    if (socket.destroyed) this.closeEvent()
+    else if ((socket as { readableEnded?: boolean }).readableEnded === true) this.endEvent()
   }
 
   private listen(): void {
@@ -395,6 +399,9 @@ export class SocketFeed extends Stream.Duplex {
     socket.on("error", SocketFeed.onError)
     socket.on("close", SocketFeed.onClose)
     socket.on("drain", SocketFeed.onDrain)
+    // As for SocketPorts: an end that came before this feed listened.
+    if (socket.destroyed) this.destroy()
+    else if ((socket as { readableEnded?: boolean }).readableEnded === true) this.push(null)
   }
 
   private socketData(chunk: Uint8Array): void {
