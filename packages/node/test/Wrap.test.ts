@@ -400,6 +400,24 @@ describe("STARTTLS over TCP (tcpListen, tcpAccept, tcpConnect)", () => {
       expect(served.command).toEqual(Option.some("STARTTLS"))
     }).pipe(Effect.provide(TestLayer)))
 
+  it.scopedLive("closeOriginal: true closes the plain ports with the TLS connection; wrapping them again fails at once", () =>
+    Effect.gen(function*() {
+      const listener = yield* NodeSsl.tcpListen(0, { hostname: "127.0.0.1" })
+      const server = yield* startTlsServer(listener, false)
+      const plain = yield* NodeSsl.tcpConnect("127.0.0.1", listener.address.port)
+      yield* plain.output.write("STARTTLS\r\n")
+      yield* Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Ssl.wrap(plain, { ...(yield* clientOptions), closeOriginal: true })
+        yield* conn.output.write("once\n")
+        expect(yield* conn.input.readLine).toEqual(Option.some("secure once"))
+      }))
+      yield* Fiber.join(server)
+      expect(yield* Effect.flip(plain.output.write("lost?"))).toMatchObject({ _tag: "IoError", reason: "Closed" })
+      expect(yield* Effect.flip(plain.input.read())).toMatchObject({ _tag: "IoError", reason: "Closed" })
+      const again = yield* Effect.flip(Effect.scoped(Ssl.wrap(plain, yield* clientOptions)))
+      expect(again._tag).toBe("HandshakeError")
+    }).pipe(Effect.provide(TestLayer)))
+
   it.scopedLive("plain TCP ports half-close: output.close leaves the input readable", () =>
     Effect.gen(function*() {
       const listener = yield* NodeSsl.tcpListen(0, { hostname: "127.0.0.1" })

@@ -834,11 +834,12 @@ export const secureDuplex = (
       const leftover = plain.detach()
       for (let i = leftover.length - 1; i >= 0; i--) socket.unshift(leftover[i]!)
       const feed = new SocketFeed(socket, !options.closeOriginal)
-      if (!options.closeOriginal) {
-        // Runs after the TLS session's own finalizers (close_notify, destroy): the socket goes
-        // back to the plain ports, open and usable, with whatever the peer sent after TLS.
-        yield* Effect.addFinalizer(() => Effect.sync(() => plain.reattach(feed.release())))
-      }
+      // Runs after the TLS session's own finalizers (close_notify, destroy): the socket goes back
+      // to the plain ports, open and usable, with whatever the peer sent after TLS; or, closed
+      // with the connection, it takes the plain ports with it.
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => options.closeOriginal ? plain.closeWithTransport() : plain.reattach(feed.release()))
+      )
       const connection = yield* secure({ kind: "socket", socket, feed }, options)
       plain.releaseErrorListener()
       return connection

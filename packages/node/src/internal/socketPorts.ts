@@ -284,6 +284,16 @@ export class SocketPorts {
     if (this.inputClosed && this.outputClosed) this.options.onBothClosed?.()
   }
 
+  /**
+   * The socket under these detached ports was closed by the TLS connection that took it
+   * (closeOriginal): they are closed too, so reads and writes fail rather than hang or vanish.
+   */
+  closeWithTransport(): void {
+    this.outputClosed = true
+    this.closeInput()
+    this.socket.destroy()
+  }
+
   /** Closes the output without a close_notify (Racket's ssl-abandon-port). */
   abandon(): void {
     this.outputClosed = true
