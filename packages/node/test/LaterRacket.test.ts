@@ -164,6 +164,26 @@ describe("SNI", () => {
       expect(asked).toEqual(["localhost"])
     }).pipe(Effect.provide(TestLayer)))
 
+  it.scopedLive("a server name callback that hangs is interrupted when its handshake times out", () =>
+    Effect.gen(function*() {
+      const server = yield* serverContext()
+      const started = yield* Deferred.make<void>()
+      const interrupted = yield* Deferred.make<void>()
+      yield* SslContext.setServerNameCallback(server, () =>
+        Effect.zipRight(Deferred.succeed(started, undefined), Effect.never).pipe(
+          Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
+        ))
+      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: server }).pipe(
+        Ssl.withHandshakeTimeout("300 millis")
+      )
+      const accepted = yield* Effect.fork(Effect.scoped(Effect.flip(Ssl.accept(listener))))
+      const client = yield* Effect.fork(Effect.scoped(Ssl.connect("localhost", listener.address.port, yield* clientContext())))
+      yield* Deferred.await(started)
+      expect(yield* Fiber.join(accepted)).toMatchObject({ _tag: "HandshakeError", reason: "Timeout" })
+      yield* Deferred.await(interrupted)
+      yield* Fiber.interrupt(client)
+    }).pipe(Effect.provide(TestLayer)))
+
   it.scopedLive("tls-server-end-point names the certificate SNI chose, on both ends", () =>
     Effect.gen(function*() {
       const rotated = yield* serverContext("other-server-chain.pem", "other-server.key")

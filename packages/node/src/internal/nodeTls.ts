@@ -455,14 +455,17 @@ const hostMismatch = (x509: Crypto.X509Certificate | undefined, hostname: string
   return matched === undefined ? `the certificate is for ${x509.subjectAltName ?? x509.subject}, not ${hostname}` : undefined
 }
 
-// Server-side SNI: the context's callback picks another context by the requested name.
+// Server-side SNI: the context's callback picks another context by the requested name. It runs
+// as a fiber of its own, which the handshake interrupts when it ends first (a timeout, a reset):
+// a callback that hangs must not outlive its connection.
 const sniCallback = (
   callback: (servername: string) => Effect.Effect<Option.Option<SslContextT.ServerContext>>,
   runtime: Runtime.Runtime<never>,
-  chosen: (context: SslContextT.ServerContext) => void
+  chosen: (context: SslContextT.ServerContext) => void,
+  running: { fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined }
 ) =>
 (servername: string, done: (error: Error | null, context?: Tls.SecureContext) => void) => {
-  Runtime.runCallback(runtime)(
+  const fiber = Runtime.runFork(runtime)(
     Effect.flatMap(callback(servername), (picked) =>
       Option.match(picked, {
         onNone: () => Effect.succeed(undefined),
@@ -471,14 +474,16 @@ const sniCallback = (
             chosen(context)
             return secure
           })
-      })),
-    {
-      onExit: (exit) => {
-        if (Exit.isSuccess(exit)) done(null, exit.value)
-        else done(new Error(`the server name callback failed for ${servername}: ${Cause.pretty(exit.cause)}`))
-      }
-    }
+      }))
   )
+  running.fiber = fiber
+  fiber.addObserver((exit) => {
+    running.fiber = undefined
+    if (Exit.isSuccess(exit)) done(null, exit.value)
+    else if (!Exit.isInterrupted(exit)) {
+      done(new Error(`the server name callback failed for ${servername}: ${Cause.pretty(exit.cause)}`))
+    }
+  })
 }
 
 const keyLogger = (keyLog: SslContextT.KeyLog) => (line: Buffer) => {
@@ -561,6 +566,7 @@ export const secure = (
     const raw = transport.kind === "socket" ? (transport.feed ?? new SocketFeed(transport.socket)) : transport.stream
     const end = watchEnd(raw)
 
+    const sni: { fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined } = { fiber: undefined }
     const watchOffer = mode === "accept" && state.alpn.length > 0 && state.alpnAllowNoMatch
     let stopWatch: (() => void) | undefined
     // One finalizer per connection. A connection that never got established (handshake or
@@ -585,7 +591,7 @@ export const secure = (
             rejectUnauthorized: state.verify,
             ...(state.alpn.length > 0 && !watchOffer ? { ALPNProtocols: [...state.alpn] } : {}),
             ...(state.serverNameCallback !== undefined
-              ? { SNICallback: sniCallback(state.serverNameCallback, runtime, (c) => (served = c)) }
+              ? { SNICallback: sniCallback(state.serverNameCallback, runtime, (c) => (served = c), sni) }
               : {})
           })
         end.attach(tls)
@@ -614,6 +620,7 @@ export const secure = (
     yield* Effect.async<void, SslError.SslError>((resume) => {
       const event = mode === "connect" ? "secureConnect" : "secure"
       const cleanup = () => {
+        sni.fiber?.unsafeInterruptAsFork(sni.fiber.id())
         stopWatch?.()
         socket.off(event, onSecure)
         socket.off("error", onError)
