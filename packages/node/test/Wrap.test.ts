@@ -6,6 +6,7 @@ import { Port, Ssl, SslContext } from "@effect-ssl/core"
 import { NodeSsl } from "@effect-ssl/node"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
@@ -209,6 +210,42 @@ describe("wrap over Port.pipe", () => {
       yield* conn.output.close
       expect(seen.written).toBeGreaterThan(before)
       expect(yield* Fiber.join(server)).toEqual({ data: "terminated", end: "eof" })
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+describe("wrap over Port.pipe, cut short", () => {
+  it.scopedLive("a write stuck on a peer that stopped reading stops with the scope: the pipe gets nothing more", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Port.pipe({ capacity: 1000 })
+      const server = yield* serverContext()
+      const client = yield* clientContext()
+      // The server reads one chunk and then no more.
+      const serving = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Ssl.wrap(b, { mode: "accept", context: server })
+        yield* conn.input.read()
+        yield* Effect.never
+      })))
+      // The client's whole scope, its close included, is cut short.
+      const outcome = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Ssl.wrap(a, { mode: "connect", context: client, hostname: "localhost" })
+        for (let i = 0; i < 16; i++) yield* conn.output.write(new Uint8Array(1 << 20))
+      })).pipe(Effect.timeout("500 millis")))
+      expect(Exit.isFailure(outcome)).toBe(true)
+      yield* Fiber.interrupt(serving)
+      // Plaintext on the pipe after the scope: what comes before it is at most what the pipe held
+      // when the scope ended, not the rest of the TLS records queued for it.
+      yield* Effect.fork(a.output.write("PLAINTEXT-MARKER\n"))
+      const chunks: Array<Uint8Array> = []
+      while (true) {
+        const next = yield* Effect.exit(b.input.read().pipe(Effect.timeout("500 millis")))
+        if (Exit.isSuccess(next) && Option.isSome(next.value)) chunks.push(next.value.value)
+        else break
+      }
+      const all = Buffer.concat(chunks)
+      expect(all.indexOf("PLAINTEXT-MARKER")).toBeGreaterThanOrEqual(0)
+      expect(all.indexOf("PLAINTEXT-MARKER")).toBeLessThanOrEqual(1000 + 64 * 1024)
+      // and nothing of the TLS connection after it
+      expect(all.length).toBe(all.indexOf("PLAINTEXT-MARKER") + "PLAINTEXT-MARKER\n".length)
     }).pipe(Effect.provide(TestLayer)))
 })
 

@@ -328,8 +328,18 @@ const bridge = (
   runtime: Runtime.Runtime<never>
 ): { readonly stream: NodeStream.Duplex; readonly stop: Effect.Effect<void> } => {
   let reader: Fiber.RuntimeFiber<void, never> | undefined
+  let writer: Fiber.RuntimeFiber<void, SslError.SslError> | undefined
   let reading = false
   let stopped = false
+  // Once the connection is over, a write still waiting for room in the ports is interrupted and
+  // what TLS had queued behind it is dropped: nothing more of it reaches the original.
+  const letGo = () => {
+    stopped = true
+    const fibers = [reader, writer].filter((fiber) => fiber !== undefined)
+    reader = undefined
+    writer = undefined
+    return fibers
+  }
   const stream: NodeStream.Duplex = new NodeStream.Duplex({
     read() {
       if (reading || stopped) return
@@ -359,28 +369,28 @@ const bridge = (
       if (reading) reader = fiber
     },
     write(chunk: Uint8Array, _encoding, callback) {
-      Runtime.runCallback(runtime)(duplex.output.write(chunk), {
+      if (stopped) return callback()
+      const fiber = Runtime.runFork(runtime)(duplex.output.write(chunk))
+      writer = fiber
+      fiber.addObserver((exit) => {
+        if (writer === fiber) writer = undefined
         // The port's own typed error, so that the connection reports it as it is.
-        onExit: (exit) => callback(Exit.isSuccess(exit) ? null : (Cause.squash(exit.cause) as Error))
+        callback(Exit.isSuccess(exit) || Exit.isInterrupted(exit) ? null : (Cause.squash(exit.cause) as Error))
       })
     },
     final(callback) {
       callback()
     },
     destroy(error, callback) {
-      stopped = true
-      const fiber = reader
-      reader = undefined
-      if (fiber !== undefined) Runtime.runFork(runtime)(Fiber.interrupt(fiber))
+      const fibers = letGo()
+      if (fibers.length > 0) Runtime.runFork(runtime)(Fiber.interruptAll(fibers))
       callback(error)
     }
   })
   stream.on("error", ignore)
   const stop = Effect.suspend(() => {
-    stopped = true
-    const fiber = reader
-    reader = undefined
-    return fiber === undefined ? Effect.void : Effect.asVoid(Fiber.interrupt(fiber))
+    const fibers = letGo()
+    return fibers.length === 0 ? Effect.void : Fiber.interruptAll(fibers)
   })
   return { stream, stop }
 }
