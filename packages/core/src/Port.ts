@@ -280,8 +280,15 @@ interface OutputSteps {
 
 // `write` of every output, shared like the input's `read`.
 function write(this: { readonly steps: OutputSteps }, data: Uint8Array | string) {
+  // The types say bytes or text; a JavaScript caller can pass anything.
+  if (typeof data !== "string" && !(data instanceof Uint8Array)) return invalidData(data)
   return this.steps.write(toBytes(data))
 }
+
+const invalidData = (data: unknown) =>
+  Effect.fail(
+    new InvalidArgumentError({ argument: "data", value: data, reason: "expected a Uint8Array or a string" })
+  )
 
 /** An Output over its steps; own properties like the input's, the sink built on first use. */
 class StepsOutput implements Output {
@@ -293,7 +300,11 @@ class StepsOutput implements Output {
   constructor(readonly steps: OutputSteps) {
     this.flush = steps.flush
     this.close = steps.close
-    this.sink = Sink.suspend(() => Sink.forEach((data: Uint8Array | string) => steps.write(toBytes(data))))
+    this.sink = Sink.suspend(() =>
+      Sink.forEach((data: Uint8Array | string) =>
+        typeof data !== "string" && !(data instanceof Uint8Array) ? invalidData(data) : steps.write(toBytes(data))
+      )
+    )
   }
 }
 

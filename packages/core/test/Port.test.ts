@@ -462,6 +462,20 @@ describe("Port.makeInput / makeOutput", () => {
       expect(made).toBe(1)
     }))
 
+  it.effect("writing something that is neither bytes nor text fails with InvalidArgumentError", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Port.pipe({ capacity: 100 })
+      for (const data of [null, undefined, 42, [1, 2, 3], { length: 1 }]) {
+        const error = yield* Effect.flip(a.output.write(data as unknown as string))
+        expect(error).toMatchObject({ _tag: "InvalidArgumentError", argument: "data" })
+        const viaSink = yield* Effect.flip(Stream.run(Stream.make(data as unknown as string), a.output.sink))
+        expect(viaSink).toMatchObject({ _tag: "InvalidArgumentError", argument: "data" })
+      }
+      // Nothing reached the other end, and the port still works.
+      yield* a.output.write("ok")
+      expect(Option.map(yield* b.input.read(), text)).toEqual(Option.some("ok"))
+    }))
+
   it.effect("read, readExactly and write taken off their port still work", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Port.pipe({ capacity: 100 })

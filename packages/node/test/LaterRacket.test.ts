@@ -424,6 +424,16 @@ describe("ALPN", () => {
 })
 
 describe("channel binding", () => {
+  it.scopedLive("after the connection's scope, tls-exporter fails saying the connection is closed", () =>
+    Effect.gen(function*() {
+      const listener = yield* serveOn(yield* serverContext())
+      const client = yield* clientContext()
+      const closed = yield* Effect.scoped(Ssl.connect("localhost", listener.address.port, client))
+      const error = yield* Effect.flip(closed.channelBinding("tls-exporter"))
+      expect(error).toMatchObject({ _tag: "InvalidArgumentError", argument: "type" })
+      expect(error.message).toContain("the connection is closed")
+    }).pipe(Effect.provide(TestLayer)))
+
   for (const protocol of ["tls1.2", "tls1.3"] as const) {
     it.scopedLive(`is equal on both ends (${protocol})`, () =>
       Effect.gen(function*() {

@@ -820,6 +820,8 @@ const channelBinding = (
         return finished === undefined ? bindingUnavailable(type, "no handshake yet") : Effect.succeed(new Uint8Array(finished))
       }
       case "tls-exporter":
+        // A destroyed socket has no TLS state left to export from.
+        if (socket.destroyed) return bindingUnavailable(type, "the connection is closed")
         return Effect.try({
           try: () => new Uint8Array(socket.exportKeyingMaterial(32, "EXPORTER-Channel-Binding", Buffer.alloc(0))),
           catch: (error) =>
