@@ -208,7 +208,10 @@ export interface WrapOptions {
   readonly protocol?: Protocol.Protocol | undefined
   /** the server name to send (SNI) and to verify, in "connect" mode */
   readonly hostname?: string | undefined
-  /** close the wrapped duplex when both TLS ports are closed; default false */
+  /**
+   * close the wrapped duplex when both TLS ports are closed (or the connection's scope ends);
+   * default false: the duplex is handed back open and usable
+   */
   readonly closeOriginal?: boolean | undefined
   /** send close_notify when the output is closed; default true */
   readonly shutdownOnClose?: boolean | undefined
