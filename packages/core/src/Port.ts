@@ -281,9 +281,14 @@ interface OutputSteps {
 // `write` of every output, shared like the input's `read`.
 function write(this: { readonly steps: OutputSteps }, data: Uint8Array | string) {
   // The types say bytes or text; a JavaScript caller can pass anything.
-  if (typeof data !== "string" && !(data instanceof Uint8Array)) return invalidData(data)
+  if (!isData(data)) return invalidData(data)
   return this.steps.write(toBytes(data))
 }
+
+// (A Uint8Array from another realm, a vm context say, is one too.)
+const isData = (data: unknown): data is Uint8Array | string =>
+  typeof data === "string" || data instanceof Uint8Array ||
+  Object.prototype.toString.call(data) === "[object Uint8Array]"
 
 const invalidData = (data: unknown) =>
   Effect.fail(
@@ -302,7 +307,7 @@ class StepsOutput implements Output {
     this.close = steps.close
     this.sink = Sink.suspend(() =>
       Sink.forEach((data: Uint8Array | string) =>
-        typeof data !== "string" && !(data instanceof Uint8Array) ? invalidData(data) : steps.write(toBytes(data))
+        isData(data) ? steps.write(toBytes(data)) : invalidData(data)
       )
     )
   }

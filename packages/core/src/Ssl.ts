@@ -418,7 +418,8 @@ const serveImpl = <E, R>(
   options?: ServeOptions<E>
 ): Effect.Effect<void, SslError, Exclude<R, Scope.Scope>> =>
   Effect.scoped(Effect.gen(function*() {
-    const concurrency = options?.concurrency
+    // Infinity is the default spelled out.
+    const concurrency = options?.concurrency === Infinity ? undefined : options?.concurrency
     if (concurrency !== undefined && !(Number.isSafeInteger(concurrency) && concurrency > 0)) {
       return yield* new InvalidArgumentError({
         argument: "concurrency",
@@ -428,7 +429,7 @@ const serveImpl = <E, R>(
     }
     const fibers = yield* FiberSet.make<void, never>()
     // Without a limit no permits are taken: a semaphore step per connection for nothing.
-    const permits = options?.concurrency === undefined ? undefined : yield* Effect.makeSemaphore(options.concurrency)
+    const permits = concurrency === undefined ? undefined : yield* Effect.makeSemaphore(concurrency)
     const release = permits === undefined ? Effect.void : permits.release(1)
     const runFork = yield* FiberSet.runtime(fibers)<R>()
     while (true) {

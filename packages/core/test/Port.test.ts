@@ -471,9 +471,11 @@ describe("Port.makeInput / makeOutput", () => {
         const viaSink = yield* Effect.flip(Stream.run(Stream.make(data as unknown as string), a.output.sink))
         expect(viaSink).toMatchObject({ _tag: "InvalidArgumentError", argument: "data" })
       }
-      // Nothing reached the other end, and the port still works.
+      // Nothing reached the other end, and the port still works, with bytes from another realm too.
       yield* a.output.write("ok")
       expect(Option.map(yield* b.input.read(), text)).toEqual(Option.some("ok"))
+      yield* a.output.write(vm.runInNewContext("new Uint8Array([104, 105])") as Uint8Array)
+      expect(Option.map(yield* b.input.read(), text)).toEqual(Option.some("hi"))
     }))
 
   it.effect("read, readExactly and write taken off their port still work", () =>

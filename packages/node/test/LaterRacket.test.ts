@@ -184,6 +184,25 @@ describe("SNI", () => {
       yield* Fiber.interrupt(client)
     }).pipe(Effect.provide(TestLayer)))
 
+  it.scopedLive("a server name callback that is interrupted on its own fails the handshake at once", () =>
+    Effect.gen(function*() {
+      const server = yield* serverContext()
+      const gate = yield* Deferred.make<Option.Option<SslContext.ServerContext>>()
+      yield* Deferred.interrupt(gate)
+      yield* SslContext.setServerNameCallback(server, () => Deferred.await(gate))
+      // A timeout far longer than the test: only a prompt failure ends it.
+      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: server }).pipe(
+        Ssl.withHandshakeTimeout("1 hour")
+      )
+      const accepted = yield* Effect.fork(Effect.scoped(Effect.flip(Ssl.accept(listener))))
+      const client = yield* Effect.flip(Effect.scoped(Ssl.connect("localhost", listener.address.port, yield* clientContext())))
+      expect(client._tag).toBe("HandshakeError")
+      const error = yield* Fiber.join(accepted)
+      expect(error._tag).toBe("HandshakeError")
+      expect(error).not.toMatchObject({ reason: "Timeout" })
+      expect(error.message).toContain("server name callback")
+    }).pipe(Effect.provide(TestLayer)))
+
   it.scopedLive("tls-server-end-point names the certificate SNI chose, on both ends", () =>
     Effect.gen(function*() {
       const rotated = yield* serverContext("other-server-chain.pem", "other-server.key")

@@ -473,6 +473,11 @@ describe("Ssl.serve", () => {
         const error = yield* Effect.flip(Ssl.serve(listener, echo, { concurrency }))
         expect(error).toMatchObject({ _tag: "InvalidArgumentError", argument: "concurrency" })
       }
+      // Infinity is the default spelled out.
+      yield* Effect.forkScoped(Ssl.serve(listener, echo, { concurrency: Infinity }))
+      const conn = yield* connectTo(listener)
+      yield* conn.output.write("unbounded\n")
+      expect(yield* conn.input.readLine).toEqual(Option.some("echo unbounded"))
     }).pipe(Effect.provide(TestLayer)))
 
   it.scopedLive("serve on a closed listener ends with ListenError Closed", () =>

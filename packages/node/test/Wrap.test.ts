@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
@@ -211,6 +212,32 @@ describe("wrap over Port.pipe", () => {
       expect(seen.written).toBeGreaterThan(before)
       expect(yield* Fiber.join(server)).toEqual({ data: "terminated", end: "eof" })
     }).pipe(Effect.provide(TestLayer)))
+})
+
+describe("wrap over Port.pipe, both ports closed early", () => {
+  for (const how of ["abandon", "output.close without close_notify"] as const) {
+    it.scopedLive(`${how}, then input.close: what TLS still had to send reaches the peer`, () =>
+      Effect.gen(function*() {
+        const size = 8 * 1024
+        const [a, b] = yield* Port.pipe({ capacity: 65536 })
+        const served = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+          const conn = yield* Ssl.wrap(b, yield* serverOptions)
+          return (yield* conn.input.readExactly(size)).length
+        })))
+        const clientScope = yield* Scope.make()
+        const conn = yield* Scope.extend(
+          Effect.flatMap(clientOptions, (options) =>
+            Ssl.wrap(a, { ...options, shutdownOnClose: how === "abandon" })),
+          clientScope
+        )
+        yield* conn.output.write(new Uint8Array(size))
+        yield* how === "abandon" ? conn.abandon : conn.output.close
+        yield* conn.input.close
+        // The connection's scope is still open: the handshake's last flight and the data go on.
+        expect(yield* Fiber.join(served)).toBe(size)
+        yield* Scope.close(clientScope, Exit.void)
+      }).pipe(Effect.provide(TestLayer)))
+  }
 })
 
 describe("wrap over Port.pipe, cut short", () => {

@@ -326,7 +326,13 @@ export const plainDuplex = (socket: Net.Socket): PortT.Duplex => {
 const bridge = (
   duplex: PortT.Duplex,
   runtime: Runtime.Runtime<never>
-): { readonly stream: NodeStream.Duplex; readonly stop: Effect.Effect<void> } => {
+): {
+  readonly stream: NodeStream.Duplex
+  /** stops reading the ports (both TLS ports are closed); what TLS still writes goes on */
+  readonly stopReading: Effect.Effect<void>
+  /** lets go of the ports altogether (the connection's scope has ended) */
+  readonly stop: Effect.Effect<void>
+} => {
   let reader: Fiber.RuntimeFiber<void, never> | undefined
   let writer: Fiber.RuntimeFiber<void, SslError.SslError> | undefined
   let reading = false
@@ -392,7 +398,16 @@ const bridge = (
     const fibers = letGo()
     return fibers.length === 0 ? Effect.void : Fiber.interruptAll(fibers)
   })
-  return { stream, stop }
+  // Both TLS ports closed is not the end of the connection's writing: what TLS queued (the rest of
+  // the data, a close_notify, the handshake's last flight after an abandon) must still reach the
+  // ports. Only the reader goes.
+  const stopReading = Effect.suspend(() => {
+    const fiber = reader
+    reader = undefined
+    if (fiber === undefined) return Effect.void
+    return Fiber.interrupt(fiber).pipe(Effect.asVoid)
+  })
+  return { stream, stop, stopReading }
 }
 
 interface SecureOptions {
@@ -472,7 +487,7 @@ const sniCallback = (
   callback: (servername: string) => Effect.Effect<Option.Option<SslContextT.ServerContext>>,
   runtime: Runtime.Runtime<never>,
   chosen: (context: SslContextT.ServerContext) => void,
-  running: { fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined }
+  running: { fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined; cancelled: boolean }
 ) =>
 (servername: string, done: (error: Error | null, context?: Tls.SecureContext) => void) => {
   const fiber = Runtime.runFork(runtime)(
@@ -490,7 +505,9 @@ const sniCallback = (
   fiber.addObserver((exit) => {
     running.fiber = undefined
     if (Exit.isSuccess(exit)) done(null, exit.value)
-    else if (!Exit.isInterrupted(exit)) {
+    // Interrupted by the handshake's end: node:tls is past waiting. Any other failure, an
+    // interruption of the callback's own included, fails the handshake now.
+    else if (!running.cancelled) {
       done(new Error(`the server name callback failed for ${servername}: ${Cause.pretty(exit.cause)}`))
     }
   })
@@ -576,7 +593,10 @@ export const secure = (
     const raw = transport.kind === "socket" ? (transport.feed ?? new SocketFeed(transport.socket)) : transport.stream
     const end = watchEnd(raw)
 
-    const sni: { fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined } = { fiber: undefined }
+    const sni: { fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined; cancelled: boolean } = {
+      fiber: undefined,
+      cancelled: false
+    }
     const watchOffer = mode === "accept" && state.alpn.length > 0 && state.alpnAllowNoMatch
     let stopWatch: (() => void) | undefined
     // One finalizer per connection. A connection that never got established (handshake or
@@ -608,8 +628,8 @@ export const secure = (
         if (watchOffer) {
           stopWatch = watchAlpnOffer(raw, (offered) => {
             if (offered === undefined || offered.some((protocol) => state.alpn.includes(protocol))) {
-              ;(tls as unknown as { _handle: { setALPNProtocols(wire: Buffer): void } })._handle
-                .setALPNProtocols(alpnWire(state.alpn))
+              ;(tls as unknown as { _handle: { setALPNProtocols(wire: Buffer): void } | null })._handle
+                ?.setALPNProtocols(alpnWire(state.alpn))
             }
           })
         }
@@ -630,7 +650,10 @@ export const secure = (
     yield* Effect.async<void, SslError.SslError>((resume) => {
       const event = mode === "connect" ? "secureConnect" : "secure"
       const cleanup = () => {
-        sni.fiber?.unsafeInterruptAsFork(sni.fiber.id())
+        if (sni.fiber !== undefined) {
+          sni.cancelled = true
+          sni.fiber.unsafeInterruptAsFork(sni.fiber.id())
+        }
         stopWatch?.()
         socket.off(event, onSecure)
         socket.off("error", onError)
@@ -864,7 +887,7 @@ export const secureDuplex = (
       return connection
     }
     const runtime = yield* Effect.runtime<never>()
-    const { stop, stream } = bridge(duplex, runtime)
+    const { stop, stopReading, stream } = bridge(duplex, runtime)
     let closedOriginal = false
     const closeOriginal = Effect.suspend(() => {
       if (closedOriginal) return Effect.void
@@ -879,7 +902,7 @@ export const secureDuplex = (
     return yield* secure({ kind: "stream", stream }, {
       ...options,
       onBothClosed: () => {
-        Runtime.runFork(runtime)(options.closeOriginal ? Effect.zipRight(stop, closeOriginal) : stop)
+        Runtime.runFork(runtime)(options.closeOriginal ? Effect.zipRight(stop, closeOriginal) : stopReading)
       }
     })
   })
