@@ -97,7 +97,7 @@ export class SocketPorts {
     // A socket can end or close before anyone listens (a client that half-closes before its
     // accept): its 'end' or 'close' has been and gone.
     if (socket.destroyed) this.closeEvent()
-    else if ((socket as { readableEnded?: boolean }).readableEnded === true) this.endEvent()
+    else if (socket.readableEnded) this.endEvent()
   }
 
   private listen(): void {
@@ -200,7 +200,7 @@ export class SocketPorts {
     for (let i = leftover.length - 1; i >= 0; i--) this.channel.unread(leftover[i]!)
     if (this.socket.destroyed) return this.closeEvent()
     this.listen()
-    if ((this.socket as { readableEnded?: boolean }).readableEnded === true) this.endEvent()
+    if (this.socket.readableEnded) this.endEvent()
     else this.socket.resume()
   }
 
@@ -411,7 +411,7 @@ export class SocketFeed extends Stream.Duplex {
     socket.on("drain", SocketFeed.onDrain)
     // As for SocketPorts: an end that came before this feed listened.
     if (socket.destroyed) this.destroy()
-    else if ((socket as { readableEnded?: boolean }).readableEnded === true) this.push(null)
+    else if (socket.readableEnded) this.push(null)
   }
 
   private socketData(chunk: Uint8Array): void {
