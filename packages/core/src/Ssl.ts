@@ -66,6 +66,8 @@ export interface SessionInfo {
   readonly servername: Option.Option<string>
   readonly localAddress: Address
   readonly remoteAddress: Address
+  /** the handshake resumed an earlier session (no certificates were exchanged; `peerCertificate` is the one verified when the session was made) */
+  readonly resumed: boolean
 }
 
 /**

@@ -82,6 +82,12 @@ export interface State {
   serverNameCallback: ((servername: string) => Effect.Effect<Option.Option<ServerContext>>) | undefined
   /** receives each NSS key-log line (SSLKEYLOGFILE format, without newline) */
   keyLog: KeyLog | undefined
+  /** a transport close without close_notify fails the read with IoError "TruncatedEof" (default false) */
+  detectTruncation: boolean
+  /** client: cache sessions per host, port and server name and offer them again (default true) */
+  sessionCache: boolean
+  /** SPKI SHA-256 pins (base64); when non-empty, the verified chain must contain one of them */
+  pinnedPublicKeys: ReadonlyArray<string>
   sealed: boolean
   version: number
 }
@@ -166,6 +172,9 @@ const make = <K extends "client" | "server">(kind: K, protocol: Protocol.Resolve
     alpnAllowNoMatch: true,
     serverNameCallback: undefined,
     keyLog: undefined,
+    detectTruncation: false,
+    sessionCache: true,
+    pinnedPublicKeys: [],
     sealed: false,
     version: 0
   } as State
@@ -664,6 +673,39 @@ export const setKeyLog = (target: Target, keyLog: KeyLog | undefined): Effect.Ef
   change(target, "setKeyLog", (state) => {
     state.keyLog = keyLog
   })
+
+/**
+ * Makes a transport close without a TLS close_notify fail the reader with `IoError
+ * "TruncatedEof"`, on this context's connections (off by default, as in node:tls, Go and Racket,
+ * where such a close at a record boundary ends input like a clean EOF). Detection runs TLS through
+ * a JavaScript stream instead of Node's native socket handle, which costs throughput: turn it on
+ * for protocols whose messages do not say where they end (HTTP/1.0 bodies read to EOF, say).
+ *
+ * @since 0.2.0
+ * @category lifetimes
+ */
+export const setDetectTruncation = (target: Target, on: boolean): Effect.Effect<void, InvalidArgumentError> =>
+  typeof on !== "boolean"
+    ? Effect.fail(new InvalidArgumentError({ argument: "on", value: on, reason: "expected a boolean" }))
+    : change(target, "setDetectTruncation", (state) => {
+      state.detectTruncation = on
+    })
+
+/**
+ * Turns a client context's session cache on or off (on by default): sessions the servers offer
+ * (TLS 1.3 tickets, TLS 1.2 tickets and session ids) are kept per host, port and server name and
+ * offered on the next connection there, which then skips the certificate exchange
+ * (`session.resumed`). Turning it off drops what is cached.
+ *
+ * @since 0.2.0
+ * @category sessions
+ */
+export const setSessionCache = (target: Target, on: boolean): Effect.Effect<void, InvalidArgumentError> =>
+  typeof on !== "boolean"
+    ? Effect.fail(new InvalidArgumentError({ argument: "on", value: on, reason: "expected a boolean" }))
+    : change(target, "setSessionCache", (state) => {
+      state.sessionCache = on
+    })
 
 /**
  * Seals a context: every later change fails with a typed error saying it is sealed (Racket's

@@ -758,7 +758,8 @@ export const secure = (
         ? Option.fromNullable(servername)
         : Option.fromNullable((socket as { servername?: string | false | null }).servername || undefined),
       localAddress: { hostname: addressed.localAddress ?? "", port: addressed.localPort ?? 0 },
-      remoteAddress: { hostname: addressed.remoteAddress ?? "", port: addressed.remotePort ?? 0 }
+      remoteAddress: { hostname: addressed.remoteAddress ?? "", port: addressed.remotePort ?? 0 },
+      resumed: socket.isSessionReused()
     }
     // The server's certificate for tls-server-end-point: the peer's, kept now (node:tls hands it out
     // once), or our own chain's leaf, built only if asked for.
