@@ -406,7 +406,8 @@ export const setIdentity = (
 
 /**
  * Turns verification of the peer on or off. On a client context (on by default) it checks the
- * server's chain and host name; on a server context (off by default) it requires a client
+ * server's chain and host name, and turns both on or off together (`setVerifyHostname` after it
+ * sets the host-name check alone); on a server context (off by default) it requires a client
  * certificate that verifies against the loaded roots.
  *
  * @since 0.1.0
@@ -416,6 +417,7 @@ export const setVerify = (target: Target, verify: boolean): Effect.Effect<void, 
   change(target, "setVerify", (state) => {
     state.verify = verify
     if (verify) state.tryVerify = false
+    if (contextOf(target).kind === "client") state.verifyHostname = verify
   })
 
 /**
@@ -489,7 +491,9 @@ export const setTryVerify = (target: Target, tryVerify: boolean): Effect.Effect<
 
 /**
  * Turns the host-name check of a client context on or off, apart from chain verification
- * (Racket's `ssl-set-verify-hostname!`).
+ * (Racket's `ssl-set-verify-hostname!`). With chain verification off and this on, the host name
+ * is still checked, after the handshake: a certificate for another host fails the connection
+ * with `VerifyError "HostnameMismatch"`.
  *
  * @since 0.1.0
  * @category verification

@@ -12,7 +12,9 @@ import type * as Scope from "effect/Scope"
 
 // node:tls is loaded on demand, so a Node built without it gets Ssl.layerUnavailable, not a crash.
 const load = Effect.tryPromise({
-  try: () => import("./internal/nodeTls.js"),
+  try: () =>
+    Promise.all([import("./internal/secureContext.js"), import("./internal/tcp.js"), import("./internal/wrap.js")])
+      .then(([secureContext, tcp, wrap]) => ({ ...secureContext, ...tcp, ...wrap })),
   catch: (error) => (error instanceof Error ? error.message : String(error))
 })
 
@@ -96,7 +98,13 @@ export const tcpListen = (
 ): Effect.Effect<TcpListener, SslError.ListenError | SslError.InvalidArgumentError, Scope.Scope> =>
   Effect.flatMap(Effect.orDie(load), (NodeTls) =>
     Effect.map(NodeTls.tcpListen(port, options ?? {}), (tcp) => ({
-      [TcpListenerTypeId]: { accept: Effect.map(tcp.accept, NodeTls.plainDuplex) },
+      [TcpListenerTypeId]: {
+        // Taken and made the scope's in one step; a plain connection is the user's at once.
+        accept: Effect.uninterruptible(Effect.flatMap(tcp.take, (socket) => {
+          tcp.handOver(socket)
+          return Effect.as(Effect.addFinalizer(() => Effect.sync(() => socket.destroy())), NodeTls.plainDuplex(socket))
+        }))
+      },
       address: tcp.address,
       close: tcp.close
     }))) as never

@@ -2,7 +2,7 @@
  * Lifetimes: what a connection's scope, a listener's scope and `output.close` do to the wire and to
  * the process (close_notify or not, sockets and file descriptors released, half-close).
  */
-import { Ssl, type SslError } from "@effect-ssl/core"
+import { Ssl, SslContext, type SslError } from "@effect-ssl/core"
 import { NodeSsl } from "@effect-ssl/node"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -34,6 +34,11 @@ import {
 
 /** A listener on 127.0.0.1 with the fixture server chain, in the current scope. */
 const localListener = Effect.flatMap(serverContext(), (context) => Ssl.listen(0, { hostname: "127.0.0.1", context }))
+
+const detectingListener = Effect.flatMap(
+  Effect.tap(serverContext(), (context) => SslContext.setDetectTruncation(context, true)),
+  (context) => Ssl.listen(0, { hostname: "127.0.0.1", context })
+)
 
 /** Accepts one connection in its own scope and drains its input; the result is how it ended. */
 const acceptAndDrain = (listener: Ssl.Listener) =>
@@ -132,40 +137,80 @@ describe("a connection's scope", () => {
       yield* backTo(before)
     }).pipe(Effect.provide(TestLayer)))
 
-  it.scopedLive("a peer that drops TCP without close_notify is a truncation, not an end of input", () =>
+  // A client that drops TCP without close_notify: `abandon` (Racket's ssl-abandon-port) closes the
+  // output without close_notify, and the scope then destroys the socket: the server sees a bare FIN.
+  const abandoning = (listener: Ssl.Listener) =>
+    Effect.scoped(Effect.gen(function*() {
+      const conn = yield* connectTo(listener)
+      yield* conn.output.write("partial")
+      yield* conn.abandon
+    }))
+
+  // A node:tls client that destroys its socket after writing: no end(), no close_notify.
+  const destroying = (listener: Ssl.Listener) =>
+    Effect.async<void, Error>((resume) => {
+      const ca = Fs.readFileSync(fixture("root-ca.pem"))
+      const socket = Tls.connect({ host: "127.0.0.1", port: listener.address.port, servername: "localhost", ca })
+      socket.on("error", (error) => resume(Effect.fail(error)))
+      socket.on("secureConnect", () => {
+        socket.write("raw", () => {
+          socket.destroy()
+          resume(Effect.void)
+        })
+      })
+    })
+
+  it.scopedLive("by default a TCP close without close_notify ends input like a clean end, as in node:tls", () =>
     Effect.gen(function*() {
       const listener = yield* localListener
       const server = yield* acceptAndDrain(listener)
-      yield* Effect.scoped(Effect.gen(function*() {
-        const conn = yield* connectTo(listener)
-        yield* conn.output.write("partial")
-        // Racket's ssl-abandon-port: the output closes without close_notify; the scope then
-        // destroys the socket, so the server sees a bare TCP FIN.
-        yield* conn.abandon
-      }))
+      yield* abandoning(listener)
+      expect(yield* Fiber.join(server)).toEqual({ data: "partial", end: "eof" })
+      const again = yield* acceptAndDrain(listener)
+      yield* destroying(listener)
+      expect(yield* Fiber.join(again)).toEqual({ data: "raw", end: "eof" })
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("with setDetectTruncation, a peer that drops TCP without close_notify is a truncation, not an end of input", () =>
+    Effect.gen(function*() {
+      const listener = yield* detectingListener
+      const server = yield* acceptAndDrain(listener)
+      yield* abandoning(listener)
       expect(yield* Fiber.join(server)).toEqual({ data: "partial", end: "IoError:TruncatedEof" })
     }).pipe(Effect.provide(TestLayer)))
 
-  it.scopedLive("a node:tls peer that destroys its socket is a truncation too", () =>
+  it.scopedLive("with setDetectTruncation, a node:tls peer that destroys its socket is a truncation too", () =>
+    Effect.gen(function*() {
+      const listener = yield* detectingListener
+      const server = yield* acceptAndDrain(listener)
+      yield* destroying(listener)
+      expect(yield* Fiber.join(server)).toEqual({ data: "raw", end: "IoError:TruncatedEof" })
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("with setDetectTruncation on the client, a server that drops TCP without close_notify is a truncation", () =>
     Effect.gen(function*() {
       const listener = yield* localListener
-      const server = yield* acceptAndDrain(listener)
-      const ca = Fs.readFileSync(fixture("root-ca.pem"))
-      yield* Effect.async<void, Error>((resume) => {
-        const socket = Tls.connect({ host: "127.0.0.1", port: listener.address.port, servername: "localhost", ca })
-        socket.on("error", (error) => resume(Effect.fail(error)))
-        socket.on("secureConnect", () => {
-          socket.write("raw", () => {
-            socket.destroy() // no end(): no close_notify
-            resume(Effect.void)
-          })
-        })
-      })
-      expect(yield* Fiber.join(server)).toEqual({ data: "raw", end: "IoError:TruncatedEof" })
+      yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Ssl.accept(listener)
+        yield* conn.output.write("partial")
+        yield* conn.abandon
+      })))
+      const client = yield* clientContext()
+      yield* SslContext.setDetectTruncation(client, true)
+      const conn = yield* Ssl.connect("localhost", listener.address.port, client)
+      expect(yield* drain(conn.input)).toEqual({ data: "partial", end: "IoError:TruncatedEof" })
+      // and a close_notify is still a clean end
+      const clean = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Ssl.accept(listener)
+        yield* conn.output.write("whole")
+      })))
+      const second = yield* Ssl.connect("localhost", listener.address.port, client)
+      expect(yield* drain(second.input)).toEqual({ data: "whole", end: "eof" })
+      yield* Fiber.join(clean)
     }).pipe(Effect.provide(TestLayer)))
 })
 
-describe("why the library reads TLS through a JS stream", () => {
+describe("why truncation detection reads TLS through a JS stream", () => {
   it.live("node:tls over a socket's native handle reports close_notify and a bare TCP FIN alike", () =>
     Effect.gen(function*() {
       // Node 20's C++ TLS layer emits the same 'end' for both; only the transport's own end,

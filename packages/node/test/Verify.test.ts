@@ -154,18 +154,22 @@ describe("client verifies the server", () => {
       }).pipe(Effect.provide(TestLayer)))
   }
 
-  it.scopedLive("a client refusing the server aborts: the server's accepted connection fails, never ends cleanly", () =>
+  it.scopedLive("a client refusing the server aborts: a server detecting truncation sees its connection fail, never end cleanly", () =>
     Effect.gen(function*() {
-      const listener = yield* Ssl.listen(0, {
-        hostname: "127.0.0.1",
-        context: yield* serverContext("expired-chain.pem", "expired.key")
-      })
+      // (node:tls's client, like ours, cannot send an alert once it has seen the certificate: it
+      // closes, and a server that does not detect truncation takes that for an end of input)
+      const context = yield* serverContext("expired-chain.pem", "expired.key")
+      yield* SslContext.setDetectTruncation(context, true)
+      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context })
       // node:tls verifies after the handshake, so the server's handshake completes; the client's
       // failed connect (in the test's long-lived scope) must release its socket at once.
-      const server = yield* Effect.fork(Effect.scoped(Effect.flatMap(Ssl.accept(listener), (conn) => failure(conn.input.read()))))
+      const server = yield* Effect.fork(Effect.scoped(failure(Effect.flatMap(Ssl.accept(listener), (conn) => conn.input.read()))))
       const clientError = yield* failure(Ssl.connect("localhost", listener.address.port, yield* clientContext()))
       expect(clientError).toMatchObject({ _tag: "VerifyError", reason: "Expired" })
-      expect(yield* Fiber.join(server)).toMatchObject({ _tag: "IoError", operation: "read", reason: "TruncatedEof" })
+      // The client closes as soon as it has judged the certificate: its last handshake flight
+      // may or may not have gone out first, so the server's accept or its first read fails.
+      const serverError = yield* Fiber.join(server)
+      expect([`HandshakeError:PeerClosed`, `IoError:TruncatedEof`]).toContain(`${serverError._tag}:${serverError.reason}`)
     }).pipe(Effect.provide(TestLayer)))
 
   it.scopedLive("a default client context does not trust the fixture root until it is loaded", () =>
@@ -242,11 +246,11 @@ describe("server verifies the client", () => {
         const serverError = yield* Fiber.join(server)
         expect(serverError).toMatchObject({ _tag: "VerifyError", reason: "UnknownIssuer", side: "server" })
         // Node verifies a client's chain only after the handshake (its OpenSSL verify callback
-        // always says yes), so no alert can be sent: the client's handshake succeeds in both
-        // versions and the server then closes without close_notify, which the client's first
-        // read reports as a truncation, never as a clean end of input.
+        // always says yes), so no alert can be sent: the server resets the connection, which the
+        // client's handshake (TLS 1.2) or first read (TLS 1.3) reports as a reset, never as a
+        // clean end of input.
         expect(SslError.isSslError(clientError)).toBe(true)
-        expect(clientError).toMatchObject({ _tag: "IoError", operation: "read", reason: "TruncatedEof" })
+        expect(clientError).toMatchObject({ reason: "Reset" })
       }).pipe(Effect.provide(TestLayer)))
   }
 

@@ -171,14 +171,13 @@ describe("wrap over Port.pipe", () => {
       expect(decoder.decode(yield* Fiber.join(back))).toBe("plain B\r\n")
     }).pipe(Effect.provide(TestLayer)))
 
-  it.scopedLive("shutdownOnClose: false: output.close sends nothing; dropping the transport then is a truncation", () =>
+  // The client writes, closes its output without close_notify (shutdownOnClose: false), and its
+  // scope then closes the pipe (closeOriginal): the server's wrap sees the transport end bare.
+  const unterminated = (server: Ssl.WrapOptions) =>
     Effect.gen(function*() {
       const [a, b] = yield* Port.pipe({ capacity: 100 })
       const { duplex, seen } = spy(a)
-      const server = yield* Effect.fork(Effect.scoped(Effect.flatMap(
-        Effect.flatMap(serverOptions, (options) => Ssl.wrap(b, options)),
-        (conn) => drain(conn.input)
-      )))
+      const reader = yield* Effect.fork(Effect.scoped(Effect.flatMap(Ssl.wrap(b, server), (conn) => drain(conn.input))))
       const scope = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
         const conn = yield* Ssl.wrap(duplex, { ...(yield* clientOptions), shutdownOnClose: false, closeOriginal: true })
         yield* conn.output.write("unterminated")
@@ -192,8 +191,19 @@ describe("wrap over Port.pipe", () => {
       })))
       const written = yield* Fiber.join(scope)
       expect(seen.written).toBe(written)
-      // The scope closed the pipe (closeOriginal) with no close_notify ever sent.
-      expect(yield* Fiber.join(server)).toEqual({ data: "unterminated", end: "IoError:TruncatedEof" })
+      return yield* Fiber.join(reader)
+    })
+
+  it.scopedLive("shutdownOnClose: false: output.close sends nothing; the transport's bare end is an end of input by default", () =>
+    Effect.gen(function*() {
+      expect(yield* unterminated(yield* serverOptions)).toEqual({ data: "unterminated", end: "eof" })
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("shutdownOnClose: false, and the server detects truncation: the transport's bare end is IoError TruncatedEof", () =>
+    Effect.gen(function*() {
+      const options = yield* serverOptions
+      yield* SslContext.setDetectTruncation(options.context, true)
+      expect(yield* unterminated(options)).toEqual({ data: "unterminated", end: "IoError:TruncatedEof" })
     }).pipe(Effect.provide(TestLayer)))
 
   it.scopedLive("shutdownOnClose: true (the default): output.close writes the close_notify", () =>

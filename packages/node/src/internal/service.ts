@@ -1,20 +1,50 @@
 /**
- * The Ssl service over node:tls.
+ * The Ssl service over node:tls: connect, listen and wrap put together from the handshake,
+ * transport and TCP modules.
  *
  * @internal
  */
-import { Ssl } from "@effect-ssl/core"
+import type { Port as PortT, Protocol as ProtocolT } from "@effect-ssl/core"
+import { Ssl, SslContext, SslError } from "@effect-ssl/core"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import * as NodeTls from "./nodeTls.js"
+import type * as Net from "node:net"
+import type { TlsConnection } from "./connection.js"
+import { clientHandshake } from "./handshakeClient.js"
+import { serverHandshake } from "./handshakeServer.js"
+import { SocketFeed, watchEnd } from "./jsStreamTransport.js"
+import { compile, probe } from "./secureContext.js"
+import { checkHostname, checkPort, tcpConnect, tcpListen } from "./tcp.js"
+import { secureDuplex } from "./wrap.js"
+
+/** @internal */
+export const contextFor = <K extends "client" | "server">(
+  kind: K,
+  given: SslContext.SslContext | ProtocolT.Protocol | undefined
+): Effect.Effect<K extends "client" ? SslContext.ClientContext : SslContext.ServerContext, SslError.SslError> => {
+  if (given === undefined || typeof given === "string") {
+    return (kind === "client" ? SslContext.makeClient(given) : SslContext.makeServer(given)) as never
+  }
+  if (!SslContext.isSslContext(given) || given.kind !== kind) {
+    return Effect.fail(
+      new SslError.InvalidArgumentError({
+        argument: "context",
+        value: SslContext.isSslContext(given) ? `${given.kind} context` : given,
+        reason: `expected a ${kind} context or a protocol name`
+      })
+    ) as never
+  }
+  return Effect.succeed(given) as never
+}
 
 /**
  * Runs `acquire` in a child of the current scope that is closed at once if it fails or is
- * interrupted: a connect, accept or wrap that does not succeed releases its socket now, not when
- * the caller's (possibly long-lived) scope ends. On success the child lives as long as the scope.
+ * interrupted, so that what a failed wrap set up (its bridge, the plain ports it took over) is
+ * given back now, not when the caller's scope ends.
  */
 const releaseOnFailure = <A, E>(
   acquire: Effect.Effect<A, E, Scope.Scope>
@@ -28,68 +58,133 @@ const releaseOnFailure = <A, E>(
     })
   )
 
+const release = (connection: TlsConnection) => connection.release
+
+/** TLS over a TCP connection: on its native handle, or through a JS stream to tell truncation. */
+const connect = (
+  hostname: string,
+  port: number,
+  context: SslContext.ClientContext,
+  timeout: Duration.Duration
+): Effect.Effect<Ssl.Connection, SslError.SslError, Scope.Scope> =>
+  Effect.flatMap(compile(context), (compiled) => {
+    const spec = { context, compiled, hostname, peer: `${hostname}:${port}`, shutdownOnClose: true, timeout }
+    if (!context.state.detectTruncation) {
+      return Effect.acquireRelease(clientHandshake(spec, { kind: "tcp", port }), release)
+    }
+    return Effect.flatMap(tcpConnect(hostname, port), (socket) => {
+      const feed = new SocketFeed(socket)
+      return Effect.acquireRelease(
+        clientHandshake(spec, { kind: "stream", stream: feed, addressed: socket, endWatch: watchEnd(feed), port }),
+        release
+      )
+    })
+  })
+
+/**
+ * An accepted TCP connection and, once its handshake is done, its TLS connection: the one
+ * finalizer of an accept releases whichever it has come to.
+ */
+class Accepted {
+  connection: TlsConnection | undefined = undefined
+  constructor(readonly socket: Net.Socket) {}
+  get release(): Effect.Effect<void> {
+    const { connection, socket } = this
+    return connection !== undefined ? connection.release : Effect.sync(() => socket.destroy())
+  }
+}
+
+const handshakeAccepted = (
+  accepted: Accepted,
+  context: SslContext.ServerContext,
+  timeout: Duration.Duration,
+  handOver: (socket: Net.Socket) => void
+): Effect.Effect<Ssl.Connection, SslError.SslError> =>
+  Effect.flatMap(
+    Effect.zip(
+      compile(context),
+      context.state.serverNameCallback !== undefined ? Effect.runtime<never>() : Effect.succeed(undefined)
+    ),
+    ([compiled, runtime]) => {
+      const socket = accepted.socket
+      const spec = {
+        context,
+        compiled,
+        peer: socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`,
+        shutdownOnClose: true,
+        timeout,
+        runtime
+      }
+      const feed = context.state.detectTruncation ? new SocketFeed(socket) : undefined
+      const transport = feed !== undefined
+        ? { kind: "stream", stream: feed, addressed: socket, endWatch: watchEnd(feed) } as const
+        : { kind: "tcp", socket } as const
+      // (A failed handshake destroys the socket, which the listener then forgets by itself.)
+      return Effect.map(serverHandshake(spec, transport), (connection) => {
+        accepted.connection = connection
+        handOver(socket)
+        return connection
+      })
+    }
+  )
+
 /** @internal */
 export const make: Effect.Effect<Ssl.Service> = Effect.sync(() => {
-  const loadFailure = NodeTls.probe()
+  const loadFailure = probe()
   return {
     available: Option.isNone(loadFailure),
     loadFailReason: loadFailure,
     connect: (hostname, port, context) =>
-      releaseOnFailure(Effect.gen(function*() {
-        const ctx = yield* NodeTls.contextFor("client", context)
-        const socket = yield* NodeTls.tcpConnect(hostname, port)
-        return yield* NodeTls.secureSocket(socket, {
-          mode: "connect",
-          context: ctx,
-          hostname,
-          peer: `${hostname}:${port}`,
-          shutdownOnClose: true
-        })
-      })),
+      Effect.flatMap(contextFor("client", context), (ctx) =>
+        Effect.zipRight(
+          Effect.zipRight(checkHostname(hostname), checkPort(port, false)),
+          Effect.flatMap(Ssl.HandshakeTimeout, (timeout) => connect(hostname, port, ctx, timeout))
+        )),
     listen: (port, options) =>
       Effect.gen(function*() {
-        const context = yield* NodeTls.contextFor("server", options?.context)
+        const context = yield* contextFor("server", options?.context)
         // Fail at listen time, not at the first handshake, when OpenSSL rejects the identity.
-        yield* NodeTls.secureContextFor(context)
+        yield* compile(context)
+        // the listener's, as it was when it started listening
         const timeout = yield* Ssl.HandshakeTimeout
-        const tcp = yield* NodeTls.tcpListen(port, {
+        const tcp = yield* tcpListen(port, {
           hostname: options?.hostname,
           backlog: options?.backlog,
           dropEnded: true
         })
+        // Taking a connection and making it the scope's is one uninterruptible step (only the
+        // wait for one is interruptible): a connection is never taken and then lost.
+        const acceptTransport = Effect.uninterruptible(Effect.flatMap(tcp.take, (socket) => {
+          const accepted = new Accepted(socket)
+          return Effect.as(
+            Effect.addFinalizer(() => accepted.release),
+            handshakeAccepted(accepted, context, timeout, tcp.handOver)
+          )
+        }))
         const listener: Ssl.Listener = {
           [Ssl.ListenerTypeId]: Ssl.ListenerTypeId,
           address: tcp.address,
           context,
-          acceptTransport: Effect.map(tcp.accept, (socket) =>
-            releaseOnFailure(NodeTls.secureSocket(socket, {
-              mode: "accept",
-              context,
-              hostname: undefined,
-              peer: socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`,
-              shutdownOnClose: true,
-              // the listener's, as it was when it started listening
-              handshakeTimeout: timeout
-            })).pipe(
-              // The socket itself was taken into the caller's scope by tcp.accept.
-              Effect.onError(() => Effect.sync(() => socket.destroy()))
-            )),
+          acceptTransport,
           close: tcp.close
         }
         return listener
       }),
-    wrap: (duplex, options) =>
+    wrap: (duplex: PortT.Duplex, options: Ssl.WrapOptions) =>
       releaseOnFailure(Effect.gen(function*() {
         const kind = options.mode === "connect" ? "client" : "server"
         // Only a missing context falls back to the protocol: `context: null` is refused, not ignored.
-        const context = yield* NodeTls.contextFor(kind, options.context !== undefined ? options.context : options.protocol)
-        return yield* NodeTls.secureDuplex(duplex, {
+        const context = yield* contextFor(kind, options.context !== undefined ? options.context : options.protocol)
+        const compiled = yield* compile(context)
+        const timeout = yield* Ssl.HandshakeTimeout
+        return yield* secureDuplex(duplex, {
           mode: options.mode,
           context,
+          compiled,
           hostname: options.hostname,
-          peer: options.hostname,
           shutdownOnClose: options.shutdownOnClose ?? true,
-          closeOriginal: options.closeOriginal ?? false
+          closeOriginal: options.closeOriginal ?? false,
+          timeout
         })
       }))
   }

@@ -8,7 +8,8 @@
 import type { Port as PortT } from "@effect-ssl/core"
 import { Port, SslError } from "@effect-ssl/core"
 import * as Effect from "effect/Effect"
-import * as Stream from "node:stream"
+import type * as Stream from "node:stream"
+import type { SocketFeed } from "./jsStreamTransport.js"
 
 /** @internal */
 export type NodeSocket = Stream.Duplex & {
@@ -20,6 +21,8 @@ export type NodeSocket = Stream.Duplex & {
 
 // Bytes a connection buffers ahead of its reader before it stops reading the socket.
 const highWaterMark = 1024 * 1024
+// Bytes a writer may queue on the socket before it waits for them to go.
+const writeAhead = 1024 * 1024
 
 /** @internal */
 export interface SocketPortsOptions {
@@ -43,16 +46,19 @@ const resetError = () => new SslError.IoError({ operation: "read", reason: "Rese
  * streams do with `owner_symbol`): a connection pays for no listener closures. A socket has at
  * most one SocketPorts (its plain ports) and one SocketFeed listening at a time.
  */
-const owner = Symbol("@effect-ssl/node/socketPorts/owner")
+export const owner = Symbol("@effect-ssl/node/socketPorts/owner")
 
-interface Owners {
+/** @internal */
+export interface Owners {
   ports: SocketPorts | undefined
   feed: SocketFeed | undefined
 }
 
-type Owned = NodeSocket & { [owner]: Owners }
+/** @internal */
+export type Owned = NodeSocket & { [owner]: Owners }
 
-const ownersOf = (socket: NodeSocket): Owners =>
+/** @internal */
+export const ownersOf = (socket: NodeSocket): Owners =>
   ((socket as Partial<Owned>)[owner] ??= { ports: undefined, feed: undefined })
 
 /** @internal */
@@ -63,6 +69,7 @@ export class SocketPorts {
   // A writer waiting for 'drain': one in a slot, more (concurrent writes) in an array.
   private drainWaiter: Resume | undefined = undefined
   private drainWaiters: Array<Resume> | undefined = undefined
+  private roomWait: Effect.Effect<void, SslError.SslError> | undefined = undefined
   private outputClosed = false
   private inputClosed = false
   private ended = false
@@ -115,7 +122,9 @@ export class SocketPorts {
   }
 
   private data(chunk: Uint8Array): void {
-    this.channel.push(chunk)
+    // A plain Uint8Array over the same memory: a Buffer's `slice` shares memory where a
+    // Uint8Array's copies, and readers are promised Uint8Arrays.
+    this.channel.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
     if (!this.paused && this.channel.buffered >= highWaterMark) {
       this.paused = true
       this.socket.pause()
@@ -133,6 +142,9 @@ export class SocketPorts {
     const readError = this.options.mapError(error, "read")
     if (this.writeError === undefined) this.writeError = this.options.mapError(error, "write")
     this.channel.fail(readError)
+    // node:tls reports a TLS error after the handshake (a bad record, a refused renegotiation)
+    // without closing the connection; none of them leaves it usable.
+    if (!this.socket.destroyed) this.socket.destroy()
     this.wakeWriters()
   }
 
@@ -204,14 +216,29 @@ export class SocketPorts {
     else this.socket.resume()
   }
 
-  /** The output's write: waits for 'drain' only when the socket says it is full. */
+  /**
+   * The output's write. It hands the bytes to the socket at once and waits only while more than
+   * `writeAhead` bytes are queued: waiting for every 'drain' would cost an event-loop turn per
+   * write. Bytes the socket queues behind a write in flight are kept by reference, so those are
+   * copied: the caller may reuse its array as soon as the write returns.
+   */
   write(bytes: Uint8Array): Effect.Effect<void, SslError.SslError> {
     if (this.outputClosed) return Effect.fail(new SslError.IoError({ operation: "write", reason: "Closed" }))
-    if (bytes.length === 0) return Effect.suspend(() => this.writeFailure() ?? Effect.void)
-    return Effect.async<void, SslError.SslError>((resume) => {
+    return Effect.suspend(() => {
+      const failed = this.writeFailure()
+      if (failed !== undefined) return failed
+      const socket = this.socket
+      if (bytes.length === 0) return Effect.void
+      socket.write(socket.writableLength > 0 ? Buffer.from(bytes) : bytes)
+      return socket.writableLength > writeAhead ? this.waitForRoom() : Effect.void
+    })
+  }
+
+  private waitForRoom(): Effect.Effect<void, SslError.SslError> {
+    return this.roomWait ??= Effect.async<void, SslError.SslError>((resume) => {
       const failed = this.writeFailure()
       if (failed !== undefined) return resume(failed)
-      if (this.socket.write(bytes) || !this.socket.writableNeedDrain) return resume(Effect.void)
+      if (this.socket.writableLength <= writeAhead || !this.socket.writableNeedDrain) return resume(Effect.void)
       if (this.drainWaiter === undefined) this.drainWaiter = resume
       else (this.drainWaiters ??= []).push(resume)
       return Effect.sync(() => {
@@ -357,198 +384,5 @@ class SocketOutputSteps {
   }
   get close(): Effect.Effect<void, SslError.SslError> {
     return this.ports.closeOutput
-  }
-}
-
-/**
- * A plain Duplex over a connected socket, for node:tls to read and write through instead of
- * taking over the socket's native handle.
- *
- * Why: over a native handle, Node's TLS reports a TLS close_notify and a bare TCP FIN alike, as
- * an 'end' (its C++ layer never tells JS which one it saw), so a truncated stream would look
- * complete. Through a JS stream, the transport's own end is visible (see `watchEnd`). The
- * buffers pass by reference; the socket's bytes are not copied here.
- *
- * @internal
- */
-export class SocketFeed extends Stream.Duplex {
-  // After the peer's close_notify, what arrives is plaintext for whoever takes the socket back.
-  private holding = false
-  private held: Array<Uint8Array> = []
-  // The TLS layer may write again as soon as the socket has room, not only once its last bytes
-  // reached the kernel: waiting for each write's callback would leave one write in flight.
-  private pendingWrite: ((error?: Error | null) => void) | undefined = undefined
-
-  // The socket's listeners, the same functions for every connection (see `owner`).
-  private static onData(this: Owned, chunk: Uint8Array): void {
-    this[owner].feed?.socketData(chunk)
-  }
-  private static onEnd(this: Owned): void {
-    this[owner].feed?.push(null)
-  }
-  private static onError(this: Owned, error: unknown): void {
-    this[owner].feed?.destroy(error instanceof Error ? error : new Error(String(error)))
-  }
-  private static onClose(this: Owned): void {
-    this[owner].feed?.socketClose()
-  }
-  private static onDrain(this: Owned): void {
-    this[owner].feed?.socketDrain()
-  }
-
-  constructor(
-    readonly socket: NodeSocket,
-    /** the socket outlives the TLS session, which must neither end nor destroy it */
-    private readonly keepSocket = false
-  ) {
-    // The readable side holds little: the TLS layer above keeps its own buffer.
-    super({ allowHalfOpen: true, readableHighWaterMark: 64 * 1024 })
-    ownersOf(socket).feed = this
-    socket.on("data", SocketFeed.onData)
-    socket.on("end", SocketFeed.onEnd)
-    socket.on("error", SocketFeed.onError)
-    socket.on("close", SocketFeed.onClose)
-    socket.on("drain", SocketFeed.onDrain)
-    // As for SocketPorts: an end that came before this feed listened.
-    if (socket.destroyed) this.destroy()
-    else if (socket.readableEnded) this.push(null)
-  }
-
-  private socketData(chunk: Uint8Array): void {
-    if (this.holding) {
-      this.held.push(chunk)
-      this.socket.pause()
-    } else if (!this.push(chunk)) this.socket.pause()
-  }
-
-  /** The TLS session has ended (close_notify received): keep later bytes out of it. */
-  hold(): void {
-    this.holding = true
-  }
-
-  /**
-   * Lets go of the socket without ending it, handing back what it read that TLS did not take
-   * (plaintext the peer sent after its close_notify).
-   */
-  release(): Array<Uint8Array> {
-    this.unlisten()
-    this.socket.pause()
-    const leftover: Array<Uint8Array> = []
-    if (!this.destroyed) {
-      for (let chunk = this.read(); chunk !== null; chunk = this.read()) leftover.push(chunk as Uint8Array)
-    }
-    leftover.push(...this.held)
-    this.held = []
-    return leftover
-  }
-
-  private unlisten(): void {
-    this.socket.off("drain", SocketFeed.onDrain)
-    this.socket.off("data", SocketFeed.onData)
-    this.socket.off("end", SocketFeed.onEnd)
-    this.socket.off("close", SocketFeed.onClose)
-    this.socket.off("error", SocketFeed.onError)
-    const owners = ownersOf(this.socket)
-    if (owners.feed === this) owners.feed = undefined
-  }
-
-  private socketClose(): void {
-    // A socket that closes without 'end' or 'error' (destroyed under us) ends the feed too.
-    if (!this.destroyed) this.destroy()
-  }
-
-  override _read(): void {
-    this.socket.resume()
-  }
-
-  private socketDrain(): void {
-    const callback = this.pendingWrite
-    this.pendingWrite = undefined
-    callback?.()
-  }
-
-  private afterWrite(accepted: boolean, callback: (error?: Error | null) => void): void {
-    if (accepted) return callback()
-    this.pendingWrite = callback
-  }
-
-  override _write(chunk: Uint8Array, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.afterWrite(this.socket.write(chunk), callback)
-  }
-
-  override _writev(
-    chunks: Array<{ chunk: Uint8Array; encoding: BufferEncoding }>,
-    callback: (error?: Error | null) => void
-  ): void {
-    const socket = this.socket as NodeSocket & { cork(): void; uncork(): void }
-    socket.cork()
-    let accepted = true
-    for (const { chunk } of chunks) accepted = socket.write(chunk)
-    socket.uncork()
-    this.afterWrite(accepted, callback)
-  }
-
-  override _final(callback: (error?: Error | null) => void): void {
-    // Half-close: the TLS layer above has written its close_notify; now the TCP FIN.
-    if (this.keepSocket || this.socket.destroyed || !this.socket.writable) return callback()
-    this.socket.end(() => callback())
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.pendingWrite = undefined
-    if (this.keepSocket) {
-      // Nothing may lose the socket's data until the plain ports take it back.
-      this.holding = true
-      this.socket.pause()
-      return callback(error)
-    }
-    this.unlisten()
-    // Errors of a socket being torn down are of no interest; they only must not go unhandled.
-    this.socket.on("error", () => {})
-    this.socket.destroy()
-    callback(error)
-  }
-}
-
-/**
- * Tells a clean TLS end from a truncation, for a TLS socket that reads through `transport` (a
- * `SocketFeed` or any JS Duplex). Call it before the TLS socket is made, so that this listener
- * runs before node:tls hears of the transport's end; `attach` the TLS socket once it exists.
- *
- * When the transport ends, node:tls has already been given every byte before that end. If one of
- * them was the peer's close_notify, the TLS socket has ended its readable side by then; if not,
- * the peer closed the transport without close_notify, and the reader gets IoError
- * "TruncatedEof" instead of a quiet end of input.
- *
- * @internal
- */
-export const watchEnd = (transport: Stream.Duplex): EndWatch => new EndWatch(transport)
-
-/** What `watchEnd` returns: a class, so that a connection pays for no closures of its own. @internal */
-export class EndWatch {
-  private tls: Stream.Readable | undefined = undefined
-  private truncated = false
-  /** The end-of-input verdict, for `SocketPortsOptions.onEnd` (bound: it is passed as a function). */
-  readonly onEnd: () => SslError.SslError | undefined
-
-  constructor(transport: Stream.Duplex) {
-    this.onEnd = this.verdict.bind(this)
-    transport.once("end", this.transportEnded.bind(this))
-  }
-
-  attach(socket: Stream.Readable): void {
-    this.tls = socket
-  }
-
-  private transportEnded(): void {
-    // `ended` is set synchronously when the TLS layer pushes its end (close_notify); the public
-    // `readableEnded` only turns true later, once 'end' is emitted.
-    const tls = this.tls
-    const state = (tls as { _readableState?: { ended?: boolean } } | undefined)?._readableState
-    this.truncated = !(state?.ended === true || tls?.readableEnded === true)
-  }
-
-  private verdict(): SslError.SslError | undefined {
-    return this.truncated ? new SslError.IoError({ operation: "read", reason: "TruncatedEof" }) : undefined
   }
 }

@@ -1,0 +1,112 @@
+/**
+ * An established TLS connection: its ports, the facts of its session (read from the socket once,
+ * built into a `SessionInfo` only when asked for), channel binding, and its end.
+ *
+ * @internal
+ */
+import type { Port as PortT, Ssl } from "@effect-ssl/core"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Crypto from "node:crypto"
+import type * as Net from "node:net"
+import type * as Tls from "node:tls"
+import { channelBinding } from "./channelBinding.js"
+import type { SocketPorts } from "./socketPorts.js"
+
+/** What the handshake established, besides the socket. @internal */
+export interface Established {
+  readonly mode: "connect" | "accept"
+  readonly verified: boolean
+  readonly resumed: boolean
+  /** the peer's certificate (DER), whenever it sent one (or, resumed, when the session was made) */
+  readonly peerDer: Uint8Array | undefined
+  /** the server's certificate for tls-server-end-point on a server: its own leaf */
+  readonly ownLeafDer: Uint8Array | undefined
+  /** SNI sent (client) */
+  readonly servername: string | undefined
+  /** where the addresses are read: the TCP socket under a JS-stream transport, else the TLS socket */
+  readonly addressed: Net.Socket | Tls.TLSSocket | undefined
+}
+
+const distinguishedName = (text: string): string =>
+  text.split("\n").filter((line) => line.length > 0).map((line) => `/${line}`).join("")
+
+/** @internal */
+export const describeCertificate = (x509: Crypto.X509Certificate): Ssl.PeerCertificate => ({
+  subject: distinguishedName(x509.subject),
+  issuer: distinguishedName(x509.issuer),
+  validFrom: new Date(x509.validFrom),
+  validTo: new Date(x509.validTo),
+  fingerprint256: x509.fingerprint256,
+  subjectAltNames: x509.subjectAltName === undefined ? [] : x509.subjectAltName.split(", ")
+})
+
+/** @internal */
+export class TlsConnection implements Ssl.Connection {
+  readonly input: PortT.Input
+  readonly output: PortT.Output
+  // Read now, while the socket has them (its native state goes when it closes); the rest waits
+  // until a session is asked for.
+  private readonly protocol: string | null
+  private readonly cipher: string
+  private readonly local: Ssl.Address
+  private readonly remote: Ssl.Address
+  private info: Ssl.SessionInfo | undefined = undefined
+
+  constructor(
+    readonly socket: Tls.TLSSocket,
+    readonly ports: SocketPorts,
+    private readonly established: Established
+  ) {
+    this.input = ports.input
+    this.output = ports.output
+    this.protocol = socket.getProtocol()
+    this.cipher = socket.getCipher()?.name ?? ""
+    const addressed = established.addressed ?? socket
+    this.local = { hostname: addressed.localAddress ?? "", port: addressed.localPort ?? 0 }
+    this.remote = { hostname: addressed.remoteAddress ?? "", port: addressed.remotePort ?? 0 }
+  }
+
+  get session(): Effect.Effect<Ssl.SessionInfo> {
+    return Effect.sync(() => this.info ??= this.sessionInfo())
+  }
+
+  private sessionInfo(): Ssl.SessionInfo {
+    const { established, socket } = this
+    const peerDer = established.peerDer
+    return {
+      protocol: (this.protocol ?? "TLSv1.3") as Ssl.SessionInfo["protocol"],
+      cipher: this.cipher,
+      verified: established.verified,
+      peerCertificate: peerDer === undefined
+        ? Option.none()
+        : Option.some(describeCertificate(new Crypto.X509Certificate(peerDer))),
+      alpnProtocol: typeof socket.alpnProtocol === "string" ? Option.some(socket.alpnProtocol) : Option.none(),
+      servername: established.mode === "connect"
+        ? Option.fromNullable(established.servername)
+        : Option.fromNullable((socket as { servername?: string | false | null }).servername || undefined),
+      localAddress: this.local,
+      remoteAddress: this.remote,
+      resumed: established.resumed
+    }
+  }
+
+  get abandon(): Effect.Effect<void> {
+    return Effect.sync(() => this.ports.abandon())
+  }
+
+  channelBinding(type: Ssl.ChannelBindingType) {
+    const { established } = this
+    return channelBinding(
+      this.socket,
+      established.mode,
+      type,
+      established.mode === "connect" ? established.peerDer : established.ownLeafDer
+    )
+  }
+
+  /** The end of the connection's scope: close_notify if it is still due, then the socket goes. */
+  get release(): Effect.Effect<void> {
+    return this.ports.shutdown(1000)
+  }
+}

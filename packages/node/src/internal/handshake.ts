@@ -1,0 +1,65 @@
+/**
+ * The wait for a TLS handshake: one `Effect.async` step, interruptible, with the handshake
+ * timeout as a timer inside it rather than a race of fibers around it.
+ *
+ * @internal
+ */
+import { SslError } from "@effect-ssl/core"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+
+/** What a running handshake offers the wait: how to stop it. */
+export interface Running {
+  /** interrupted: tear the connection down */
+  readonly cancel: () => void
+  /** the timeout fired: tear it down and fail with `timeoutError` */
+  readonly timedOut: () => void
+}
+
+const realClock = Clock.make().constructor
+
+/** The error of a handshake that did not finish in time. @internal */
+export const timeoutError = (
+  side: "client" | "server",
+  peer: string | undefined,
+  timeout: Duration.Duration
+): SslError.HandshakeError =>
+  new SslError.HandshakeError({ reason: "Timeout", side, peer, cause: `no handshake within ${Duration.format(timeout)}` })
+
+/**
+ * Waits for a handshake that `start` begins; `start` calls `finish` once with the outcome. The
+ * timeout follows the fiber's Clock: a timer inside the wait on the real clock, and the
+ * Clock-driven `Effect.timeoutFail` otherwise (a TestClock, say), so tests can move time.
+ *
+ * @internal
+ */
+export const awaitHandshake = <A>(
+  timeout: Duration.Duration,
+  side: "client" | "server",
+  peer: string | undefined,
+  start: (finish: (outcome: Effect.Effect<A, SslError.SslError>) => void) => Running
+): Effect.Effect<A, SslError.SslError> =>
+  Effect.withFiberRuntime((fiber) => {
+    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+    const millis = Duration.toMillis(timeout)
+    const timer = clock.constructor === realClock && Number.isFinite(millis)
+    const wait = Effect.interruptible(Effect.async<A, SslError.SslError>((resume) => {
+      let handle: ReturnType<typeof setTimeout> | undefined
+      let finished = false
+      const running = start((outcome) => {
+        finished = true
+        if (handle !== undefined) clearTimeout(handle)
+        resume(outcome)
+      })
+      if (timer && !finished) handle = setTimeout(running.timedOut, millis)
+      return Effect.sync(() => {
+        if (handle !== undefined) clearTimeout(handle)
+        running.cancel()
+      })
+    }))
+    return timer
+      ? wait
+      : Effect.timeoutFail(wait, { duration: timeout, onTimeout: () => timeoutError(side, peer, timeout) })
+  })
