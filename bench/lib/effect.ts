@@ -41,6 +41,8 @@ export const clientContext = (
   Effect.gen(function*() {
     const ctx = yield* SslContext.makeClient(protocol)
     yield* SslContext.loadVerifyRootCertificatesPem(ctx, readFileSync(rootCa, "utf8"))
+    // Full handshakes, as the raw side makes them (it keeps no sessions).
+    yield* SslContext.setSessionCache(ctx, false)
     return ctx
   })
 

@@ -370,9 +370,12 @@ export const wrap = (
 
 /**
  * Serves a listener: every connection is handshaken and handled in its own fiber and scope, at
- * most `concurrency` at once (default unbounded). A failing handshake or handler ends its own
- * connection only (it is logged at debug level). Runs until interrupted or the listener closes;
- * interrupting it closes every open connection.
+ * most `concurrency` handlers at once (default unbounded). Handshakes take no part of that limit:
+ * they run as connections come, so that clients that never finish theirs cannot keep good clients
+ * waiting (the listener's `backlog` bounds how many connections may be in their handshake at
+ * once). A failing handshake or handler ends its own connection only (it is logged at debug
+ * level). Runs until interrupted or the listener closes; interrupting it closes every open
+ * connection.
  *
  * @example
  * ```ts
@@ -408,11 +411,14 @@ export const serve: {
  * @category models
  */
 export interface ServeOptions<E> {
-  /** most connections handled at once; default unbounded */
+  /** most handlers running at once (handshakes are not counted); default unbounded */
   readonly concurrency?: number | undefined
   /** told of every connection that ends with a failure (handshake or handler); default: a debug log */
   readonly onError?: ((cause: Cause.Cause<E | SslError>) => Effect.Effect<void>) | undefined
 }
+
+const logFailure = (cause: Cause.Cause<unknown>) =>
+  Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logDebug("effect-ssl: connection ended with a failure", cause)
 
 const serveImpl = <E, R>(
   listener: Listener,
@@ -432,29 +438,30 @@ const serveImpl = <E, R>(
     const fibers = yield* FiberSet.make<void, never>()
     // Without a limit no permits are taken: a semaphore step per connection for nothing.
     const permits = concurrency === undefined ? undefined : yield* Effect.makeSemaphore(concurrency)
-    const release = permits === undefined ? Effect.void : permits.release(1)
+    const onError = options?.onError
+    const reported = (cause: Cause.Cause<E | SslError>) =>
+      onError === undefined || Cause.isInterruptedOnly(cause) ? logFailure(cause) : onError(cause)
     const runFork = yield* FiberSet.runtime(fibers)<R>()
     while (true) {
-      if (permits !== undefined) yield* permits.take(1)
+      // One scope per connection, the handler's own: the connection lives in it.
       const scope = yield* Scope.make()
       const accepted = yield* Effect.exit(Scope.extend(listener.acceptTransport, scope))
       if (Exit.isFailure(accepted)) {
         yield* Scope.close(scope, accepted)
-        yield* release
         return yield* accepted
       }
+      // The handshake takes no permit: a client that never finishes its handshake must not keep
+      // a slot of the handler's concurrency from a good client.
       const handshake = accepted.value
-      const connection = Effect.flatMap(Scope.extend(handshake, scope), (conn) => handler(conn)).pipe(
-        Effect.catchAllCause((cause) =>
-          Cause.isInterruptedOnly(cause)
-            ? Effect.void
-            : options?.onError !== undefined
-            ? options.onError(cause)
-            : Effect.logDebug("effect-ssl: connection ended with a failure", cause)
-        ),
-        Effect.onExit((exit) => Effect.zipRight(Scope.close(scope, exit), release))
+      const served = permits === undefined
+        ? Effect.flatMap(handshake, handler)
+        : Effect.flatMap(handshake, (connection) => permits.withPermits(1)(handler(connection)))
+      runFork(
+        Effect.provideService(served, Scope.Scope, scope).pipe(
+          Effect.catchAllCause(reported),
+          Effect.onExit((exit) => Scope.close(scope, exit))
+        ) as Effect.Effect<void, never, R>
       )
-      runFork(connection as Effect.Effect<void, never, R>)
     }
   })) as never
 

@@ -74,13 +74,17 @@ export class TlsConnection implements Ssl.Connection {
   private sessionInfo(): Ssl.SessionInfo {
     const { established, socket } = this
     const peerDer = established.peerDer
+    let peerCertificate: Option.Option<Ssl.PeerCertificate> | undefined
     return {
       protocol: (this.protocol ?? "TLSv1.3") as Ssl.SessionInfo["protocol"],
       cipher: this.cipher,
       verified: established.verified,
-      peerCertificate: peerDer === undefined
-        ? Option.none()
-        : Option.some(describeCertificate(new Crypto.X509Certificate(peerDer))),
+      // Parsing the certificate costs more than the rest of the session together: only when read.
+      get peerCertificate() {
+        return peerCertificate ??= peerDer === undefined
+          ? Option.none()
+          : Option.some(describeCertificate(new Crypto.X509Certificate(peerDer)))
+      },
       alpnProtocol: typeof socket.alpnProtocol === "string" ? Option.some(socket.alpnProtocol) : Option.none(),
       servername: established.mode === "connect"
         ? Option.fromNullable(established.servername)

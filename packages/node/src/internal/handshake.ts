@@ -9,6 +9,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Scope from "effect/Scope"
 
 /** What a running handshake offers the wait: how to stop it. */
 export interface Running {
@@ -63,3 +64,18 @@ export const awaitHandshake = <A>(
       ? wait
       : Effect.timeoutFail(wait, { duration: timeout, onTimeout: () => timeoutError(side, peer, timeout) })
   })
+
+/**
+ * `Effect.acquireRelease` for connections: the release is added to the scope as it is. Effect's
+ * own captures the acquiring fiber's FiberRefs and patches them back in around the release (a
+ * diff and a patch of every FiberRef, per connection); these releases read none of them.
+ *
+ * @internal
+ */
+export const acquireConnection = <A, E, R>(
+  acquire: Effect.Effect<A, E, R>,
+  release: (a: A) => Effect.Effect<void>
+): Effect.Effect<A, E, R | Scope.Scope> =>
+  Effect.uninterruptible(
+    Effect.flatMap(acquire, (a) => Effect.flatMap(Scope.Scope, (scope) => Effect.as(Scope.addFinalizerExit(scope, () => release(a)), a)))
+  )

@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import type * as Net from "node:net"
 import type { TlsConnection } from "./connection.js"
+import { acquireConnection } from "./handshake.js"
 import { clientHandshake } from "./handshakeClient.js"
 import { serverHandshake } from "./handshakeServer.js"
 import { SocketFeed, watchEnd } from "./jsStreamTransport.js"
@@ -70,11 +71,11 @@ const connect = (
   Effect.flatMap(compile(context), (compiled) => {
     const spec = { context, compiled, hostname, peer: `${hostname}:${port}`, shutdownOnClose: true, timeout }
     if (!context.state.detectTruncation) {
-      return Effect.acquireRelease(clientHandshake(spec, { kind: "tcp", port }), release)
+      return acquireConnection(clientHandshake(spec, { kind: "tcp", port }), release)
     }
     return Effect.flatMap(tcpConnect(hostname, port), (socket) => {
       const feed = new SocketFeed(socket)
-      return Effect.acquireRelease(
+      return acquireConnection(
         clientHandshake(spec, { kind: "stream", stream: feed, addressed: socket, endWatch: watchEnd(feed), port }),
         release
       )
@@ -156,10 +157,11 @@ export const make: Effect.Effect<Ssl.Service> = Effect.sync(() => {
         // wait for one is interruptible): a connection is never taken and then lost.
         const acceptTransport = Effect.uninterruptible(Effect.flatMap(tcp.take, (socket) => {
           const accepted = new Accepted(socket)
-          return Effect.as(
-            Effect.addFinalizer(() => accepted.release),
-            handshakeAccepted(accepted, context, timeout, tcp.handOver)
-          )
+          return Effect.flatMap(Scope.Scope, (scope) =>
+            Effect.as(
+              Scope.addFinalizerExit(scope, () => accepted.release),
+              handshakeAccepted(accepted, context, timeout, tcp.handOver)
+            ))
         }))
         const listener: Ssl.Listener = {
           [Ssl.ListenerTypeId]: Ssl.ListenerTypeId,

@@ -19,6 +19,7 @@ import type * as Net from "node:net"
 import * as NodeStream from "node:stream"
 import type { TlsConnection } from "./connection.js"
 import * as Errors from "./errors.js"
+import { acquireConnection } from "./handshake.js"
 import { clientHandshake } from "./handshakeClient.js"
 import { serverHandshake } from "./handshakeServer.js"
 import { SocketFeed, watchEnd } from "./jsStreamTransport.js"
@@ -174,7 +175,7 @@ const handshakeOver = (
           port: addressed?.remotePort
         })
         : serverHandshake({ ...common, runtime }, { kind: "stream", stream, addressed, endWatch })
-      return Effect.acquireRelease(handshake, (connection) => connection.release)
+      return acquireConnection(handshake, (connection) => connection.release)
     }
   )
 
