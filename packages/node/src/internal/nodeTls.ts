@@ -21,6 +21,7 @@ import * as NodeStream from "node:stream"
 import * as Tls from "node:tls"
 import { parseClientHelloAlpn } from "./clientHello.js"
 import * as Errors from "./errors.js"
+import { describeCertificate, identityOptions } from "./x509.js"
 import { type NodeSocket, SocketFeed, SocketPorts, watchEnd } from "./socketPorts.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -92,8 +93,7 @@ const compile = (context: SslContextT.SslContext): Effect.Effect<Compiled, SslEr
           minVersion: state.protocol.minVersion,
           maxVersion: state.protocol.maxVersion,
           ...cipherOption(state),
-          ...(state.chain.length > 0 ? { cert: state.chain.map((c) => c.pem).join("\n") } : {}),
-          ...(state.key !== undefined ? { key: state.key.pem } : {}),
+          ...identityOptions(state),
           ...(ca !== undefined ? { ca } : {}),
           // OpenSSL refuses to resume a session on a server that asks for client certificates
           // unless a session id context is set (tls.Server sets one; a bare TLSSocket does not):
@@ -431,20 +431,8 @@ type Transport = { readonly kind: "socket"; readonly socket: Net.Socket; readonl
 
 const isIp = (hostname: string) => Net.isIP(stripBrackets(hostname)) !== 0
 
-const distinguishedName = (text: string): string =>
-  text.split("\n").filter((line) => line.length > 0).map((line) => `/${line}`).join("")
-
-const peerCertificate = (x509: Crypto.X509Certificate | undefined): Option.Option<Ssl.PeerCertificate> => {
-  if (x509 === undefined) return Option.none()
-  return Option.some({
-    subject: distinguishedName(x509.subject),
-    issuer: distinguishedName(x509.issuer),
-    validFrom: new Date(x509.validFrom),
-    validTo: new Date(x509.validTo),
-    fingerprint256: x509.fingerprint256,
-    subjectAltNames: x509.subjectAltName === undefined ? [] : x509.subjectAltName.split(", ")
-  })
-}
+const peerCertificate = (x509: Crypto.X509Certificate | undefined): Option.Option<Ssl.PeerCertificate> =>
+  x509 === undefined ? Option.none() : Option.some(describeCertificate(x509))
 
 // Node keeps OpenSSL's verdict in the socket's handle; the public API only exposes it for sockets
 // a tls.Server made, and for clients only its code (authorizationError), which is "UNSPECIFIED"
