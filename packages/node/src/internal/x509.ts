@@ -62,10 +62,9 @@ const blocksOf = (text: string): ReadonlyArray<Block> => {
 
 const isPemText = (text: string): boolean => text.includes("-----BEGIN")
 
-const textOf = (data: string | Uint8Array): string =>
-  typeof data === "string" ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("latin1")
-
 const bufferOf = (data: Uint8Array): Buffer => Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+
+const textOf = (data: string | Uint8Array): string => (typeof data === "string" ? data : bufferOf(data).toString("latin1"))
 
 const where = (index: number, block: Block) => `${block.label} block ${index + 1}`
 
@@ -77,6 +76,12 @@ const reasonOf = (error: unknown): string =>
   (error instanceof Error ? error.message : String(error)).replace(/^error:[0-9A-Fa-f]+:[^:]*:[^:]*:/, "")
 
 const codeOf = (error: unknown): unknown => (error as { readonly code?: unknown } | null)?.code
+
+const certificateFailure = (path: string) => (reason: SslError.CertificateLoadReason, cause?: string) =>
+  Effect.fail(new SslError.CertificateLoadError({ path, reason, cause }))
+
+const keyFailure = (path: string) => (reason: SslError.PrivateKeyLoadReason, cause?: string) =>
+  Effect.fail(new SslError.PrivateKeyLoadError({ path, reason, cause }))
 
 // ---------------------------------------------------------------------------------------------
 // Certificates
@@ -95,8 +100,7 @@ const parseCertificates = (
   path: string
 ): Effect.Effect<ReadonlyArray<Pki.Certificate>, SslError.CertificateLoadError> =>
   Effect.suspend(() => {
-    const fail = (reason: SslError.CertificateLoadReason, cause?: string) =>
-      Effect.fail(new SslError.CertificateLoadError({ path, reason, cause }))
+    const fail = certificateFailure(path)
     const text = textOf(data)
     if (!isPemText(text)) {
       if (typeof data === "string" || data[0] !== 0x30) return fail("Malformed", "no PEM block in it")
@@ -149,8 +153,7 @@ const typeByLabel: Record<string, Pki.KeyType> = { "RSA PRIVATE KEY": "rsa", "EC
 type KeyOutcome = Effect.Effect<Pki.PrivateKey, SslError.PrivateKeyLoadError>
 
 const keyFromPem = (text: string, path: string, options: Pki.KeyOptions): KeyOutcome => {
-  const fail = (reason: SslError.PrivateKeyLoadReason, cause?: string) =>
-    Effect.fail(new SslError.PrivateKeyLoadError({ path, reason, cause }))
+  const fail = keyFailure(path)
   const blocks = blocksOf(text)
   if (blocks.length === 0) return fail("Malformed", "no complete PEM BEGIN line in it")
   let skipped = 0
@@ -188,32 +191,39 @@ const keyFromPem = (text: string, path: string, options: Pki.KeyOptions): KeyOut
     : fail("NoKey", labelsIn(blocks))
 }
 
-const derKeyTypes = ["pkcs8", "pkcs1", "sec1"] as const
+const checkRsa = (key: Pki.PrivateKey, options: Pki.KeyOptions, fail: ReturnType<typeof keyFailure>): KeyOutcome =>
+  options.rsa && !isRsa(key.type) ? fail("NoRsaKey", `the key is ${key.type.toUpperCase()}`) : Effect.succeed(key)
 
 // DER carries no label: OpenSSL's decoders are tried in turn, as `openssl pkey -inform DER` does.
 const keyFromDer = (der: Uint8Array, path: string, options: Pki.KeyOptions): KeyOutcome => {
-  const fail = (reason: SslError.PrivateKeyLoadReason, cause?: string) =>
-    Effect.fail(new SslError.PrivateKeyLoadError({ path, reason, cause }))
-  const key = bufferOf(der)
-  const attempt = (type: typeof derKeyTypes[number], passphrase?: string) =>
-    Crypto.createPrivateKey({ key, format: "der", type, ...(passphrase !== undefined ? { passphrase } : {}) })
-  let encrypted = false
+  const fail = keyFailure(path)
+  const read = (type: "pkcs8" | "pkcs1" | "sec1", passphrase?: string) =>
+    checkRsa(
+      privateKeyOf(Crypto.createPrivateKey({
+        key: bufferOf(der),
+        format: "der",
+        type,
+        ...(passphrase !== undefined ? { passphrase } : {})
+      })),
+      options,
+      fail
+    )
   try {
-    attempt("pkcs8")
+    return read("pkcs8")
   } catch (error) {
-    encrypted = codeOf(error) === "ERR_MISSING_PASSPHRASE"
-  }
-  if (encrypted) {
-    if (options.passphrase === undefined) return fail("Encrypted", "an EncryptedPrivateKeyInfo")
-    try {
-      return checkRsa(privateKeyOf(attempt("pkcs8", options.passphrase)), options, fail)
-    } catch (error) {
-      return fail("BadPassphrase", reasonOf(error))
+    // an EncryptedPrivateKeyInfo
+    if (codeOf(error) === "ERR_MISSING_PASSPHRASE") {
+      if (options.passphrase === undefined) return fail("Encrypted", "an EncryptedPrivateKeyInfo")
+      try {
+        return read("pkcs8", options.passphrase)
+      } catch (error) {
+        return fail("BadPassphrase", reasonOf(error))
+      }
     }
   }
-  for (const type of derKeyTypes) {
+  for (const type of ["pkcs1", "sec1"] as const) {
     try {
-      return checkRsa(privateKeyOf(attempt(type)), options, fail)
+      return read(type)
     } catch {
       // the next decoder
     }
@@ -226,22 +236,16 @@ const keyFromDer = (der: Uint8Array, path: string, options: Pki.KeyOptions): Key
   }
 }
 
-const checkRsa = (
-  key: Pki.PrivateKey,
-  options: Pki.KeyOptions,
-  fail: (reason: SslError.PrivateKeyLoadReason, cause?: string) => KeyOutcome
-): KeyOutcome => (options.rsa && !isRsa(key.type) ? fail("NoRsaKey", `the key is ${key.type.toUpperCase()}`) : Effect.succeed(key))
-
 const parsePrivateKey = (data: string | Uint8Array, path: string, options: Pki.KeyOptions): KeyOutcome =>
   Effect.suspend(() => {
     const text = textOf(data)
-    const malformed = (cause: string) => Effect.fail(new SslError.PrivateKeyLoadError({ path, reason: "Malformed", cause }))
+    const fail = keyFailure(path)
     if (options.asn1) {
-      if (isPemText(text)) return malformed("this is PEM text; load it without { asn1: true }")
-      if (typeof data === "string") return malformed("DER keys must be given as bytes")
+      if (isPemText(text)) return fail("Malformed", "this is PEM text; load it without { asn1: true }")
+      if (typeof data === "string") return fail("Malformed", "DER keys must be given as bytes")
       return keyFromDer(data, path, options)
     }
-    if (!isPemText(text)) return malformed("no PEM block in it; for a DER key pass { asn1: true }")
+    if (!isPemText(text)) return fail("Malformed", "no PEM block in it; for a DER key pass { asn1: true }")
     return keyFromPem(text, path, options)
   })
 
@@ -262,12 +266,13 @@ interface NativeContext {
 
 // node:crypto has no PKCS#12 reader; OpenSSL's PKCS12_parse runs behind createSecureContext, which
 // checks the key against the certificate too (SSL_CTX_use_PrivateKey), and hands back the leaf but
-// never the key. Its failures are told apart by OpenSSL's reason text.
+// never the key. Its failures are told apart by Node's code and OpenSSL's reason text.
 const pkcs12Failure = (path: string, passphrase: string | undefined, error: unknown) => {
   const cause = reasonOf(error)
   const key = (reason: SslError.PrivateKeyLoadReason) => new SslError.PrivateKeyLoadError({ path, reason, cause })
   if (/mac verify failure|mac absent/i.test(cause)) return key(passphrase === undefined ? "Encrypted" : "BadPassphrase")
-  if (/unsupported/i.test(cause)) return key("Unsupported")
+  // "Unsupported PKCS12 PFX data": a cipher only OpenSSL's legacy provider has (RC2)
+  if (codeOf(error) === "ERR_CRYPTO_UNSUPPORTED_OPERATION") return key("Unsupported")
   if (/key values mismatch/i.test(cause)) return key("KeyMismatch")
   if (/private key/i.test(cause)) return key("NoKey")
   if (/certificate/i.test(cause)) return new SslError.CertificateLoadError({ path, reason: "NoCertificate", cause })
@@ -286,7 +291,7 @@ const parsePkcs12 = (data: Uint8Array, path: string, passphrase: string | undefi
       return Effect.fail(pkcs12Failure(path, passphrase, error))
     }
     const leaf = native.getCertificate()
-    if (leaf == null) return Effect.fail(new SslError.CertificateLoadError({ path, reason: "NoCertificate" }))
+    if (leaf == null) return certificateFailure(path)("NoCertificate")
     return Effect.succeed({
       chain: [certificateOf(new Crypto.X509Certificate(leaf))],
       pkcs12: { der: new Uint8Array(data), passphrase }
