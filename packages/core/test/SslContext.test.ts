@@ -11,6 +11,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as nodePath from "node:path"
 import { fileURLToPath } from "node:url"
+import * as Pki from "../src/Pki.js"
 import * as Protocol from "../src/Protocol.js"
 import * as SslContext from "../src/SslContext.js"
 import type { CertificateLoadError, PrivateKeyLoadError } from "../src/SslError.js"
@@ -698,6 +699,19 @@ layer(Platform)("SslContext", (it) => {
         yield* SslContext.loadVerifyRootCertificates(ctx, fixture("server-chain.pem"))
         expect(ctx.state.roots).toHaveLength(2)
       }).pipe(Effect.provide(NodeContext.layer)))
+  })
+
+  describe("a runtime without a crypto library", () => {
+    it.effect("every certificate and key fails to load with Unavailable, naming the path and why", () =>
+      Effect.gen(function*() {
+        const ctx = yield* server()
+        const chain = yield* Effect.flip(SslContext.loadCertificateChain(ctx, fixture("server-chain.pem")))
+        expect(chain).toMatchObject({ _tag: "CertificateLoadError", reason: "Unavailable", path: fixture("server-chain.pem") })
+        expect(chain.message).toContain("no crypto")
+        const key = yield* Effect.flip(SslContext.loadPrivateKeyPem(ctx, text("server.key")))
+        expect(key).toMatchObject({ _tag: "PrivateKeyLoadError", reason: "Unavailable", path: "<memory>" })
+        expect(ctx.state.chain).toHaveLength(0)
+      }).pipe(Effect.provide(Pki.layerUnavailable("node:crypto did not load"))))
   })
 
   describe("in-memory variants", () => {
