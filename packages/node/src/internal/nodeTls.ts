@@ -21,8 +21,8 @@ import * as NodeStream from "node:stream"
 import * as Tls from "node:tls"
 import { parseClientHelloAlpn } from "./clientHello.js"
 import * as Errors from "./errors.js"
-import { describeCertificate, identityOptions } from "./x509.js"
 import { type NodeSocket, SocketFeed, SocketPorts, watchEnd } from "./socketPorts.js"
+import { describeCertificate, identityOptions } from "./x509.js"
 
 // ---------------------------------------------------------------------------------------------
 // Secure contexts
