@@ -6,7 +6,7 @@
  * uses) rather than through @effect/platform's FileSystem: @effect/platform-node takes over a
  * second to import, which every child process would pay.
  */
-import { Ssl as SslT, SslContext, type SslError } from "@effect-ssl/core"
+import { type Pki, Ssl as SslT, SslContext, type SslError } from "@effect-ssl/core"
 import { NodeSsl } from "@effect-ssl/node"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
@@ -15,7 +15,7 @@ import * as Option from "effect/Option"
 import { readFileSync } from "node:fs"
 import { type CertKind, chunk, CHUNK, identities, rootCa } from "./common.js"
 
-export type EffectEnv = SslT.Ssl | SslContext.CipherValidator
+export type EffectEnv = SslT.Ssl | SslContext.CipherValidator | Pki.Pki
 
 export const layer: Layer.Layer<EffectEnv> = NodeSsl.layer
 
@@ -26,7 +26,7 @@ export type Runtime = ManagedRuntime.ManagedRuntime<EffectEnv, never>
 /** A server context holding the fixture chain and key. */
 export const serverContext = (
   kind: CertKind
-): Effect.Effect<SslContext.ServerContext, SslError.SslError> =>
+): Effect.Effect<SslContext.ServerContext, SslError.SslError, Pki.Pki> =>
   Effect.gen(function*() {
     const ctx = yield* SslContext.makeServer("auto")
     yield* SslContext.loadCertificateChainPem(ctx, readFileSync(identities[kind].chain, "utf8"))
@@ -37,7 +37,7 @@ export const serverContext = (
 /** A client context that verifies the server against the fixture root CA. */
 export const clientContext = (
   protocol: "auto" | "tls1.3" = "auto"
-): Effect.Effect<SslContext.ClientContext, SslError.SslError> =>
+): Effect.Effect<SslContext.ClientContext, SslError.SslError, Pki.Pki> =>
   Effect.gen(function*() {
     const ctx = yield* SslContext.makeClient(protocol)
     yield* SslContext.loadVerifyRootCertificatesPem(ctx, readFileSync(rootCa, "utf8"))

@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { SslContext, type SslError } from "@effect-ssl/core"
+import { type Pki, SslContext, type SslError } from "@effect-ssl/core"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -20,7 +20,7 @@ export const loadIdentity = (
   target: SslContext.SslContext,
   cert: Option.Option<string>,
   key: Option.Option<string>
-): Effect.Effect<boolean, CliError | SslError.CertificateLoadError | SslError.PrivateKeyLoadError, FileSystem.FileSystem> =>
+): Effect.Effect<boolean, CliError | SslError.CertificateLoadError | SslError.PrivateKeyLoadError, FileSystem.FileSystem | Pki.Pki> =>
   Effect.gen(function*() {
     if (Option.isNone(cert)) {
       if (Option.isSome(key)) return yield* new CliError({ message: "--key needs --cert (the certificate chain it belongs to)" })
@@ -40,5 +40,5 @@ export const loadIdentity = (
 export const loadRoots = (
   target: SslContext.SslContext,
   files: ReadonlyArray<string>
-): Effect.Effect<void, SslError.CertificateLoadError, FileSystem.FileSystem> =>
+): Effect.Effect<void, SslError.CertificateLoadError, FileSystem.FileSystem | Pki.Pki> =>
   Effect.forEach(files, (file) => SslContext.loadVerifyRootCertificates(target, file), { discard: true })

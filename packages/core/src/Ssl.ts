@@ -14,6 +14,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Scope from "effect/Scope"
+import * as Pki from "./Pki.js"
 import type * as Port from "./Port.js"
 import type * as Protocol from "./Protocol.js"
 import type * as SslContext from "./SslContext.js"
@@ -46,6 +47,12 @@ export interface PeerCertificate {
   readonly fingerprint256: string
   /** "DNS:localhost", "IP Address:127.0.0.1" */
   readonly subjectAltNames: ReadonlyArray<string>
+  /** the certificate's DER encoding */
+  readonly der: Uint8Array
+  /** hex, as node:crypto prints it ("44845B10…") */
+  readonly serialNumber: string
+  /** base64 of the SHA-256 of its DER SubjectPublicKeyInfo: the usual public-key pin */
+  readonly spkiSha256: string
 }
 
 /**
@@ -99,55 +106,35 @@ export interface Connection extends Port.Duplex {
 export type ChannelBindingType = "tls-unique" | "tls-exporter" | "tls-server-end-point"
 
 /**
- * The host names a certificate is for: its DNS subject alt names, else its common name (Racket's
- * `ssl-peer-certificate-hostnames`).
+ * The host names a certificate is for: its DNS subject alt names, else its common names (Racket's
+ * `ssl-peer-certificate-hostnames`), as the platform reads them from the certificate itself. A
+ * certificate the platform did not describe (one built by hand) names none.
  *
  * @since 0.1.0
  * @category hostnames
  */
-export const peerHostnames = (certificate: PeerCertificate): ReadonlyArray<string> => {
-  const dns = certificate.subjectAltNames.filter((n) => n.startsWith("DNS:")).map((n) => n.slice(4))
-  if (dns.length > 0) return dns
-  const cn = /(?:^|\/)CN=([^/]*)/.exec(certificate.subject)
-  return cn === null ? [] : [cn[1]!]
-}
-
-const matchesPattern = (pattern: string, hostname: string): boolean => {
-  const p = pattern.toLowerCase().replace(/\.$/, "")
-  const h = hostname.toLowerCase().replace(/\.$/, "")
-  if (!p.startsWith("*.")) return p === h
-  // A wildcard stands for exactly one whole left-most label, and never for a public suffix alone.
-  const rest = p.slice(2)
-  const dot = h.indexOf(".")
-  return rest.includes(".") && dot > 0 && h.slice(dot + 1) === rest
-}
+export const peerHostnames = (certificate: PeerCertificate): ReadonlyArray<string> =>
+  Pki.hostCheckOf(certificate)?.hostnames ?? []
 
 /**
- * Whether a certificate is valid for a host name or IP address, by the rules of RFC 6125
- * (wildcards in the left-most label only; IP addresses against IP subject alt names) (Racket's
- * `ssl-peer-check-hostname`).
+ * Whether a certificate is valid for a host name or IP address (Racket's
+ * `ssl-peer-check-hostname`), as OpenSSL decides it in the handshake (RFC 6125: wildcards in the
+ * left-most label only, the common names only when there is no DNS alt name, IP addresses against
+ * IP alt names only). Brackets around an IPv6 address and one trailing dot are ignored. A
+ * certificate the platform did not describe (one built by hand) is valid for no name.
  *
  * @since 0.1.0
  * @category hostnames
  */
 export const checkHostname = (certificate: PeerCertificate, hostname: string): boolean => {
-  const host = hostname.startsWith("[") && hostname.endsWith("]") ? hostname.slice(1, -1) : hostname
-  const isIp = /^[0-9.]+$/.test(host) || host.includes(":")
-  if (isIp) {
-    const normal = normaliseIp(host)
-    return certificate.subjectAltNames.some((n) => n.startsWith("IP Address:") && normaliseIp(n.slice(11)) === normal)
-  }
-  return peerHostnames(certificate).some((pattern) => matchesPattern(pattern, host))
-}
-
-const normaliseIp = (ip: string): string => {
-  if (!ip.includes(":")) return ip
-  // Expand "::" so that "::1" and "0:0:0:0:0:0:0:1" compare equal.
-  const [head, tail] = ip.toLowerCase().split("::") as [string, string | undefined]
-  const left = head === "" ? [] : head.split(":")
-  const right = tail === undefined || tail === "" ? [] : tail.split(":")
-  const zeros = tail === undefined ? [] : Array(8 - left.length - right.length).fill("0")
-  return [...left, ...zeros, ...right].map((g) => g.replace(/^0+(?=.)/, "")).join(":")
+  const check = Pki.hostCheckOf(certificate)
+  if (check === undefined || typeof hostname !== "string") return false
+  const host = hostname.startsWith("[") && hostname.endsWith("]")
+    ? hostname.slice(1, -1)
+    : hostname.length > 1 && hostname.endsWith(".")
+    ? hostname.slice(0, -1)
+    : hostname
+  return check.matches(host)
 }
 
 /**

@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Loading from "./internal/loading.js"
+import * as Pki from "./Pki.js"
 import * as Protocol from "./Protocol.js"
 import {
   CertificateLoadError,
@@ -33,20 +34,20 @@ export const TypeId: unique symbol = Symbol.for("@effect-ssl/core/SslContext")
 export type TypeId = typeof TypeId
 
 /**
- * A certificate as loaded: its PEM text and the public key it certifies.
+ * A certificate as loaded: the certificate alone as PEM, and its DER.
  *
  * @since 0.1.0
  * @category models
  */
-export type Certificate = Loading.LoadedCertificate
+export type Certificate = Pki.Certificate
 
 /**
- * A private key as loaded, normalised to PEM.
+ * A private key as loaded: decrypted, as PKCS#8 PEM.
  *
  * @since 0.1.0
  * @category models
  */
-export type PrivateKey = Loading.LoadedKey
+export type PrivateKey = Pki.PrivateKey
 
 /**
  * What a context holds. Platform adapters read it to build their native contexts; `version`
@@ -60,6 +61,11 @@ export interface State {
   /** leaf first, then its intermediates */
   chain: ReadonlyArray<Certificate>
   key: PrivateKey | undefined
+  /**
+   * an identity loaded from a PKCS#12 file: the platform takes its key (and full chain) from the
+   * file itself; `chain` then holds the file's leaf and its issuer, and `key` is undefined
+   */
+  pkcs12: Pki.Pkcs12 | undefined
   /** client: verify the server (default true); server: require a verified client certificate (default false) */
   verify: boolean
   /** trust the platform's default roots besides the loaded ones (clients, by default) */
@@ -160,6 +166,7 @@ const make = <K extends "client" | "server">(kind: K, protocol: Protocol.Resolve
     protocol,
     chain: [],
     key: undefined,
+    pkcs12: undefined,
     verify: kind === "client",
     tryVerify: false,
     verifyHostname: kind === "client",
@@ -263,31 +270,34 @@ const checkSealedCertificate = (target: Target, path: string): Effect.Effect<voi
 const checkSealedKey = (target: Target, path: string): Effect.Effect<void, PrivateKeyLoadError> =>
   Effect.suspend(() => (isSealed(target) ? Effect.fail(new PrivateKeyLoadError({ path, reason: "Sealed" })) : Effect.void))
 
+type Install = (state: State, certs: ReadonlyArray<Certificate>, pki: Pki.Service) => void
+
 /** Reads certificates, then installs them, unless the context is sealed. */
 const installFrom = <R>(
   target: Target,
   path: string,
   read: Effect.Effect<ReadonlyArray<Certificate>, CertificateLoadError, R>,
-  install: (target: Target, certs: ReadonlyArray<Certificate>) => void
-): Effect.Effect<void, CertificateLoadError, R> =>
+  install: Install
+): Effect.Effect<void, CertificateLoadError, R | Pki.Pki> =>
   Effect.zipRight(
     checkSealedCertificate(target, path),
-    Effect.flatMap(read, (certs) => Effect.sync(() => install(target, certs)))
+    Effect.flatMap(
+      read,
+      (certs) => Effect.flatMap(Pki.Pki, (pki) => Effect.sync(() => update(target, (state) => install(state, certs, pki))))
+    )
   )
 
-const fromFile = (target: Target, path: string, install: (target: Target, certs: ReadonlyArray<Certificate>) => void) =>
+const fromFile = (target: Target, path: string, install: Install) =>
   installFrom(target, path, Loading.readCertificates(path), install)
 
-const fromMemory = (
-  target: Target,
-  pem: string | Uint8Array,
-  install: (target: Target, certs: ReadonlyArray<Certificate>) => void
-) => installFrom(target, Loading.memoryPath, Loading.parseCertificates(pem, Loading.memoryPath), install)
+const fromMemory = (target: Target, pem: string | Uint8Array, install: Install) =>
+  installFrom(target, Loading.memoryPath, Loading.parseCertificates(pem, Loading.memoryPath), install)
 
 /**
- * Loads a PEM certificate chain (leaf first, then intermediates) as the context's identity,
- * replacing the old chain. A loaded key that does not match the new leaf is dropped, as
- * OpenSSL does, so a certificate and key can be rotated by loading the chain, then its key.
+ * Loads a certificate chain (leaf first, then intermediates; PEM, or one DER certificate) as the
+ * context's identity, replacing the old chain. A loaded key that does not match the new leaf is
+ * dropped, as OpenSSL does, so a certificate and key can be rotated by loading the chain, then its
+ * key; a key loaded from a PKCS#12 file is always dropped (it cannot be taken out of the file).
  *
  * @since 0.1.0
  * @category identity
@@ -295,7 +305,7 @@ const fromMemory = (
 export const loadCertificateChain = (
   target: Target,
   path: string
-): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem> => fromFile(target, path, installChain)
+): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem | Pki.Pki> => fromFile(target, path, installChain)
 
 /**
  * Like `loadCertificateChain`, from PEM text or bytes in memory.
@@ -306,19 +316,36 @@ export const loadCertificateChain = (
 export const loadCertificateChainPem = (
   target: Target,
   pem: string | Uint8Array
-): Effect.Effect<void, CertificateLoadError> => fromMemory(target, pem, installChain)
+): Effect.Effect<void, CertificateLoadError, Pki.Pki> => fromMemory(target, pem, installChain)
 
-const installChain = (target: Target, chain: ReadonlyArray<Certificate>) =>
-  update(target, (state) => {
-    state.chain = chain
-    if (state.key !== undefined && !Loading.keyMatches(state.key, chain[0]!)) state.key = undefined
-  })
+const installChain: Install = (state, chain, pki) => {
+  state.chain = chain
+  state.pkcs12 = undefined
+  if (state.key !== undefined && !pki.keyMatches(state.key, chain[0]!)) state.key = undefined
+}
+
+/**
+ * Options for reading a private key. `rsa` (default true, as in the seed): take the first RSA key
+ * and skip keys of other types; `asn1` (default false): the key is DER, not PEM; `passphrase`:
+ * decrypts an encrypted key (PKCS#8 `ENCRYPTED PRIVATE KEY`, or OpenSSL's legacy
+ * `Proc-Type: 4,ENCRYPTED` PEM).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface KeyOptions {
+  readonly rsa?: boolean | undefined
+  readonly asn1?: boolean | undefined
+  readonly passphrase?: string | undefined
+}
 
 /**
  * Loads the first private key from a file: PEM by default, DER with `asn1: true`. With `rsa: true`
  * (the default, as in the seed) the first RSA key is taken and other key types are skipped; with
- * `rsa: false` the first key of any type. A key that does not match the loaded certificate fails
- * here, not at the first handshake.
+ * `rsa: false` the first key of any type. An encrypted key needs its `passphrase` (else it fails
+ * with reason `"Encrypted"`; a wrong one with `"BadPassphrase"`). A key that does not match the
+ * loaded certificate fails here (`"KeyMismatch"`, as OpenSSL decides it), not at the first
+ * handshake.
  *
  * @since 0.1.0
  * @category identity
@@ -326,8 +353,8 @@ const installChain = (target: Target, chain: ReadonlyArray<Certificate>) =>
 export const loadPrivateKey = (
   target: Target,
   path: string,
-  options?: { readonly rsa?: boolean | undefined; readonly asn1?: boolean | undefined }
-): Effect.Effect<void, PrivateKeyLoadError, FileSystem.FileSystem> =>
+  options?: KeyOptions
+): Effect.Effect<void, PrivateKeyLoadError, FileSystem.FileSystem | Pki.Pki> =>
   Effect.zipRight(
     checkSealedKey(target, path),
     Effect.flatMap(Loading.readPrivateKey(path, keyOptions(options)), (key) => installKey(target, key, path))
@@ -342,8 +369,8 @@ export const loadPrivateKey = (
 export const loadPrivateKeyPem = (
   target: Target,
   data: string | Uint8Array,
-  options?: { readonly rsa?: boolean | undefined; readonly asn1?: boolean | undefined }
-): Effect.Effect<void, PrivateKeyLoadError> =>
+  options?: KeyOptions
+): Effect.Effect<void, PrivateKeyLoadError, Pki.Pki> =>
   Effect.zipRight(
     checkSealedKey(target, Loading.memoryPath),
     Effect.flatMap(
@@ -352,19 +379,21 @@ export const loadPrivateKeyPem = (
     )
   )
 
-const keyOptions = (options?: { readonly rsa?: boolean | undefined; readonly asn1?: boolean | undefined }) => ({
+const keyOptions = (options?: KeyOptions): Pki.KeyOptions => ({
   rsa: options?.rsa ?? true,
-  asn1: options?.asn1 ?? false
+  asn1: options?.asn1 ?? false,
+  passphrase: options?.passphrase
 })
 
-const installKey = (target: Target, key: PrivateKey, path: string): Effect.Effect<void, PrivateKeyLoadError> =>
-  Effect.suspend(() => {
+const installKey = (target: Target, key: PrivateKey, path: string): Effect.Effect<void, PrivateKeyLoadError, Pki.Pki> =>
+  Effect.flatMap(Pki.Pki, (pki) => {
     const leaf = contextOf(target).state.chain[0]
-    if (leaf !== undefined && !Loading.keyMatches(key, leaf)) {
+    if (leaf !== undefined && !pki.keyMatches(key, leaf)) {
       return Effect.fail(new PrivateKeyLoadError({ path, reason: "KeyMismatch" }))
     }
     update(target, (state) => {
       state.key = key
+      state.pkcs12 = undefined
     })
     return Effect.void
   })
@@ -372,7 +401,8 @@ const installKey = (target: Target, key: PrivateKey, path: string): Effect.Effec
 /**
  * Replaces the chain and key together, checked against each other first, with no moment in
  * which a connection could see one without the other: for rotating a live listener's certificate.
- * Each of `chain` and `key` is a path, PEM text, or bytes.
+ * Each of `chain` and `key` is a path, PEM text, or bytes; `rsa`, `asn1` and `passphrase` are for
+ * the key, as in `loadPrivateKey`.
  *
  * @since 0.1.0
  * @category identity
@@ -382,15 +412,14 @@ export const setIdentity = (
   identity: {
     readonly chain: Source
     readonly key: Source
-    readonly rsa?: boolean | undefined
-    readonly asn1?: boolean | undefined
-  }
-): Effect.Effect<void, CertificateLoadError | PrivateKeyLoadError, FileSystem.FileSystem> =>
+  } & KeyOptions
+): Effect.Effect<void, CertificateLoadError | PrivateKeyLoadError, FileSystem.FileSystem | Pki.Pki> =>
   Effect.gen(function*() {
     yield* checkSealedCertificate(target, Loading.memoryPath)
     const chain = yield* Loading.certificatesFromSource(identity.chain)
     const key = yield* Loading.privateKeyFromSource(identity.key, keyOptions(identity))
-    if (!Loading.keyMatches(key, chain[0]!)) {
+    const pki = yield* Pki.Pki
+    if (!pki.keyMatches(key, chain[0]!)) {
       return yield* new CertificateLoadError({
         path: typeof identity.chain === "string" && !Loading.isPemText(identity.chain)
           ? identity.chain
@@ -401,8 +430,39 @@ export const setIdentity = (
     update(target, (state) => {
       state.chain = chain
       state.key = key
+      state.pkcs12 = undefined
     })
   })
+
+/**
+ * Loads a PKCS#12 (PFX) file as the context's identity: its certificate, key and chain at once,
+ * replacing the old ones, checked as `setIdentity` checks a pair (its key must match its
+ * certificate). A protected file needs its `passphrase` (else `PrivateKeyLoadError "Encrypted"`; a
+ * wrong one: `"BadPassphrase"`). Files encrypted with RC2 (OpenSSL 1.x's default, `-legacy`) fail
+ * with `"Unsupported"`: OpenSSL 3 reads them only with its legacy provider.
+ *
+ * The key stays in the file (node:crypto cannot take it out), so loading a chain afterwards drops
+ * it, and loading a key afterwards replaces it (checked against the file's certificate).
+ *
+ * @since 0.2.0
+ * @category identity
+ */
+export const loadPkcs12 = (
+  target: Target,
+  path: string,
+  options?: { readonly passphrase?: string | undefined }
+): Effect.Effect<void, CertificateLoadError | PrivateKeyLoadError, FileSystem.FileSystem | Pki.Pki> =>
+  Effect.zipRight(
+    checkSealedKey(target, path),
+    Effect.flatMap(Loading.readPkcs12(path, options?.passphrase), ({ chain, pkcs12 }) =>
+      Effect.sync(() =>
+        update(target, (state) => {
+          state.chain = chain
+          state.key = undefined
+          state.pkcs12 = pkcs12
+        })
+      ))
+  )
 
 /**
  * Turns verification of the peer on or off. On a client context (on by default) it checks the
@@ -429,7 +489,7 @@ export const setVerify = (target: Target, verify: boolean): Effect.Effect<void, 
 export const loadVerifyRootCertificates = (
   target: Target,
   path: string
-): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem> => fromFile(target, path, addRoots)
+): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem | Pki.Pki> => fromFile(target, path, addRoots)
 
 /**
  * Like `loadVerifyRootCertificates`, from PEM text or bytes in memory.
@@ -440,12 +500,11 @@ export const loadVerifyRootCertificates = (
 export const loadVerifyRootCertificatesPem = (
   target: Target,
   pem: string | Uint8Array
-): Effect.Effect<void, CertificateLoadError> => fromMemory(target, pem, addRoots)
+): Effect.Effect<void, CertificateLoadError, Pki.Pki> => fromMemory(target, pem, addRoots)
 
-const addRoots = (target: Target, certs: ReadonlyArray<Certificate>) =>
-  update(target, (state) => {
-    state.roots = [...state.roots, ...certs]
-  })
+const addRoots: Install = (state, certs) => {
+  state.roots = [...state.roots, ...certs]
+}
 
 /**
  * Loads the CA certificates a server names in its certificate request, telling clients which
@@ -457,7 +516,7 @@ const addRoots = (target: Target, certs: ReadonlyArray<Certificate>) =>
 export const loadSuggestedCertificateAuthorities = (
   target: Target,
   path: string
-): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem> => fromFile(target, path, addSuggested)
+): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem | Pki.Pki> => fromFile(target, path, addSuggested)
 
 /**
  * Like `loadSuggestedCertificateAuthorities`, from PEM text or bytes in memory.
@@ -468,12 +527,11 @@ export const loadSuggestedCertificateAuthorities = (
 export const loadSuggestedCertificateAuthoritiesPem = (
   target: Target,
   pem: string | Uint8Array
-): Effect.Effect<void, CertificateLoadError> => fromMemory(target, pem, addSuggested)
+): Effect.Effect<void, CertificateLoadError, Pki.Pki> => fromMemory(target, pem, addSuggested)
 
-const addSuggested = (target: Target, certs: ReadonlyArray<Certificate>) =>
-  update(target, (state) => {
-    state.suggestedCas = [...state.suggestedCas, ...certs]
-  })
+const addSuggested: Install = (state, certs) => {
+  state.suggestedCas = [...state.suggestedCas, ...certs]
+}
 
 /**
  * Verifies the peer if it presents a certificate and accepts a peer that presents none (Racket's
@@ -523,7 +581,7 @@ export const loadVerifySource = (
   target: Target,
   source: VerifySource,
   options?: { readonly try?: boolean | undefined }
-): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem> => {
+): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem | Pki.Pki> => {
   const load = typeof source === "string"
     ? loadVerifyRootCertificates(target, source)
     : installFrom(target, source.directory, Loading.readHashedDirectory(source.directory), addRoots)
@@ -552,7 +610,7 @@ export const defaultVerifySources: Effect.Effect<ReadonlyArray<VerifySource>> = 
  */
 export const loadDefaultVerifySources = (
   target: Target
-): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem> =>
+): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem | Pki.Pki> =>
   Effect.flatMap(defaultVerifySources, (sources) =>
     Effect.forEach(sources, (source) => loadVerifySource(target, source, { try: true }), { discard: true }))
 

@@ -94,7 +94,14 @@ export class InvalidArgumentError extends Data.TaggedError("InvalidArgumentError
  * @since 0.1.0
  * @category models
  */
-export type FileReason = "NotFound" | "PermissionDenied" | "IsDirectory" | "ReadFailed" | "Empty"
+export type FileReason =
+  | "NotFound"
+  | "PermissionDenied"
+  | "IsDirectory"
+  | "NotRegularFile" // a FIFO, a device, a socket: refused before it is opened
+  | "TooLarge" // over 16 MiB: no certificate, key or trust bundle is that large
+  | "ReadFailed"
+  | "Empty"
 
 /**
  * @since 0.1.0
@@ -105,6 +112,7 @@ export type CertificateLoadReason =
   | "NoCertificate" // the file holds PEM, but no CERTIFICATE block (a key, say)
   | "Malformed" // not PEM at all, or a block that does not parse as a certificate
   | "KeyMismatch" // setIdentity: the chain's leaf does not belong to the key given with it
+  | "Unavailable" // the platform has no crypto library to parse it with
   | "Sealed"
 
 /**
@@ -128,6 +136,8 @@ const fileReasonText: Record<FileReason, string> = {
   NotFound: "the file does not exist",
   PermissionDenied: "permission denied",
   IsDirectory: "it is a directory, not a file",
+  NotRegularFile: "it is not a regular file (a FIFO, a device or a socket), so it was not opened",
+  TooLarge: "the file is larger than 16 MiB",
   ReadFailed: "the file could not be read",
   Empty: "the file is empty"
 }
@@ -137,6 +147,7 @@ const certificateReasonText: Record<CertificateLoadReason, string> = {
   NoCertificate: "no PEM CERTIFICATE block in it",
   Malformed: "not a valid PEM certificate",
   KeyMismatch: "the certificate does not match the private key given with it",
+  Unavailable: "this runtime has no crypto library to parse certificates with",
   Sealed: "the context is sealed; no further changes are allowed"
 }
 
@@ -149,8 +160,11 @@ export type PrivateKeyLoadReason =
   | "NoKey" // no private key in the file
   | "NoRsaKey" // `rsa: true` and the file holds keys, none of them RSA
   | "Malformed" // not PEM/DER, or a block that does not parse as a key
-  | "Encrypted" // a passphrase-protected key
+  | "Encrypted" // a passphrase-protected key, and no passphrase given
+  | "BadPassphrase" // the passphrase given does not decrypt it
+  | "Unsupported" // a format or cipher this platform does not read (RC2-encrypted PKCS#12 on OpenSSL 3)
   | "KeyMismatch" // the key does not belong to the loaded certificate
+  | "Unavailable" // the platform has no crypto library to parse it with
   | "Sealed"
 
 /**
@@ -175,8 +189,12 @@ const keyReasonText: Record<PrivateKeyLoadReason, string> = {
   NoKey: "no private key in it",
   NoRsaKey: "no RSA private key in it (pass { rsa: false } to take the first key of any type)",
   Malformed: "not a valid private key",
-  Encrypted: "the key is encrypted with a passphrase; decrypt it first (openssl pkey -in KEY -out PLAIN)",
+  Encrypted: "it is encrypted with a passphrase; pass { passphrase }",
+  BadPassphrase: "the passphrase does not decrypt it",
+  Unsupported:
+    "it is encrypted with a cipher this platform's OpenSSL does not read (RC2 needs the legacy provider: re-export it with AES, e.g. openssl pkcs12 -export -certpbe AES-256-CBC -keypbe AES-256-CBC)",
   KeyMismatch: "the key does not match the loaded certificate",
+  Unavailable: "this runtime has no crypto library to parse keys with",
   Sealed: "the context is sealed; no further changes are allowed"
 }
 

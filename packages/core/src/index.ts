@@ -1,6 +1,7 @@
 /**
  * @since 0.1.0
  */
+export * as Pki from "./Pki.js"
 export * as Port from "./Port.js"
 export * as Protocol from "./Protocol.js"
 export * as Ssl from "./Ssl.js"

@@ -2,7 +2,8 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { SystemError, type SystemErrorReason } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { NodeSsl } from "@effect-ssl/node"
+import { afterAll, describe, expect, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as crypto from "node:crypto"
@@ -10,6 +11,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as nodePath from "node:path"
 import { fileURLToPath } from "node:url"
+import * as Pki from "../src/Pki.js"
 import * as Protocol from "../src/Protocol.js"
 import * as SslContext from "../src/SslContext.js"
 import type { CertificateLoadError, PrivateKeyLoadError } from "../src/SslError.js"
@@ -76,7 +78,10 @@ const unreadablePath: string | undefined = (() => {
   return undefined
 })()
 
-describe("SslContext", () => {
+/** Files, and certificates and keys read by OpenSSL (node:crypto): what NodeSsl.layer provides. */
+const Platform = Layer.merge(NodeContext.layer, NodeSsl.layer)
+
+layer(Platform)("SslContext", (it) => {
   describe("makeClient / makeServer", () => {
     const expected: ReadonlyArray<[Protocol.Protocol, Protocol.TlsVersion, Protocol.TlsVersion]> = [
       ["auto", "TLSv1.2", "TLSv1.3"],
@@ -273,47 +278,45 @@ describe("SslContext", () => {
   })
 
   describe("loadPrivateKey", () => {
-    const rsaEncodings: ReadonlyArray<[string, string, { asn1?: boolean }]> = [
-      ["server.key", "PRIVATE KEY", {}],
-      ["server.pkcs1.key", "RSA PRIVATE KEY", {}],
-      ["server.key.der", "PRIVATE KEY", { asn1: true }],
-      ["server.pkcs1.key.der", "RSA PRIVATE KEY", { asn1: true }]
+    // Whatever form a key is read from, the adapter gets unencrypted PKCS#8 PEM.
+    const pkcs8Pem = "-----BEGIN PRIVATE KEY-----\n"
+    const rsaEncodings: ReadonlyArray<[string, { asn1?: boolean }]> = [
+      ["server.key", {}],
+      ["server.pkcs1.key", {}],
+      ["server.key.der", { asn1: true }],
+      ["server.pkcs1.key.der", { asn1: true }]
     ]
-    for (const [file, label, options] of rsaEncodings) {
-      it.effect(`${file} loads as ${label} PEM that node:crypto accepts and that matches server.pem`, () =>
+    for (const [file, options] of rsaEncodings) {
+      it.effect(`${file} loads as PKCS#8 PEM that node:crypto accepts and that matches server.pem`, () =>
         Effect.gen(function*() {
           const ctx = yield* server()
           yield* SslContext.loadCertificateChain(ctx, fixture("server.pem"))
           yield* SslContext.loadPrivateKey(ctx, fixture(file), options)
           expect(ctx.state.key?.type).toBe("rsa")
-          expect(ctx.state.key?.pem.startsWith(`-----BEGIN ${label}-----\n`)).toBe(true)
+          expect(ctx.state.key?.pem.startsWith(pkcs8Pem)).toBe(true)
           expect(loadedPublicKey(ctx.state.key)).toBe(certificatePublicKey("server.pem"))
         }).pipe(Effect.provide(NodeContext.layer)))
     }
 
-    const ecEncodings: ReadonlyArray<[string, string]> = [
-      ["server-ec.key", "PRIVATE KEY"],
-      ["server-ec.sec1.key", "EC PRIVATE KEY"]
-    ]
-    for (const [file, label] of ecEncodings) {
+    for (const file of ["server-ec.key", "server-ec.sec1.key"]) {
       it.effect(`${file} (EC) loads with rsa: false and matches server-ec.pem`, () =>
         Effect.gen(function*() {
           const ctx = yield* server()
           yield* SslContext.loadCertificateChain(ctx, fixture("server-ec-chain.pem"))
           yield* SslContext.loadPrivateKey(ctx, fixture(file), { rsa: false })
           expect(ctx.state.key?.type).toBe("ec")
-          expect(ctx.state.key?.pem.startsWith(`-----BEGIN ${label}-----\n`)).toBe(true)
+          expect(ctx.state.key?.pem.startsWith(pkcs8Pem)).toBe(true)
           expect(loadedPublicKey(ctx.state.key)).toBe(certificatePublicKey("server-ec.pem"))
         }).pipe(Effect.provide(NodeContext.layer)))
     }
 
-    it.effect("SEC1 DER loads with asn1: true as EC PRIVATE KEY", () =>
+    it.effect("SEC1 DER loads with asn1: true", () =>
       Effect.gen(function*() {
         const ctx = yield* server()
         yield* SslContext.loadCertificateChain(ctx, fixture("server-ec.pem"))
         const der = crypto.createPrivateKey(text("server-ec.key")).export({ type: "sec1", format: "der" })
         yield* SslContext.loadPrivateKeyPem(ctx, new Uint8Array(der), { rsa: false, asn1: true })
-        expect(ctx.state.key?.pem.startsWith("-----BEGIN EC PRIVATE KEY-----\n")).toBe(true)
+        expect(ctx.state.key?.pem.startsWith(pkcs8Pem)).toBe(true)
         expect(loadedPublicKey(ctx.state.key)).toBe(certificatePublicKey("server-ec.pem"))
       }).pipe(Effect.provide(NodeContext.layer)))
 
@@ -471,7 +474,7 @@ describe("SslContext", () => {
           asn1: true
         })
         expect(ctx.state.chain).toHaveLength(2)
-        expect(ctx.state.key?.pem.startsWith("-----BEGIN RSA PRIVATE KEY-----")).toBe(true)
+        expect(ctx.state.key?.pem.startsWith("-----BEGIN PRIVATE KEY-----")).toBe(true)
         expect(loadedPublicKey(ctx.state.key)).toBe(certificatePublicKey("server.pem"))
       }).pipe(Effect.provide(NodeContext.layer)))
 
@@ -696,6 +699,19 @@ describe("SslContext", () => {
         yield* SslContext.loadVerifyRootCertificates(ctx, fixture("server-chain.pem"))
         expect(ctx.state.roots).toHaveLength(2)
       }).pipe(Effect.provide(NodeContext.layer)))
+  })
+
+  describe("a runtime without a crypto library", () => {
+    it.effect("every certificate and key fails to load with Unavailable, naming the path and why", () =>
+      Effect.gen(function*() {
+        const ctx = yield* server()
+        const chain = yield* Effect.flip(SslContext.loadCertificateChain(ctx, fixture("server-chain.pem")))
+        expect(chain).toMatchObject({ _tag: "CertificateLoadError", reason: "Unavailable", path: fixture("server-chain.pem") })
+        expect(chain.message).toContain("no crypto")
+        const key = yield* Effect.flip(SslContext.loadPrivateKeyPem(ctx, text("server.key")))
+        expect(key).toMatchObject({ _tag: "PrivateKeyLoadError", reason: "Unavailable", path: "<memory>" })
+        expect(ctx.state.chain).toHaveLength(0)
+      }).pipe(Effect.provide(Pki.layerUnavailable("node:crypto did not load"))))
   })
 
   describe("in-memory variants", () => {

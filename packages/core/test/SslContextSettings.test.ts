@@ -1,8 +1,10 @@
-import { SslContext, SslError } from "@effect-ssl/core"
+import { Pki, SslContext, SslError } from "@effect-ssl/core"
+import { NodeSsl } from "@effect-ssl/node"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -10,6 +12,9 @@ import * as nodePath from "node:path"
 import { fileURLToPath } from "node:url"
 
 const fixture = (name: string) => fileURLToPath(new URL(`fixtures/${name}`, import.meta.url))
+
+/** Files, and certificates read by OpenSSL (node:crypto), without NodeSsl's cipher validator. */
+const Files = Layer.merge(NodeContext.layer, Layer.effect(Pki.Pki, Pki.Pki).pipe(Layer.provide(NodeSsl.layer)))
 
 describe("SslContext settings beyond the seed", () => {
   it.effect("a sealed context refuses every change with a typed error saying it is sealed", () =>
@@ -38,7 +43,7 @@ describe("SslContext settings beyond the seed", () => {
       }
       expect(ctx.state.verify).toBe(false)
       expect(ctx.state.chain).toHaveLength(0)
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(Files)))
 
   it.effect("the secure client context is sealed, verifies, checks host names and needs TLS 1.2", () =>
     Effect.gen(function*() {
@@ -100,7 +105,7 @@ describe("SslContext settings beyond the seed", () => {
       expect(missingFile.reason).toBe("NotFound")
       yield* SslContext.loadVerifySource(ctx, nodePath.join(dir, "nope.pem"), { try: true })
       fs.rmSync(dir, { recursive: true, force: true })
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(Files)))
 
   it.effect("default verify sources follow SSL_CERT_FILE and SSL_CERT_DIR", () =>
     Effect.gen(function*() {
@@ -117,7 +122,7 @@ describe("SslContext settings beyond the seed", () => {
         )
       )
       expect(ctx.state.roots).toHaveLength(1)
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }).pipe(Effect.provide(Files)))
 
   it.effect("the SNI callback and key log are kept on the context", () =>
     Effect.gen(function*() {

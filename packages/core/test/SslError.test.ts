@@ -116,17 +116,18 @@ describe("SslError", () => {
       expect(new Set(messages).size).toBe(list.length)
     }
     const fileReasons: ReadonlyArray<SslError.FileReason> = [
-      "NotFound", "PermissionDenied", "IsDirectory", "ReadFailed", "Empty"
+      "NotFound", "PermissionDenied", "IsDirectory", "NotRegularFile", "TooLarge", "ReadFailed", "Empty"
     ]
     const certificateReasons: ReadonlyArray<SslError.CertificateLoadReason> = [
-      ...fileReasons, "NoCertificate", "Malformed", "KeyMismatch", "Sealed"
+      ...fileReasons, "NoCertificate", "Malformed", "KeyMismatch", "Unavailable", "Sealed"
     ]
     reasons(
       (reason: SslError.CertificateLoadReason) => new SslError.CertificateLoadError({ path: "p", reason }),
       certificateReasons
     )
     const keyReasons: ReadonlyArray<SslError.PrivateKeyLoadReason> = [
-      ...fileReasons, "NoKey", "NoRsaKey", "Malformed", "Encrypted", "KeyMismatch", "Sealed"
+      ...fileReasons, "NoKey", "NoRsaKey", "Malformed", "Encrypted", "BadPassphrase", "Unsupported", "KeyMismatch",
+      "Unavailable", "Sealed"
     ]
     reasons(
       (reason: SslError.PrivateKeyLoadReason) => new SslError.PrivateKeyLoadError({ path: "p", reason }),

@@ -4,37 +4,23 @@
  * @since 0.1.0
  */
 import type { Port, SslError } from "@effect-ssl/core"
-import { Ssl, SslContext } from "@effect-ssl/core"
+import { Pki, Ssl, SslContext } from "@effect-ssl/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Predicate from "effect/Predicate"
 import type * as Scope from "effect/Scope"
+
+const reasonOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
 // node:tls is loaded on demand, so a Node built without it gets Ssl.layerUnavailable, not a crash.
 const load = Effect.tryPromise({
   try: () =>
     Promise.all([import("./internal/secureContext.js"), import("./internal/tcp.js"), import("./internal/wrap.js")])
       .then(([secureContext, tcp, wrap]) => ({ ...secureContext, ...tcp, ...wrap })),
-  catch: (error) => (error instanceof Error ? error.message : String(error))
+  catch: reasonOf
 })
 
-/**
- * Provides `Ssl.Ssl` over node:tls; where node:tls cannot load, `Ssl.layerUnavailable` with the
- * load error's text.
- *
- * @example
- * ```ts
- * import { Effect } from "effect"
- * import { Ssl } from "@effect-ssl/core"
- * import { NodeSsl } from "@effect-ssl/node"
- *
- * Effect.runPromise(Effect.provide(Ssl.available, NodeSsl.layer)) // true
- * ```
- *
- * @since 0.1.0
- * @category layers
- */
-export const layer: Layer.Layer<Ssl.Ssl | SslContext.CipherValidator> = Layer.unwrapEffect(
+const layerSsl: Layer.Layer<Ssl.Ssl | SslContext.CipherValidator> = Layer.unwrapEffect(
   Effect.match(
     Effect.flatMap(load, (NodeTls) =>
       Effect.promise(() => import("./internal/service.js")).pipe(
@@ -49,6 +35,33 @@ export const layer: Layer.Layer<Ssl.Ssl | SslContext.CipherValidator> = Layer.un
     }
   )
 )
+
+// Certificates and keys are read and checked by OpenSSL through node:crypto, loaded on demand too.
+const layerPki: Layer.Layer<Pki.Pki> = Layer.unwrapEffect(
+  Effect.match(Effect.tryPromise({ try: () => import("./internal/x509.js"), catch: reasonOf }), {
+    onFailure: Pki.layerUnavailable,
+    onSuccess: (X509) => Layer.succeed(Pki.Pki, X509.pki)
+  })
+)
+
+/**
+ * Provides `Ssl.Ssl` over node:tls, and `Pki.Pki` over node:crypto (certificates and keys read and
+ * checked by OpenSSL, for `SslContext`'s loading functions); where node:tls cannot load,
+ * `Ssl.layerUnavailable` with the load error's text.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Ssl } from "@effect-ssl/core"
+ * import { NodeSsl } from "@effect-ssl/node"
+ *
+ * Effect.runPromise(Effect.provide(Ssl.available, NodeSsl.layer)) // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<Ssl.Ssl | SslContext.CipherValidator | Pki.Pki> = Layer.merge(layerSsl, layerPki)
 
 const TcpListenerTypeId: unique symbol = Symbol.for("@effect-ssl/node/TcpListener")
 

@@ -1,7 +1,7 @@
 /**
  * Shared test setup: the fixture paths and contexts built from them.
  */
-import { type Port, type Ssl, SslContext, type SslError, TestCertificates } from "@effect-ssl/core"
+import { type Pki, type Port, type Ssl, SslContext, type SslError, TestCertificates } from "@effect-ssl/core"
 import type { FileSystem } from "@effect/platform/FileSystem"
 import { NodeSsl } from "@effect-ssl/node"
 import { NodeContext } from "@effect/platform-node"
@@ -23,14 +23,14 @@ import { Ssl as SslApi } from "@effect-ssl/core"
 export const fixture = (name: string): string =>
   fileURLToPath(new URL(`../../core/test/fixtures/${name}`, import.meta.url))
 
-export const TestLayer: Layer.Layer<Ssl.Ssl | NodeContext.NodeContext> = Layer.mergeAll(NodeSsl.layer, NodeContext.layer)
+export const TestLayer: Layer.Layer<Ssl.Ssl | Pki.Pki | NodeContext.NodeContext> = Layer.mergeAll(NodeSsl.layer, NodeContext.layer)
 
 /** A server context with the fixture leaf + intermediate for localhost. */
 export const serverContext = (
   chain = "server-chain.pem",
   key = "server.key",
   protocol: Parameters<typeof SslContext.makeServer>[0] = "auto"
-): Effect.Effect<SslContext.ServerContext, SslError.SslError, FileSystem> =>
+): Effect.Effect<SslContext.ServerContext, SslError.SslError, FileSystem | Pki.Pki> =>
   Effect.gen(function*() {
     const ctx = yield* SslContext.makeServer(protocol)
     yield* SslContext.loadCertificateChain(ctx, fixture(chain))
@@ -41,7 +41,7 @@ export const serverContext = (
 /** A client context that trusts the fixture root CA. */
 export const clientContext = (
   protocol: Parameters<typeof SslContext.makeClient>[0] = "auto"
-): Effect.Effect<SslContext.ClientContext, SslError.SslError, FileSystem> =>
+): Effect.Effect<SslContext.ClientContext, SslError.SslError, FileSystem | Pki.Pki> =>
   Effect.gen(function*() {
     const ctx = yield* SslContext.makeClient(protocol)
     yield* SslContext.loadVerifyRootCertificates(ctx, fixture("root-ca.pem"))
@@ -49,7 +49,7 @@ export const clientContext = (
   })
 
 /** A server context with the shipped insecure test certificate. */
-export const testServerContext: Effect.Effect<SslContext.ServerContext, SslError.SslError, FileSystem> = Effect.gen(function*() {
+export const testServerContext: Effect.Effect<SslContext.ServerContext, SslError.SslError, FileSystem | Pki.Pki> = Effect.gen(function*() {
   const ctx = yield* SslContext.makeServer()
   yield* SslContext.loadCertificateChain(ctx, TestCertificates.path)
   yield* SslContext.loadPrivateKey(ctx, TestCertificates.path)

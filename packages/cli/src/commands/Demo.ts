@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Ssl, SslContext, type SslError, TestCertificates } from "@effect-ssl/core"
+import { type Pki, Ssl, SslContext, type SslError, TestCertificates } from "@effect-ssl/core"
 import { Sha1 } from "@effect-ssl/sha1"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
@@ -94,7 +94,7 @@ const makeProgress = (total: number) =>
  */
 export const run = (
   sizeMiB: number
-): Effect.Effect<void, CliError | SslError.SslError, Ssl.Ssl | FileSystem.FileSystem> =>
+): Effect.Effect<void, CliError | SslError.SslError, Ssl.Ssl | FileSystem.FileSystem | Pki.Pki> =>
   Effect.scoped(Effect.gen(function*() {
     if (!Number.isSafeInteger(sizeMiB) || sizeMiB < 1) {
       return yield* new CliError({ message: `--size must be a positive whole number of MiB, not ${sizeMiB}` })

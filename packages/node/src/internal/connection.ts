@@ -12,6 +12,7 @@ import type * as Net from "node:net"
 import type * as Tls from "node:tls"
 import { channelBinding } from "./channelBinding.js"
 import type { SocketPorts } from "./socketPorts.js"
+import { describeCertificate } from "./x509.js"
 
 /** What the handshake established, besides the socket. @internal */
 export interface Established {
@@ -27,19 +28,6 @@ export interface Established {
   /** where the addresses are read: the TCP socket under a JS-stream transport, else the TLS socket */
   readonly addressed: Net.Socket | Tls.TLSSocket | undefined
 }
-
-const distinguishedName = (text: string): string =>
-  text.split("\n").filter((line) => line.length > 0).map((line) => `/${line}`).join("")
-
-/** @internal */
-export const describeCertificate = (x509: Crypto.X509Certificate): Ssl.PeerCertificate => ({
-  subject: distinguishedName(x509.subject),
-  issuer: distinguishedName(x509.issuer),
-  validFrom: new Date(x509.validFrom),
-  validTo: new Date(x509.validTo),
-  fingerprint256: x509.fingerprint256,
-  subjectAltNames: x509.subjectAltName === undefined ? [] : x509.subjectAltName.split(", ")
-})
 
 /** @internal */
 export class TlsConnection implements Ssl.Connection {

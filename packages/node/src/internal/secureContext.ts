@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
 import * as Tls from "node:tls"
+import { identityOptions } from "./x509.js"
 
 /** @internal */
 export interface Compiled {
@@ -81,8 +82,7 @@ const build = (context: SslContextT.SslContext): Compiled => {
     minVersion: state.protocol.minVersion,
     maxVersion: state.protocol.maxVersion,
     ...cipherOption(state),
-    ...(state.chain.length > 0 ? { cert: state.chain.map((c) => c.pem).join("\n") } : {}),
-    ...(state.key !== undefined ? { key: state.key.pem } : {}),
+    ...identityOptions(state),
     ...(ca !== undefined ? { ca } : {}),
     ...(context.kind === "server"
       ? {
