@@ -35,6 +35,7 @@ await build({
   logLevel: "warning",
   banner: {
     // Some dependencies still call require() for Node built-ins.
-    js: "#!/usr/bin/env node\nimport { createRequire as __cliRequire } from 'node:module'; const require = __cliRequire(import.meta.url);"
+    js:
+      "#!/usr/bin/env node\nimport { createRequire as __cliRequire } from 'node:module'; const require = __cliRequire(import.meta.url);"
   }
 })
