@@ -7,23 +7,34 @@
  * The bundle sits in dist/, one folder below the package, as TestCertificates.js does in
  * @effect-ssl/core: `TestCertificates.path` is made from import.meta.url ("../certs/test.pem"), so
  * the shipped test certificate is copied to certs/test.pem here.
+ *
+ * Both files are written whole and renamed into place: `pnpm pack` (the install test) and
+ * `pnpm bench` may bundle at the same time, and neither may see a half-written file.
  */
 import { build } from "esbuild"
-import { copyFileSync, mkdirSync } from "node:fs"
+import { copyFileSync, mkdirSync, renameSync, writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 
 const cliDir = fileURLToPath(new URL("..", import.meta.url))
+const unique = `${process.pid}-${Date.now()}`
+
+const writeWhole = (target, write) => {
+  const temporary = `${target}.${unique}.tmp`
+  write(temporary)
+  renameSync(temporary, target)
+}
 
 mkdirSync(new URL("../certs/", import.meta.url), { recursive: true })
-copyFileSync(
-  new URL("../../core/certs/test.pem", import.meta.url),
-  new URL("../certs/test.pem", import.meta.url)
+writeWhole(
+  fileURLToPath(new URL("../certs/test.pem", import.meta.url)),
+  (temporary) => copyFileSync(new URL("../../core/certs/test.pem", import.meta.url), temporary)
 )
 
-await build({
+const result = await build({
   absWorkingDir: cliDir,
   entryPoints: ["src/bin.ts"],
   outfile: "dist/effect-ssl.js",
+  write: false,
   bundle: true,
   platform: "node",
   format: "esm",
@@ -39,3 +50,8 @@ await build({
       "#!/usr/bin/env node\nimport { createRequire as __cliRequire } from 'node:module'; const require = __cliRequire(import.meta.url);"
   }
 })
+
+mkdirSync(new URL("../dist/", import.meta.url), { recursive: true })
+for (const file of result.outputFiles) {
+  writeWhole(file.path, (temporary) => writeFileSync(temporary, file.contents, { mode: 0o755 }))
+}

@@ -89,17 +89,27 @@ beforeAll(async () => {
   const { args, command } = pnpm()
   const packed = await run(
     command,
-    [...args, "--recursive", "--filter", "./packages/*", "pack", "--pack-destination", tarballs],
+    // One package at a time: packing builds each (prepack), and two tsc -b runs would write the
+    // same outputs at once.
+    [
+      ...args,
+      "--recursive",
+      "--workspace-concurrency=1",
+      "--filter",
+      "./packages/*",
+      "pack",
+      "--pack-destination",
+      tarballs
+    ],
     { cwd: root, timeout: 120_000 }
   )
   expect(packed.code, explain("pnpm pack", packed)).toBe(0)
   const files = Fs.readdirSync(tarballs).filter((name) => name.endsWith(".tgz")).sort()
-  expect(files).toEqual([
-    "effect-ssl-cli-0.1.0.tgz",
-    "effect-ssl-core-0.1.0.tgz",
-    "effect-ssl-node-0.1.0.tgz",
-    "effect-ssl-sha1-0.1.0.tgz"
-  ])
+  const expected = ["cli", "core", "node", "sha1"].map((name) => {
+    const manifest = JSON.parse(Fs.readFileSync(Path.join(root, "packages", name, "package.json"), "utf8"))
+    return `effect-ssl-${name}-${manifest.version}.tgz`
+  })
+  expect(files).toEqual(expected)
 
   Fs.writeFileSync(
     Path.join(project, "package.json"),
