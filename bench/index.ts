@@ -5,7 +5,8 @@
  *   pnpm bench                       every figure, full sizes; writes bench/results.json
  *   pnpm bench --quick               small sizes, for a fast look (writes bench/results.local.json)
  *   pnpm bench --only handshake      only some figures: a comma-separated list of group ids
- *                                    (bulk, remote, both, handshake, memory, interrupt, sha1) or
+ *                                    (bulk, remote, both, handshake, memory, interrupt, startup,
+ *                                    sha1) or
  *                                    words of figure names (writes bench/results.local.json)
  *   pnpm bench --out PATH            where to write the results
  *   pnpm bench --runs N              runs per subject (at least 5; default 5)
@@ -23,9 +24,10 @@ import { dirname, join, resolve } from "node:path"
 import { effectOneProcess, effectRemote, rawOneProcess, rawRemote } from "./figures/bulk.js"
 import { effectHandshakes, rawHandshakes } from "./figures/handshakes.js"
 import { effectInterrupt, rawInterrupt } from "./figures/interrupt.js"
+import { cliHelp, nodeNothing } from "./figures/startup.js"
 import { benchDir, type CertKind, type Child, compiled, spawnScript } from "./lib/common.js"
 import { clientContext, makeRuntime, type Runtime, serverContext } from "./lib/effect.js"
-import { FIGURES, meets, TARGETS } from "./lib/names.js"
+import { CLI_STARTUP_TARGET_MS, FIGURES, meets, TARGETS } from "./lib/names.js"
 import type { ServerPorts } from "./lib/protocol.js"
 import { type Figure, figure, formatNumber, formatTable } from "./lib/stats.js"
 import { benchSha1 } from "./sha1.js"
@@ -70,6 +72,7 @@ interface Sizes {
   readonly concurrency: number
   readonly idleConnections: number
   readonly interruptSamples: number
+  readonly startupSamples: number
   readonly sha1Mib: number
 }
 
@@ -82,6 +85,7 @@ const FULL: Sizes = {
   concurrency: 32,
   idleConnections: 1000,
   interruptSamples: 51,
+  startupSamples: 11,
   sha1Mib: 256
 }
 
@@ -92,6 +96,7 @@ const QUICK: Sizes = {
   concurrency: 32,
   idleConnections: 20,
   interruptSamples: 5,
+  startupSamples: 3,
   sha1Mib: 4
 }
 
@@ -261,6 +266,22 @@ const groups: ReadonlyArray<Group> = [
     }
   },
   {
+    id: "startup",
+    names: [FIGURES.cliStartup.name],
+    run: async ({ runs, sizes }) => {
+      await cliHelp(1)
+      await nodeNothing(1)
+      return [
+        await compare(
+          FIGURES.cliStartup,
+          runs,
+          () => cliHelp(sizes.startupSamples),
+          () => nodeNothing(sizes.startupSamples)
+        )
+      ]
+    }
+  },
+  {
     id: "sha1",
     names: [],
     run: async ({ runs, sizes }) => {
@@ -331,7 +352,7 @@ const main = async () => {
   console.log(
     `  sizes: bulk ${sizes.bulkBytes / MiB} MiB in 64 KiB writes; handshakes ${sizes.handshakes} sequential, ` +
       `${sizes.concurrentHandshakes} from ${sizes.concurrency} clients; ${sizes.idleConnections} idle connections; ` +
-      `${sizes.interruptSamples} interrupts per run; sha1 ${sizes.sha1Mib} MiB`
+      `${sizes.interruptSamples} interrupts per run; ${sizes.startupSamples} CLI starts per run; sha1 ${sizes.sha1Mib} MiB`
   )
 
   const runtime = makeRuntime()
@@ -372,12 +393,20 @@ const main = async () => {
   console.log("")
   console.log(formatTable(figures))
   const checked = TARGETS.filter((t) => figures.some((f) => f.name === t.name))
-  if (checked.length > 0) console.log("")
+  if (checked.length > 0 || figures.some((f) => f.name === FIGURES.cliStartup.name)) console.log("")
   for (const target of checked) {
     const f = figures.find((x) => x.name === target.name)
     if (f === undefined) continue
     const want = `${target.kind === "atLeast" ? ">=" : "<="} ${target.ratio}x`
     console.log(`target ${f.name}: ${want}, got ${f.ratio.toFixed(3)}x: ${meets(target, f.ratio) ? "met" : "MISSED"}`)
+  }
+  const startup = figures.find((f) => f.name === FIGURES.cliStartup.name)
+  if (startup !== undefined) {
+    const ms = startup.effect.median
+    console.log(
+      `target ${startup.name}: effect-ssl --help <= ${CLI_STARTUP_TARGET_MS} ms, got ${formatNumber(ms)} ms: ` +
+        `${ms <= CLI_STARTUP_TARGET_MS ? "met" : "MISSED"}`
+    )
   }
 
   console.log(`\nload average at end: ${loadavg().map((x) => x.toFixed(2)).join(" ")}`)

@@ -366,7 +366,7 @@ export const wrap = (
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import { Stream } from "effect"
  * import { Ssl } from "@effect-ssl/core"
  *
  * const echo = (listener: Ssl.Listener) =>

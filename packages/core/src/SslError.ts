@@ -43,6 +43,7 @@ const suffix = (cause: unknown): string => {
 export class SslUnavailableError extends Data.TaggedError("SslUnavailableError")<{
   readonly reason: string
 }> {
+  /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `TLS is not available in this runtime: ${this.reason}`
@@ -59,6 +60,7 @@ export class UnsupportedProtocolError extends Data.TaggedError("UnsupportedProto
   readonly protocol: string
   readonly reason: string
 }> {
+  /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `Protocol "${this.protocol}" is not supported: ${this.reason}`
@@ -76,6 +78,7 @@ export class InvalidArgumentError extends Data.TaggedError("InvalidArgumentError
   readonly value: unknown
   readonly reason: string
 }> {
+  /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     let shown: string
@@ -126,6 +129,7 @@ export class CertificateLoadError extends Data.TaggedError("CertificateLoadError
   readonly reason: CertificateLoadReason
   readonly cause?: unknown
 }> {
+  /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `Cannot load certificates from ${this.path}: ${certificateReasonText[this.reason]}${suffix(this.cause)}`
@@ -178,6 +182,7 @@ export class PrivateKeyLoadError extends Data.TaggedError("PrivateKeyLoadError")
   readonly reason: PrivateKeyLoadReason
   readonly cause?: unknown
 }> {
+  /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `Cannot load a private key from ${this.path}: ${keyReasonText[this.reason]}${suffix(this.cause)}`
@@ -217,6 +222,7 @@ export class ConnectError extends Data.TaggedError("ConnectError")<{
   readonly code?: string | undefined
   readonly cause?: unknown
 }> {
+  /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `Cannot connect to ${this.hostname}:${this.port}: ${connectReasonText[this.reason]}${suffix(this.cause)}`
@@ -251,6 +257,7 @@ export class ListenError extends Data.TaggedError("ListenError")<{
   readonly code?: string | undefined
   readonly cause?: unknown
 }> {
+  /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `Cannot listen on ${this.hostname ?? "*"}:${this.port}: ${listenReasonText[this.reason]}${suffix(this.cause)}`
@@ -294,6 +301,7 @@ export class HandshakeError extends Data.TaggedError("HandshakeError")<{
   readonly code?: string | undefined
   readonly cause?: unknown
 }> {
+  /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     const who = this.peer === undefined ? "" : ` with ${this.peer}`
@@ -342,6 +350,7 @@ export class VerifyError extends Data.TaggedError("VerifyError")<{
   readonly code?: string | undefined
   readonly cause?: unknown
 }> {
+  /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     const who = this.peer === undefined ? "the peer" : this.peer
@@ -386,6 +395,7 @@ export class IoError extends Data.TaggedError("IoError")<{
   readonly code?: string | undefined
   readonly cause?: unknown
 }> {
+  /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `${this.operation} failed: ${ioReasonText[this.reason]}${suffix(this.cause)}`
