@@ -335,6 +335,7 @@ export type VerifyReason =
   | "InvalidCa"
   | "WeakKey"
   | "NoPeerCertificate"
+  | "PinMismatch"
   | "Other"
 
 /**
@@ -367,6 +368,7 @@ const verifyReasonText: Record<VerifyReason, string> = {
   InvalidCa: "a certificate in the chain is not allowed to act as a CA",
   WeakKey: "the certificate's key is too weak",
   NoPeerCertificate: "the peer sent no certificate",
+  PinMismatch: "no certificate of the chain has a pinned public key",
   Other: "verification failed"
 }
 
