@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import type * as Socket from "@effect/platform/Socket"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -14,6 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Scope from "effect/Scope"
+import * as PlatformSocket from "./internal/socket.js"
 import type * as Port from "./Port.js"
 import type * as Protocol from "./Protocol.js"
 import type * as SslContext from "./SslContext.js"
@@ -475,3 +477,69 @@ export const layerUnavailable = (reason: string): Layer.Layer<Ssl> => {
     wrap: () => unavailable
   })
 }
+
+/**
+ * An established connection as an @effect/platform `Socket`, so that Socket-based code (NDJSON,
+ * `@effect/rpc`'s socket protocol, `Socket.toChannel`) runs over TLS.
+ *
+ * - `run(handler)` reads the connection until its end of input (the peer's close_notify, or a TCP
+ *   close) and then succeeds; a handler's effect runs in its own fiber, as with `NodeSocket`.
+ *   It can be run again (a connection at its end of input ends the next run at once).
+ * - `writer` writes to the connection (strings as UTF-8); when the writer's scope ends, the output
+ *   is closed (close_notify) and the input stays readable. A `Socket.CloseEvent` closes both
+ *   ports: TLS has no close codes, so the code only decides how a run under way ends (1000 and
+ *   1006 end it, any other code fails it with `SocketCloseError`).
+ * - Failures are `SocketGenericError`s ("Read", "Write") whose `cause` is the `SslError`.
+ * - The connection belongs to the scope it was made in: the socket does not close it.
+ *
+ * @example
+ * ```ts
+ * import { Socket } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import { Ssl } from "@effect-ssl/core"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const socket = Ssl.toSocket(yield* Ssl.connect("example.com", 443))
+ *   const write = yield* socket.writer
+ *   yield* write("HEAD / HTTP/1.0\r\nHost: example.com\r\n\r\n")
+ *   yield* socket.run((bytes) => Effect.log(new TextDecoder().decode(bytes)))
+ * }))
+ * ```
+ *
+ * @since 0.2.0
+ * @category platform
+ */
+export const toSocket = (connection: Connection): Socket.Socket => PlatformSocket.fromConnection(connection)
+
+/**
+ * A `Socket` that makes a new connection with `open` for every `run`, as `NodeSocket.makeNet` opens
+ * a TCP connection per run: the connection lives as long as the run, writes wait for a run to
+ * have connected, and an `open` that fails fails the run with `SocketGenericError` "Open" (its
+ * `cause` the `SslError`). A client that reconnects (`@effect/rpc`'s socket protocol does) makes a
+ * new connection each time. Whatever `open` needs besides a scope is taken from where the socket
+ * is made.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Ssl } from "@effect-ssl/core"
+ *
+ * const socket = Ssl.makeSocket(Ssl.connect("example.com", 443)) // Effect<Socket, never, Ssl>
+ * ```
+ *
+ * @since 0.2.0
+ * @category platform
+ */
+export const makeSocket = <R>(
+  open: Effect.Effect<Connection, SslError, R>
+): Effect.Effect<Socket.Socket, never, Exclude<R, Scope.Scope>> =>
+  Effect.map(
+    Effect.context<Exclude<R, Scope.Scope>>(),
+    (context) =>
+      PlatformSocket.fromOpen(
+        Effect.mapInputContext(
+          open as Effect.Effect<Connection, SslError, Scope.Scope | Exclude<R, Scope.Scope>>,
+          (input: Context.Context<Scope.Scope>) => Context.merge(context, input)
+        )
+      )
+  )
