@@ -15,6 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Scope from "effect/Scope"
+import { observe } from "./internal/observability.js"
 import * as PlatformSocket from "./internal/socket.js"
 import type * as Port from "./Port.js"
 import type * as Protocol from "./Protocol.js"
@@ -299,7 +300,8 @@ export const loadFailReason: Effect.Effect<Option.Option<string>, never, Ssl> = 
 /**
  * Connects to `hostname:port` and completes the TLS handshake. The server is verified (chain and
  * host name) unless the context says otherwise; a protocol name makes a fresh default context.
- * Interruptible at every step: wrap it in `Effect.timeout` to bound it.
+ * Interruptible at every step: wrap it in `Effect.timeout` to bound it. Runs in the span
+ * `effect-ssl.connect` and records the `SslMetrics`.
  *
  * @example
  * ```ts
@@ -321,7 +323,12 @@ export const connect = (
   port: number,
   context?: SslContext.ClientContext | Protocol.Protocol
 ): Effect.Effect<Connection, SslError, Ssl | Scope.Scope> =>
-  Effect.flatMap(Ssl, (ssl) => ssl.connect(hostname, port, context))
+  observe(
+    "connect",
+    "client",
+    { peer: `${hostname}:${port}`, serverAddress: hostname, serverPort: port },
+    Effect.flatMap(Ssl, (ssl) => ssl.connect(hostname, port, context))
+  )
 
 /**
  * Listens for TLS connections; port 0 picks a free port (see `listener.address.port`).
@@ -336,13 +343,18 @@ export const listen = (
 
 /**
  * Accepts the next connection and completes its handshake. A client whose handshake fails
- * fails this accept only; the listener keeps accepting.
+ * fails this accept only; the listener keeps accepting. The handshake runs in the span
+ * `effect-ssl.accept` and records the `SslMetrics`.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const accept = (listener: Listener): Effect.Effect<Connection, SslError, Scope.Scope> =>
-  Effect.flatten(listener.acceptTransport)
+  // The span and the duration start when a client has connected, not while waiting for one.
+  Effect.flatMap(listener.acceptTransport, observeAccept)
+
+const observeAccept = (handshake: Effect.Effect<Connection, SslError, Scope.Scope>) =>
+  observe("accept", "server", undefined, handshake)
 
 /**
  * Stops a listener (its scope also does).
@@ -360,7 +372,7 @@ export const isListener = (u: unknown): u is Listener => Predicate.hasProperty(u
 
 /**
  * Runs TLS over any duplex, as client (`"connect"`) or server (`"accept"`): STARTTLS, or TLS over
- * an in-memory pipe.
+ * an in-memory pipe. Runs in the span `effect-ssl.wrap` and records the `SslMetrics`.
  *
  * @since 0.1.0
  * @category constructors
@@ -368,13 +380,20 @@ export const isListener = (u: unknown): u is Listener => Predicate.hasProperty(u
 export const wrap = (
   duplex: Port.Duplex,
   options: WrapOptions
-): Effect.Effect<Connection, SslError, Ssl | Scope.Scope> => Effect.flatMap(Ssl, (ssl) => ssl.wrap(duplex, options))
+): Effect.Effect<Connection, SslError, Ssl | Scope.Scope> =>
+  observe(
+    "wrap",
+    options.mode === "connect" ? "client" : "server",
+    options.hostname === undefined ? undefined : { peer: options.hostname },
+    Effect.flatMap(Ssl, (ssl) => ssl.wrap(duplex, options))
+  )
 
 /**
  * Serves a listener: every connection is handshaken and handled in its own fiber and scope, at
  * most `concurrency` at once (default unbounded). A failing handshake or handler ends its own
  * connection only (it is logged at debug level). Runs until interrupted or the listener closes;
- * interrupting it closes every open connection.
+ * interrupting it closes every open connection. Each handshake runs in the span
+ * `effect-ssl.accept` and records the `SslMetrics`, as with `accept`.
  *
  * @example
  * ```ts
@@ -446,7 +465,7 @@ const serveImpl = <E, R>(
         return yield* accepted
       }
       const handshake = accepted.value
-      const connection = Effect.flatMap(Scope.extend(handshake, scope), (conn) => handler(conn)).pipe(
+      const connection = Effect.flatMap(Scope.extend(observeAccept(handshake), scope), (conn) => handler(conn)).pipe(
         Effect.catchAllCause((cause) =>
           Cause.isInterruptedOnly(cause)
             ? Effect.void
