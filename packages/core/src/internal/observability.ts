@@ -5,6 +5,9 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
@@ -13,7 +16,7 @@ import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import type * as Tracer from "effect/Tracer"
+import * as Tracer from "effect/Tracer"
 import type { Connection, SessionInfo } from "../Ssl.js"
 import type { SslError } from "../SslError.js"
 
@@ -165,6 +168,11 @@ const initialAttributes = (target: Target | undefined): Record<string, unknown> 
 
 const millisSince = (start: bigint, now: bigint): number => Number(now - start) / 1e6
 
+// Effect's default tracer, in force while no tracer is installed, keeps its spans for nobody:
+// under it a handshake makes no span (its attributes would be the most of what this costs) and
+// records its metrics only.
+const defaultTracer: Tracer.Tracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
+
 /**
  * Runs a handshake (`connect`, an accepted connection's TLS, `wrap`) in its span, records its
  * duration and outcome, and counts the connection as open until the scope it lives in ends.
@@ -177,59 +185,72 @@ export const observe = <R>(
   target: Target | undefined,
   handshake: Effect.Effect<Connection, SslError, R>
 ): Effect.Effect<Connection, SslError, R | Scope.Scope> =>
-  Effect.useSpan(
-    spanNames[operation],
-    {
-      kind: side,
-      attributes: initialAttributes(target),
-      // The stack would show this module, not the caller: not worth an Error per handshake.
-      captureStackTrace: false
-    },
-    (span) =>
-      Effect.clockWith((clock) => {
-        const start = clock.unsafeCurrentTimeNanos()
-        return Effect.uninterruptibleMask((restore) =>
-          Effect.flatMap(Effect.exit(restore(Effect.withParentSpan(handshake, span))), (exit) =>
-            Effect.withFiberRuntime<Connection, SslError, Scope.Scope>((fiber) => {
-              const fiberLabels = fiber.getFiberRef(FiberRef.currentMetricLabels)
-              const elapsed = millisSince(start, clock.unsafeCurrentTimeNanos())
-              if (Exit.isFailure(exit)) {
-                const failure = Cause.failureOption(exit.cause)
-                const outcome: Outcome = Option.isNone(failure) && Cause.isInterruptedOnly(exit.cause)
-                  ? "interrupted"
-                  : "failure"
-                handshakeDuration.unsafeUpdate(elapsed, withFiberLabels(fiberLabels, labels(operation, side, outcome)))
-                if (Option.isSome(failure)) errorAttributes(span, failure.value)
-                handshakes.unsafeUpdate(
-                  1,
-                  withFiberLabels(
-                    fiberLabels,
-                    Option.isSome(failure)
-                      ? labels(operation, side, outcome, failure.value._tag, reasonOf(failure.value))
-                      : labels(operation, side, outcome)
-                  )
-                )
-                return exit
-              }
-              const connection = exit.value
-              const success = withFiberLabels(fiberLabels, labels(operation, side, "success"))
-              handshakeDuration.unsafeUpdate(elapsed, success)
-              handshakes.unsafeUpdate(1, success)
-              const open = withFiberLabels(fiberLabels, labels(operation, side, undefined))
-              openConnections.unsafeModify(1, open)
-              return Effect.flatMap(connection.session, (session) => {
-                sessionAttributes(span, side, session)
-                // The scope's own finalizer, not Effect.addFinalizer: that one diffs and restores
-                // the fiber's FiberRefs around it, which costs more than the rest of this module.
-                return Effect.scopeWith((scope) =>
-                  Effect.as(Scope.addFinalizer(scope, Effect.sync(() => openConnections.unsafeModify(-1, open))), connection)
-                )
-              })
-            })
-          )
+  Effect.withFiberRuntime((fiber) => {
+    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+    const start = clock.unsafeCurrentTimeNanos()
+    const measured = (span: Tracer.Span | undefined) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(
+          Effect.exit(restore(span === undefined ? handshake : Effect.withParentSpan(handshake, span))),
+          (exit) => settle(operation, side, span, millisSince(start, clock.unsafeCurrentTimeNanos()), exit)
         )
-      })
-  )
+      )
+    if (fiber.currentTracer === defaultTracer) return measured(undefined)
+    return Effect.useSpan(
+      spanNames[operation],
+      {
+        kind: side,
+        attributes: initialAttributes(target),
+        // The stack would show this module, not the caller: not worth an Error per handshake.
+        captureStackTrace: false
+      },
+      measured
+    )
+  })
+
+/** Records how a handshake ended; on success, counts the connection open until its scope ends. */
+const settle = (
+  operation: Operation,
+  side: Side,
+  span: Tracer.Span | undefined,
+  elapsed: number,
+  exit: Exit.Exit<Connection, SslError>
+): Effect.Effect<Connection, SslError, Scope.Scope> =>
+  Effect.withFiberRuntime((fiber) => {
+    const fiberLabels = fiber.getFiberRef(FiberRef.currentMetricLabels)
+    if (Exit.isFailure(exit)) {
+      const failure = Cause.failureOption(exit.cause)
+      const outcome: Outcome = Option.isNone(failure) && Cause.isInterruptedOnly(exit.cause) ? "interrupted" : "failure"
+      handshakeDuration.unsafeUpdate(elapsed, withFiberLabels(fiberLabels, labels(operation, side, outcome)))
+      if (span !== undefined && Option.isSome(failure)) errorAttributes(span, failure.value)
+      handshakes.unsafeUpdate(
+        1,
+        withFiberLabels(
+          fiberLabels,
+          Option.isSome(failure)
+            ? labels(operation, side, outcome, failure.value._tag, reasonOf(failure.value))
+            : labels(operation, side, outcome)
+        )
+      )
+      return exit
+    }
+    const connection = exit.value
+    const success = withFiberLabels(fiberLabels, labels(operation, side, "success"))
+    handshakeDuration.unsafeUpdate(elapsed, success)
+    handshakes.unsafeUpdate(1, success)
+    const open = withFiberLabels(fiberLabels, labels(operation, side, undefined))
+    openConnections.unsafeModify(1, open)
+    // The scope's own finalizer, not Effect.addFinalizer: that one diffs and restores the fiber's
+    // FiberRefs around it, which costs more than the rest of this module.
+    const counted = Effect.scopeWith((scope) =>
+      Effect.as(Scope.addFinalizer(scope, Effect.sync(() => openConnections.unsafeModify(-1, open))), connection)
+    )
+    if (span === undefined) return counted
+    return Effect.flatMap(connection.session, (session) => {
+      sessionAttributes(span, side, session)
+      return counted
+    })
+  })
 
 /**
  * Adds a connection's application bytes to the byte counters; a platform adapter calls it once
