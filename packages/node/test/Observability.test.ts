@@ -1,7 +1,7 @@
 /**
  * Spans and metrics of real TLS connections, read through a collecting tracer and metric snapshots.
  */
-import { Port, Ssl, SslContext, SslError } from "@effect-ssl/core"
+import { Port, Ssl, SslError } from "@effect-ssl/core"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
@@ -12,7 +12,15 @@ import * as Metric from "effect/Metric"
 import * as MetricState from "effect/MetricState"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
-import { clientContext, eventually, fixture, serverContext, silentServer, TestLayer } from "./helpers.js"
+import {
+  clientContext,
+  clientWithCertificate,
+  eventually,
+  requiringClientCertificates,
+  serverContext,
+  silentServer,
+  TestLayer
+} from "./helpers.js"
 
 /** A tracer that keeps every span Effect's own tracer makes. */
 const collectingTracer = Effect.map(Effect.tracer, (native) => {
@@ -55,21 +63,6 @@ const metricValue = (name: string, labels: Record<string, string>) =>
 const attributes = (span: Tracer.Span) => Object.fromEntries(span.attributes)
 
 const endedWith = (span: Tracer.Span) => (span.status._tag === "Ended" ? span.status.exit : undefined)
-
-/** A server context that requires a client certificate verifying against the fixture root. */
-const requiringClientCertificates = Effect.gen(function*() {
-  const ctx = yield* serverContext()
-  yield* SslContext.setVerify(ctx, true)
-  yield* SslContext.loadVerifyRootCertificates(ctx, fixture("root-ca.pem"))
-  return ctx
-})
-
-const clientWithCertificate = Effect.gen(function*() {
-  const ctx = yield* clientContext()
-  yield* SslContext.loadCertificateChain(ctx, fixture("client-chain.pem"))
-  yield* SslContext.loadPrivateKey(ctx, fixture("client.key"))
-  return ctx
-})
 
 describe("spans", () => {
   it.scopedLive("connect and accept: one span each, with what was negotiated and who the peer is", () =>

@@ -17,7 +17,7 @@ import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { clientContext, fixture, serveOn, serverContext, TestLayer } from "./helpers.js"
+import { clientContext, requiringClientCertificates, serveOn, serverContext, TestLayer } from "./helpers.js"
 
 const decoder = new TextDecoder()
 
@@ -252,11 +252,10 @@ describe("NodeSsl.layerSocketServer", () => {
 
   it.scopedLive("a server that requires client certificates refuses a client without one", () =>
     Effect.gen(function*() {
-      const ctx = yield* serverContext()
-      yield* SslContext.setVerify(ctx, true)
-      yield* SslContext.loadVerifyRootCertificates(ctx, fixture("root-ca.pem"))
       const server = Context.get(
-        yield* Layer.build(NodeSsl.layerSocketServer({ port: 0, hostname: "127.0.0.1", context: ctx })),
+        yield* Layer.build(
+          NodeSsl.layerSocketServer({ port: 0, hostname: "127.0.0.1", context: yield* requiringClientCertificates })
+        ),
         SocketServer.SocketServer
       )
       const handled = yield* Ref.make(0)

@@ -2,7 +2,7 @@
  * @effect/rpc over mutually authenticated TLS: the socket protocol on NodeSsl.layerSocket and
  * NodeSsl.layerSocketServer, and SslErrors crossing it typed.
  */
-import { Ssl, SslContext, SslError } from "@effect-ssl/core"
+import { Ssl, type SslContext, SslError } from "@effect-ssl/core"
 import { NodeSsl } from "@effect-ssl/node"
 import * as SocketServer from "@effect/platform/SocketServer"
 import { Rpc, RpcClient, RpcGroup, RpcSerialization, RpcServer } from "@effect/rpc"
@@ -12,7 +12,15 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
-import { clientContext, fixture, freePort, serveOn, serverContext, TestLayer } from "./helpers.js"
+import {
+  clientContext,
+  clientWithCertificate,
+  freePort,
+  requiringClientCertificates,
+  serveOn,
+  serverContext,
+  TestLayer
+} from "./helpers.js"
 
 /** The server connects to localhost:port for the caller and tells what it found. */
 class Probe extends Rpc.make("Probe", {
@@ -52,27 +60,11 @@ const handlers = (calls: Ref.Ref<number>) =>
     }
   }))
 
-/** A server context that requires a client certificate verifying against the fixture root. */
-const mutualServerContext = Effect.gen(function*() {
-  const ctx = yield* serverContext()
-  yield* SslContext.setVerify(ctx, true)
-  yield* SslContext.loadVerifyRootCertificates(ctx, fixture("root-ca.pem"))
-  return ctx
-})
-
-/** A client context that trusts the fixture root and presents the fixture client certificate. */
-const clientWithCertificate = Effect.gen(function*() {
-  const ctx = yield* clientContext()
-  yield* SslContext.loadCertificateChain(ctx, fixture("client-chain.pem"))
-  yield* SslContext.loadPrivateKey(ctx, fixture("client.key"))
-  return ctx
-})
-
 /** Starts the RPC server on an ephemeral port of 127.0.0.1 for the scope; its port. */
 const startServer = (calls: Ref.Ref<number>) =>
   Effect.gen(function*() {
     const sockets = yield* Layer.build(
-      NodeSsl.layerSocketServer({ port: 0, hostname: "127.0.0.1", context: yield* mutualServerContext })
+      NodeSsl.layerSocketServer({ port: 0, hostname: "127.0.0.1", context: yield* requiringClientCertificates })
     )
     yield* Layer.build(
       RpcServer.layer(Rpcs).pipe(
