@@ -173,6 +173,8 @@ describe("spans", () => {
         "effect_ssl.verified": true,
         "tls.client.server_name": "localhost"
       })
+      // a pipe has no addresses to tell
+      expect(attributes(client)).not.toHaveProperty("network.peer.address")
     }).pipe(Effect.provide(TestLayer)))
 })
 

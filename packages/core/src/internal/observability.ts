@@ -122,21 +122,33 @@ const certificateAttributes = (span: Tracer.Span, prefix: "tls.server" | "tls.cl
   span.attribute(`${prefix}.hash.sha256`, certificate.fingerprint256.replaceAll(":", ""))
 }
 
+const protocolVersions: Record<SessionInfo["protocol"], string> = {
+  "TLSv1": "1.0",
+  "TLSv1.1": "1.1",
+  "TLSv1.2": "1.2",
+  "TLSv1.3": "1.3"
+}
+
 // Attribute names follow OpenTelemetry's semantic conventions (tls.*, network.*, server.*,
 // error.type) where there is one; the rest are effect_ssl.*.
 const sessionAttributes = (span: Tracer.Span, side: Side, session: SessionInfo) => {
   span.attribute("tls.established", true)
   span.attribute("tls.protocol.name", "tls")
-  span.attribute("tls.protocol.version", session.protocol.slice(4) || "1")
+  span.attribute("tls.protocol.version", protocolVersions[session.protocol])
   span.attribute("tls.cipher", session.cipher)
   span.attribute("tls.resumed", session.resumed)
   span.attribute("effect_ssl.verified", session.verified)
   if (Option.isSome(session.alpnProtocol)) span.attribute("tls.next_protocol", session.alpnProtocol.value)
   if (Option.isSome(session.servername)) span.attribute("tls.client.server_name", session.servername.value)
-  span.attribute("network.peer.address", session.remoteAddress.hostname)
-  span.attribute("network.peer.port", session.remoteAddress.port)
-  span.attribute("network.local.address", session.localAddress.hostname)
-  span.attribute("network.local.port", session.localAddress.port)
+  // A connection wrapped over something other than a socket (a pipe) has no addresses.
+  if (session.remoteAddress.hostname !== "") {
+    span.attribute("network.peer.address", session.remoteAddress.hostname)
+    span.attribute("network.peer.port", session.remoteAddress.port)
+  }
+  if (session.localAddress.hostname !== "") {
+    span.attribute("network.local.address", session.localAddress.hostname)
+    span.attribute("network.local.port", session.localAddress.port)
+  }
   certificateAttributes(span, side === "client" ? "tls.server" : "tls.client", session)
 }
 
