@@ -3,12 +3,15 @@
  *
  * @since 0.1.0
  */
-import type { Port, SslError } from "@effect-ssl/core"
+import type { Port, Protocol, SslError } from "@effect-ssl/core"
 import { Pki, Ssl, SslContext } from "@effect-ssl/core"
+import type * as Socket from "@effect/platform/Socket"
+import type * as SocketServer from "@effect/platform/SocketServer"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Predicate from "effect/Predicate"
 import type * as Scope from "effect/Scope"
+import * as PlatformSocket from "./internal/platformSocket.js"
 
 const reasonOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
@@ -130,3 +133,64 @@ export const tcpListen = (
  */
 export const tcpAccept = (listener: TcpListener): Effect.Effect<Port.Duplex, SslError.SslError, Scope.Scope> =>
   listener[TcpListenerTypeId].accept
+
+/**
+ * The @effect/platform `Socket` service over TLS, for socket clients such as `@effect/rpc`'s
+ * `RpcClient.layerProtocolSocket`. As with `NodeSocket.layerNet`, building the layer connects to
+ * nothing: every `run` of the socket connects (`Ssl.connect`, verifying the server as `context`
+ * says) and its connection ends with the run, so a client that reconnects gets a new connection,
+ * and a failed connect fails that run with `SocketGenericError` "Open" whose `cause` is the
+ * `SslError`. Every connection uses the same client context (a protocol name is made into one
+ * when the layer is built), so a reconnection can resume the session. The layer itself fails
+ * only on a context that is neither a client context nor a protocol.
+ *
+ * @example
+ * ```ts
+ * import { RpcClient, RpcSerialization } from "@effect/rpc"
+ * import { Layer } from "effect"
+ * import { NodeSsl } from "@effect-ssl/node"
+ *
+ * const Protocol = RpcClient.layerProtocolSocket().pipe(
+ *   Layer.provide(NodeSsl.layerSocket({ host: "rpc.example", port: 7443, context: clientContext })),
+ *   Layer.provide([RpcSerialization.layerNdjson, NodeSsl.layer])
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category platform
+ */
+export const layerSocket: (options: {
+  readonly host: string
+  readonly port: number
+  readonly context?: SslContext.ClientContext | Protocol.Protocol | undefined
+}) => Layer.Layer<Socket.Socket, SslError.SslError, Ssl.Ssl> = PlatformSocket.layerSocket
+
+/**
+ * The @effect/platform `SocketServer` service over TLS, for socket servers such as `@effect/rpc`'s
+ * `RpcServer.layerProtocolSocketServer`. The layer listens (`Ssl.listen`) when it is built and
+ * stops when its scope ends; `address` is where it listens (port 0 picks a free port). `run`
+ * serves it (`Ssl.serve`): the handler gets each connection as a `Socket` (`Ssl.toSocket`) once
+ * its handshake has succeeded, in its own fiber, and the connection closes when the handler ends.
+ * A failed handshake or handler is logged at the unhandled-error level, as `NodeSocketServer`
+ * does, and the server goes on.
+ *
+ * @example
+ * ```ts
+ * import { RpcSerialization, RpcServer } from "@effect/rpc"
+ * import { Layer } from "effect"
+ * import { NodeSsl } from "@effect-ssl/node"
+ *
+ * const Protocol = RpcServer.layerProtocolSocketServer.pipe(
+ *   Layer.provide(NodeSsl.layerSocketServer({ port: 7443, context: serverContext })),
+ *   Layer.provide([RpcSerialization.layerNdjson, NodeSsl.layer])
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category platform
+ */
+export const layerSocketServer: (options: {
+  readonly port: number
+  readonly hostname?: string | undefined
+  readonly context?: SslContext.ServerContext | Protocol.Protocol | undefined
+}) => Layer.Layer<SocketServer.SocketServer, SslError.SslError, Ssl.Ssl> = PlatformSocket.layerSocketServer

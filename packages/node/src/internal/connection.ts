@@ -5,6 +5,7 @@
  * @internal
  */
 import type { Port as PortT, Ssl } from "@effect-ssl/core"
+import { SslMetrics } from "@effect-ssl/core"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
@@ -97,8 +98,15 @@ export class TlsConnection implements Ssl.Connection {
     )
   }
 
-  /** The end of the connection's scope: close_notify if it is still due, then the socket goes. */
+  /**
+   * The end of the connection's scope: close_notify if it is still due, then the socket goes; the
+   * bytes it carried are counted once, here.
+   */
   get release(): Effect.Effect<void> {
-    return this.ports.shutdown(1000)
+    const { ports } = this
+    return Effect.zipRight(
+      ports.shutdown(1000),
+      Effect.suspend(() => SslMetrics.recordBytes(ports.bytesRead, ports.bytesWritten))
+    )
   }
 }

@@ -70,6 +70,9 @@ export class SocketPorts {
   private drainWaiter: Resume | undefined = undefined
   private drainWaiters: Array<Resume> | undefined = undefined
   private roomWait: Effect.Effect<void, SslError.SslError> | undefined = undefined
+  /** bytes the socket delivered and bytes written to it, for SslMetrics */
+  bytesRead = 0
+  bytesWritten = 0
   private outputClosed = false
   private inputClosed = false
   private ended = false
@@ -124,6 +127,7 @@ export class SocketPorts {
   private data(chunk: Uint8Array): void {
     // A plain Uint8Array over the same memory: a Buffer's `slice` shares memory where a
     // Uint8Array's copies, and readers are promised Uint8Arrays.
+    this.bytesRead += chunk.byteLength
     this.channel.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
     if (!this.paused && this.channel.buffered >= highWaterMark) {
       this.paused = true
@@ -229,6 +233,7 @@ export class SocketPorts {
       if (failed !== undefined) return failed
       const socket = this.socket
       if (bytes.length === 0) return Effect.void
+      this.bytesWritten += bytes.length
       socket.write(socket.writableLength > 0 ? Buffer.from(bytes) : bytes)
       return socket.writableLength > writeAhead ? this.waitForRoom() : Effect.void
     })
