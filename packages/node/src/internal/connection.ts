@@ -99,6 +99,19 @@ export class TlsConnection implements Ssl.Connection {
   }
 
   /**
+   * Hands the TLS socket itself to Node code that reads and writes it (node:http): the ports stop
+   * listening, and what they had read and not handed out goes back into the socket, paused. The
+   * connection's scope still destroys the socket when it ends.
+   */
+  detachSocket(): Tls.TLSSocket {
+    const { socket } = this
+    const leftover = this.ports.detach()
+    for (let i = leftover.length - 1; i >= 0; i--) socket.unshift(leftover[i]!)
+    // (the ports' error listener stays: a socket must never be without one)
+    return socket
+  }
+
+  /**
    * The end of the connection's scope: close_notify if it is still due, then the socket goes; the
    * bytes it carried are counted once, here.
    */
