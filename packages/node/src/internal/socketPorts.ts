@@ -9,6 +9,7 @@ import type { Port as PortT } from "@effect-ssl/core"
 import { Port, SslError } from "@effect-ssl/core"
 import * as Effect from "effect/Effect"
 import type * as Stream from "node:stream"
+import * as Errors from "./errors.js"
 import type { SocketFeed } from "./jsStreamTransport.js"
 
 /** @internal */
@@ -26,8 +27,12 @@ const writeAhead = 1024 * 1024
 
 /** @internal */
 export interface SocketPortsOptions {
-  /** Maps a socket error seen while reading/writing to the error the user gets. */
-  readonly mapError: (error: unknown, operation: "read" | "write") => SslError.SslError
+  /**
+   * TLS ports: the side, and the peer as error messages name it (a handshake rejection that
+   * arrives after the handshake completed locally is reported as the HandshakeError it is).
+   */
+  readonly side?: "client" | "server" | undefined
+  readonly peer?: string | undefined
   /** What end-of-input means: a TLS socket tells clean close_notify from truncation. */
   readonly onEnd?: (() => SslError.SslError | undefined) | undefined
   /** `output.close` ends the socket (TLS: close_notify) rather than only refusing writes. */
@@ -102,8 +107,9 @@ export class SocketPorts {
     ownersOf(socket).ports = this
     this.listen()
     socket.on("error", SocketPorts.onError)
-    this.input = Port.makeInput(this.channel, Effect.sync(() => this.closeInput()))
-    this.output = Port.makeOutput(new SocketOutputSteps(this))
+    this.input = Port.makeInput(this.channel, Effect.sync(this.closeInput.bind(this)))
+    // These ports are the output's steps themselves (write, flush, close): no object between.
+    this.output = Port.makeOutput(this)
     // A socket can end or close before anyone listens (a client that half-closes before its
     // accept): its 'end' or 'close' has been and gone.
     if (socket.destroyed) this.closeEvent()
@@ -135,6 +141,12 @@ export class SocketPorts {
     }
   }
 
+  /** A socket error as the error the user gets. */
+  private mapError(error: unknown, operation: "read" | "write"): SslError.SslError {
+    const { peer, side } = this.options
+    return Errors.ioError(error, operation, side === undefined ? undefined : { side, peer })
+  }
+
   private endEvent(): void {
     this.ended = true
     const failure = this.options.onEnd?.()
@@ -143,8 +155,8 @@ export class SocketPorts {
   }
 
   private error(error: unknown): void {
-    const readError = this.options.mapError(error, "read")
-    if (this.writeError === undefined) this.writeError = this.options.mapError(error, "write")
+    const readError = this.mapError(error, "read")
+    if (this.writeError === undefined) this.writeError = this.mapError(error, "write")
     this.channel.fail(readError)
     // node:tls reports a TLS error after the handshake (a bad record, a refused renegotiation)
     // without closing the connection; none of them leaves it usable.
@@ -272,14 +284,14 @@ export class SocketPorts {
       if (this.outputClosed || this.socket.writableLength === 0) return Effect.void
       return Effect.async<void, SslError.SslError>((resume) => {
         this.socket.write(new Uint8Array(0), (error) => {
-          resume(error ? Effect.fail(this.options.mapError(error, "write")) : Effect.void)
+          resume(error ? Effect.fail(this.mapError(error, "write")) : Effect.void)
         })
       })
     })
   }
 
   /** The output's close. */
-  get closeOutput(): Effect.Effect<void, SslError.SslError> {
+  get close(): Effect.Effect<void, SslError.SslError> {
     return Effect.suspend(() => {
       if (this.outputClosed) return Effect.void
       this.outputClosed = true
@@ -378,16 +390,3 @@ export class SocketPorts {
   }
 }
 
-/** The output's steps, for Port.makeOutput: one small object, no closures. */
-class SocketOutputSteps {
-  constructor(private readonly ports: SocketPorts) {}
-  write(bytes: Uint8Array): Effect.Effect<void, SslError.SslError> {
-    return this.ports.write(bytes)
-  }
-  get flush(): Effect.Effect<void, SslError.SslError> {
-    return this.ports.flush
-  }
-  get close(): Effect.Effect<void, SslError.SslError> {
-    return this.ports.closeOutput
-  }
-}
