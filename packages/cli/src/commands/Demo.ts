@@ -1,16 +1,24 @@
 /**
  * `effect-ssl demo`: a TLS server and a verifying client on loopback, with the shipped test
- * certificate, streaming data both ways at once and checking it with SHA-1.
+ * certificate, streaming data both ways at once and checking it with SHA-1; then one HTTPS request
+ * with the Effect platform's HttpClient and HttpServer over effect-ssl.
  *
  * @since 0.1.0
  */
-import { type Pki, Ssl, SslContext, type SslError, TestCertificates } from "@effect-ssl/core"
+import { type Pki, Ssl, SslContext, SslError, TestCertificates } from "@effect-ssl/core"
+import { NodeSsl } from "@effect-ssl/node"
 import { Sha1 } from "@effect-ssl/sha1"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import type * as FileSystem from "@effect/platform/FileSystem"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
@@ -85,6 +93,43 @@ const makeProgress = (total: number) =>
       finish: Effect.void
     }
   })
+
+/**
+ * One HTTPS request on the Effect platform: an `HttpServer` app served by
+ * `NodeSsl.layerHttpServer`, asked by the `HttpClient` of `NodeSsl.layerHttpClient`, which verifies
+ * the server with the client context as `Ssl.connect` does.
+ */
+const httpsRequest = (serverContext: SslContext.ServerContext, clientContext: SslContext.ClientContext) =>
+  Effect.scoped(Effect.gen(function*() {
+    const server = Context.get(
+      yield* Layer.build(NodeSsl.layerHttpServer({ port: 0, hostname: "127.0.0.1", context: serverContext })),
+      HttpServer.HttpServer
+    )
+    yield* HttpServer.serveEffect(Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const session = yield* Effect.orDie(NodeSsl.sessionOf(request))
+      const alpn = Option.getOrElse(session.alpnProtocol, () => "none")
+      return HttpServerResponse.text(
+        `hello from the HTTPS server layer: ${request.method} ${request.url} over ${session.protocol}, ALPN ${alpn}`
+      )
+    })).pipe(Effect.provideService(HttpServer.HttpServer, server))
+    const port = server.address._tag === "TcpAddress" ? server.address.port : 0
+    // The client offers HTTP/1.1 by ALPN, as browsers and curl do.
+    yield* SslContext.setAlpn(clientContext, ["http/1.1"])
+    const client = Context.get(yield* Layer.build(NodeSsl.layerHttpClient(clientContext)), HttpClient.HttpClient)
+    const url = `https://localhost:${port}/hello`
+    const response = yield* client.get(url)
+    return { url, status: response.status, text: yield* response.text }
+  })).pipe(
+    // A TLS failure is the SslError under the platform's RequestError.
+    Effect.mapError((error): SslError.SslError | CliError =>
+      SslError.isSslError(error)
+        ? error
+        : error._tag === "RequestError" && SslError.isSslError(error.cause)
+        ? error.cause
+        : new CliError({ message: error.message })
+    )
+  )
 
 /**
  * Runs the demo with `sizeMiB` MiB each way.
@@ -171,6 +216,14 @@ export const run = (
       })
     }
     yield* out("All digests match.")
+
+    yield* out("")
+    yield* out("HTTPS on the Effect platform (NodeSsl.layerHttpServer, NodeSsl.layerHttpClient):")
+    const https = yield* httpsRequest(serverContext, clientContext)
+    yield* out(`  GET ${https.url} → ${https.status} ${https.text}`)
+    if (https.status !== 200) {
+      return yield* new CliError({ message: `the HTTPS request answered ${https.status}, not 200` })
+    }
   }))
 
 /**
@@ -190,6 +243,6 @@ export const command = Command.make(
   ({ size }) => run(size)
 ).pipe(
   Command.withDescription(
-    "TLS on loopback with the shipped test certificate: session details, then data both ways at once, checked with SHA-1"
+    "TLS on loopback with the shipped test certificate: session details, data both ways at once checked with SHA-1, then one HTTPS request"
   )
 )
