@@ -215,7 +215,10 @@ describe("effect-ssl serve", () => {
     const garbage = Net.connect(port, "127.0.0.1")
     garbage.on("error", () => {})
     garbage.end("GET / HTTP/1.0\r\n\r\n")
-    await server.waitFor("stderr", /failed: TLS handshake with 127\.0\.0\.1:\d+ failed \(server side\): the peer does not speak TLS/)
+    await server.waitFor(
+      "stderr",
+      /failed: TLS handshake with 127\.0\.0\.1:\d+ failed \(server side\): the peer does not speak TLS/
+    )
     garbage.destroy()
 
     // A client that completes its handshake, sends half a request and vanishes.
@@ -252,23 +255,27 @@ describe("effect-ssl serve", () => {
     const { port, proc: server } = await serve(["--http", "--headers-timeout", "0.5"])
     const silent = 10
     const start = Date.now()
-    const closed = await Promise.all(Array.from({ length: silent }, () =>
-      new Promise<{ readonly text: string; readonly millis: number }>((resolve, reject) => {
-        const client = Tls.connect({ host: "127.0.0.1", port, ca: TestCertificates.pem, servername: "localhost" })
-        let text = ""
-        client.setEncoding("utf8")
-        client.on("data", (chunk: string) => {
-          text += chunk
-        })
-        client.on("error", () => {})
-        client.once("secureConnect", () => {
-          // says nothing
-        })
-        client.once("close", () => resolve({ text, millis: Date.now() - start }))
-        // a guard with a message instead of the test runner's timeout
-        setTimeout(() => reject(new Error("a silent client is still open after 5 s")), 5000).unref()
-      })
-    ))
+    const closed = await Promise.all(
+      Array.from(
+        { length: silent },
+        () =>
+          new Promise<{ readonly text: string; readonly millis: number }>((resolve, reject) => {
+            const client = Tls.connect({ host: "127.0.0.1", port, ca: TestCertificates.pem, servername: "localhost" })
+            let text = ""
+            client.setEncoding("utf8")
+            client.on("data", (chunk: string) => {
+              text += chunk
+            })
+            client.on("error", () => {})
+            client.once("secureConnect", () => {
+              // says nothing
+            })
+            client.once("close", () => resolve({ text, millis: Date.now() - start }))
+            // a guard with a message instead of the test runner's timeout
+            setTimeout(() => reject(new Error("a silent client is still open after 5 s")), 5000).unref()
+          })
+      )
+    )
     for (const { millis, text } of closed) {
       expect(text).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/)
       expect(millis).toBeGreaterThanOrEqual(500)
@@ -323,7 +330,7 @@ describe("effect-ssl serve", () => {
 
 describe("effect-ssl connect", () => {
   it("talks to openssl s_server both ways and closes with close_notify at the end of stdin", async () => {
-    const { proc: server, port } = await sServer("server.pem", "server.key")
+    const { port, proc: server } = await sServer("server.pem", "server.key")
     const client = cli(["connect", "localhost", String(port), "--ca", fixture("root-ca.pem")])
     client.child.stdin.write("hello from effect-ssl\n")
     await server.waitFor("stdout", /^hello from effect-ssl$/m)
@@ -342,7 +349,7 @@ describe("effect-ssl connect", () => {
   })
 
   it("--alpn offers application protocols and reports the one s_server chose", async () => {
-    const { proc: server, port } = await sServer("server.pem", "server.key", ["-alpn", "h2"])
+    const { port, proc: server } = await sServer("server.pem", "server.key", ["-alpn", "h2"])
     const client = cli(["connect", "localhost", String(port), "--ca", fixture("root-ca.pem"), "--alpn", "http/1.1,h2"])
     await client.waitFor("stderr", /^ {2}alpn: h2$/m)
     client.child.stdin.end()
@@ -355,7 +362,9 @@ describe("effect-ssl connect", () => {
     const result = await runCli(["connect", "localhost", String(port), "--ca", fixture("root-ca.pem")])
     expect(result.code).toBe(1)
     expect(result.stdout).toBe("")
-    expect(result.stderr).toMatch(/^effect-ssl connect: Cannot verify localhost:\d+'s certificate: the certificate has expired/)
+    expect(result.stderr).toMatch(
+      /^effect-ssl connect: Cannot verify localhost:\d+'s certificate: the certificate has expired/
+    )
     expect(result.stderr.trim().split("\n")).toHaveLength(1)
   })
 
@@ -363,7 +372,9 @@ describe("effect-ssl connect", () => {
     const { port } = await sServer("wrong-host-chain.pem", "wrong-host.key")
     const result = await runCli(["connect", "localhost", String(port), "--ca", fixture("root-ca.pem")])
     expect(result.code).toBe(1)
-    expect(result.stderr).toMatch(/^effect-ssl connect: Cannot verify localhost:\d+'s certificate: the certificate is not valid for this host name/)
+    expect(result.stderr).toMatch(
+      /^effect-ssl connect: Cannot verify localhost:\d+'s certificate: the certificate is not valid for this host name/
+    )
     expect(result.stderr.trim().split("\n")).toHaveLength(1)
   })
 })

@@ -38,7 +38,11 @@ const layerSsl: Layer.Layer<Ssl.Ssl | SslContext.CipherValidator> = Layer.unwrap
         Effect.map((service) => ({ service, validate: NodeTls.validateCiphers }))
       )),
     {
-      onFailure: (reason) => Layer.merge(Ssl.layerUnavailable(reason), Layer.succeed(SslContext.CipherValidator, SslContext.CipherValidator.defaultValue())),
+      onFailure: (reason) =>
+        Layer.merge(
+          Ssl.layerUnavailable(reason),
+          Layer.succeed(SslContext.CipherValidator, SslContext.CipherValidator.defaultValue())
+        ),
       // Cipher strings are checked by OpenSSL itself when set, not at the first handshake.
       onSuccess: ({ service, validate }) =>
         Layer.merge(Layer.succeed(Ssl.Ssl, service), Layer.succeed(SslContext.CipherValidator, validate))
@@ -106,8 +110,10 @@ export const tcpConnect = (
   hostname: string,
   port: number
 ): Effect.Effect<Port.Duplex, SslError.ConnectError | SslError.InvalidArgumentError, Scope.Scope> =>
-  Effect.flatMap(Effect.orDie(load), (NodeTls) =>
-    Effect.map(NodeTls.tcpConnect(hostname, port), NodeTls.plainDuplex)) as never
+  Effect.flatMap(
+    Effect.orDie(load),
+    (NodeTls) => Effect.map(NodeTls.tcpConnect(hostname, port), NodeTls.plainDuplex)
+  ) as never
 
 /**
  * A plain TCP listener; port 0 picks a free port (`address.port`). Closed when the scope ends.
@@ -155,12 +161,15 @@ export const tcpAccept = (listener: TcpListener): Effect.Effect<Port.Duplex, Ssl
  * ```ts
  * import { RpcClient, RpcSerialization } from "@effect/rpc"
  * import { Layer } from "effect"
+ * import type { SslContext } from "@effect-ssl/core"
  * import { NodeSsl } from "@effect-ssl/node"
  *
- * const Protocol = RpcClient.layerProtocolSocket().pipe(
- *   Layer.provide(NodeSsl.layerSocket({ host: "rpc.example", port: 7443, context: clientContext })),
- *   Layer.provide([RpcSerialization.layerNdjson, NodeSsl.layer])
- * )
+ * // clientContext verifies rpc.example, and may carry a client certificate
+ * const makeProtocol = (clientContext: SslContext.ClientContext) =>
+ *   RpcClient.layerProtocolSocket().pipe(
+ *     Layer.provide(NodeSsl.layerSocket({ host: "rpc.example", port: 7443, context: clientContext })),
+ *     Layer.provide([RpcSerialization.layerNdjson, NodeSsl.layer])
+ *   )
  * ```
  *
  * @since 0.2.0
@@ -185,12 +194,15 @@ export const layerSocket: (options: {
  * ```ts
  * import { RpcSerialization, RpcServer } from "@effect/rpc"
  * import { Layer } from "effect"
+ * import type { SslContext } from "@effect-ssl/core"
  * import { NodeSsl } from "@effect-ssl/node"
  *
- * const Protocol = RpcServer.layerProtocolSocketServer.pipe(
- *   Layer.provide(NodeSsl.layerSocketServer({ port: 7443, context: serverContext })),
- *   Layer.provide([RpcSerialization.layerNdjson, NodeSsl.layer])
- * )
+ * // serverContext has the server's certificate and key
+ * const makeProtocol = (serverContext: SslContext.ServerContext) =>
+ *   RpcServer.layerProtocolSocketServer.pipe(
+ *     Layer.provide(NodeSsl.layerSocketServer({ port: 7443, context: serverContext })),
+ *     Layer.provide([RpcSerialization.layerNdjson, NodeSsl.layer])
+ *   )
  * ```
  *
  * @since 0.2.0
@@ -252,12 +264,15 @@ export interface HttpServerOptions {
  * ```ts
  * import { HttpServer, HttpServerResponse } from "@effect/platform"
  * import { Layer } from "effect"
+ * import type { SslContext } from "@effect-ssl/core"
  * import { NodeSsl } from "@effect-ssl/node"
  *
- * const Server = HttpServer.serve(HttpServerResponse.text("hello over TLS")).pipe(
- *   Layer.provide(NodeSsl.layerHttpServer({ port: 8443, context: serverContext })),
- *   Layer.provide(NodeSsl.layer)
- * )
+ * // serverContext has the server's certificate and key (and maybe requires client certificates)
+ * const makeServer = (serverContext: SslContext.ServerContext) =>
+ *   HttpServer.serve(HttpServerResponse.text("hello over TLS")).pipe(
+ *     Layer.provide(NodeSsl.layerHttpServer({ port: 8443, context: serverContext })),
+ *     Layer.provide(NodeSsl.layer)
+ *   )
  * ```
  *
  * @since 0.2.0
@@ -267,7 +282,9 @@ export const layerHttpServer = (
   options: HttpServerOptions
 ): Layer.Layer<HttpServer.HttpServer, SslError.SslError, Ssl.Ssl> =>
   // node:http and @effect/platform-node are loaded only by programs that serve HTTPS.
-  Layer.unwrapEffect(Effect.map(Effect.promise(() => import("./internal/httpServer.js")), (internal) => internal.layer(options)))
+  Layer.unwrapEffect(
+    Effect.map(Effect.promise(() => import("./internal/httpServer.js")), (internal) => internal.layer(options))
+  )
 
 /**
  * The TLS session an HTTP request came on, for a handler served by `layerHttpServer`: the
@@ -321,15 +338,17 @@ export interface HttpClientOptions {
  * ```ts
  * import { HttpClient } from "@effect/platform"
  * import { Effect, Layer } from "effect"
- * import { SslError } from "@effect-ssl/core"
+ * import { type SslContext, SslError } from "@effect-ssl/core"
  * import { NodeSsl } from "@effect-ssl/node"
  *
- * const program = HttpClient.get("https://api.example/health").pipe(
- *   Effect.flatMap((response) => response.text),
- *   Effect.catchTag("RequestError", (error) =>
- *     SslError.isSslError(error.cause) ? Effect.succeed(`TLS: ${error.cause.message}`) : Effect.fail(error))
- * )
- * program.pipe(Effect.provide(NodeSsl.layerHttpClient(clientContext).pipe(Layer.provide(NodeSsl.layer))))
+ * // clientContext has the roots, pins and client certificate to use
+ * const health = (clientContext: SslContext.ClientContext) =>
+ *   HttpClient.get("https://api.example/health").pipe(
+ *     Effect.flatMap((response) => response.text),
+ *     Effect.catchTag("RequestError", (error) =>
+ *       SslError.isSslError(error.cause) ? Effect.succeed(`TLS: ${error.cause.message}`) : Effect.fail(error)),
+ *     Effect.provide(NodeSsl.layerHttpClient(clientContext).pipe(Layer.provide(NodeSsl.layer)))
+ *   )
  * ```
  *
  * @since 0.2.0

@@ -12,10 +12,10 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import * as Exit from "effect/Exit"
 import * as ChildProcess from "node:child_process"
 import {
   backTo,
@@ -32,7 +32,9 @@ import {
 /** The SPKI SHA-256 pin of the first certificate of a PEM file, as `openssl` computes it. */
 const opensslPin = (file: string): string =>
   ChildProcess.execSync(
-    `openssl x509 -in '${fixture(file)}' -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64`
+    `openssl x509 -in '${
+      fixture(file)
+    }' -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64`
   ).toString().trim()
 
 /** The HttpClient service of the HTTPS client layer, built in the current scope. */
@@ -43,14 +45,19 @@ const httpsClient = (
   Effect.map(Layer.build(NodeSsl.layerHttpClient(context, options)), Context.get(HttpClient.HttpClient))
 
 const getText = (client: HttpClient.HttpClient, url: string) =>
-  Effect.flatMap(client.get(url), (response) => Effect.map(response.text, (text) => ({ status: response.status, text })))
+  Effect.flatMap(
+    client.get(url),
+    (response) => Effect.map(response.text, (text) => ({ status: response.status, text }))
+  )
 
 /** The SslError under a request's failure, as a program finds it. */
 const sslErrorOf = <A>(effect: Effect.Effect<A, HttpClientError.HttpClientError>) =>
   effect.pipe(
     Effect.flatMap(() => Effect.dieMessage("the request succeeded")),
     Effect.catchTag("RequestError", (error) =>
-      SslError.isSslError(error.cause) ? Effect.succeed(error.cause) : Effect.dieMessage(`not an SslError: ${error.cause}`))
+      SslError.isSslError(error.cause)
+        ? Effect.succeed(error.cause)
+        : Effect.dieMessage(`not an SslError: ${error.cause}`))
   )
 
 /** layerHttpServer on 127.0.0.1 answering with the client's certificate and the connection's peer port. */
@@ -61,7 +68,11 @@ const httpsServer = (context: SslContext.ServerContext) =>
     yield* HttpServer.serveEffect(Effect.gen(function*() {
       const session = yield* NodeSsl.sessionOf(yield* HttpServerRequest.HttpServerRequest)
       const client = Option.match(session.peerCertificate, { onNone: () => "anonymous", onSome: (c) => c.subject })
-      return HttpServerResponse.text(`client=${client} port=${session.remoteAddress.port} alpn=${Option.getOrElse(session.alpnProtocol, () => "none")}`)
+      return HttpServerResponse.text(
+        `client=${client} port=${session.remoteAddress.port} alpn=${
+          Option.getOrElse(session.alpnProtocol, () => "none")
+        } resumed=${session.resumed}`
+      )
     })).pipe(Effect.provideService(HttpServer.HttpServer, server))
     return server.address._tag === "TcpAddress" ? server.address.port : 0
   })
@@ -130,13 +141,25 @@ describe("NodeSsl.layerHttpClient", () => {
       const withCertificate = yield* httpsClient(yield* clientWithCertificate)
       const { status, text } = yield* getText(withCertificate, `https://localhost:${port}/whoami`)
       expect(status).toBe(200)
-      expect(text).toMatch(/^client=.*CN=effect-ssl test client port=\d+ alpn=none$/)
+      expect(text).toMatch(/^client=.*CN=effect-ssl test client port=\d+ alpn=none resumed=false$/)
 
       // TLS 1.3: the client's handshake is over when the server refuses it; the refusal still
       // arrives typed
       const without = yield* httpsClient(yield* clientContext())
       const refused = yield* sslErrorOf(without.get(`https://localhost:${port}/whoami`))
       expect(refused).toMatchObject({ _tag: "HandshakeError", reason: "CertificateRequired", side: "client" })
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a new connection resumes the session of the one before (the context's session cache)", () =>
+    Effect.gen(function*() {
+      const port = yield* httpsServer(yield* serverContext())
+      // without keep-alive every request has its own connection
+      const client = yield* httpsClient(yield* clientContext())
+      const first = yield* getText(client, `https://localhost:${port}/1`)
+      const second = yield* getText(client, `https://localhost:${port}/2`)
+      expect(first.text).toMatch(/resumed=false$/)
+      expect(second.text).toMatch(/resumed=true$/)
+      expect(second.text.match(/port=(\d+)/)?.[1]).not.toBe(first.text.match(/port=(\d+)/)?.[1])
     }).pipe(Effect.provide(TestLayer)))
 
   it.scopedLive("keep-alive: requests reuse one verified connection; closing the layer gives every descriptor back", () =>

@@ -39,7 +39,9 @@ const app = (requests: Ref.Ref<number>) =>
     yield* Ref.update(requests, (n) => n + 1)
     const client = Option.match(session.peerCertificate, { onNone: () => "anonymous", onSome: (c) => c.subject })
     return HttpServerResponse.text(
-      `${request.method} ${request.url} over ${session.protocol} alpn=${Option.getOrElse(session.alpnProtocol, () => "none")} client=${client}`
+      `${request.method} ${request.url} over ${session.protocol} alpn=${
+        Option.getOrElse(session.alpnProtocol, () => "none")
+      } client=${client}`
     )
   })
 
@@ -63,8 +65,8 @@ interface CurlResult {
   readonly verbose: string
 }
 
-/** curl https://localhost:port/path (resolved to 127.0.0.1, so that SNI is sent), verbose. */
-const curl = (port: number, path: string, args: ReadonlyArray<string> = []): Effect.Effect<CurlResult> =>
+/** curl URL, verbose, trusting the fixture root. */
+const curlUrl = (url: string, args: ReadonlyArray<string> = []): Effect.Effect<CurlResult> =>
   Effect.async<CurlResult>((resume) => {
     const child = execFile(
       "curl",
@@ -76,14 +78,12 @@ const curl = (port: number, path: string, args: ReadonlyArray<string> = []): Eff
         "*",
         "--max-time",
         "10",
-        "--resolve",
-        `localhost:${port}:127.0.0.1`,
         "--cacert",
         fixture("root-ca.pem"),
         "--write-out",
         "\n%{http_code}",
         ...args,
-        `https://localhost:${port}${path}`
+        url
       ],
       { encoding: "utf8" },
       (error, stdout, stderr) => {
@@ -94,6 +94,10 @@ const curl = (port: number, path: string, args: ReadonlyArray<string> = []): Eff
     )
     return Effect.sync(() => void child.kill("SIGKILL"))
   })
+
+/** curl https://localhost:port/path (resolved to 127.0.0.1, so that SNI is sent). */
+const curl = (port: number, path: string, args: ReadonlyArray<string> = []): Effect.Effect<CurlResult> =>
+  curlUrl(`https://localhost:${port}${path}`, ["--resolve", `localhost:${port}:127.0.0.1`, ...args])
 
 describe("NodeSsl.layerHttpServer", () => {
   it.scopedLive("serves curl over HTTPS: the app gets the request and its TLS session, ALPN http/1.1", () =>
@@ -129,12 +133,22 @@ describe("NodeSsl.layerHttpServer", () => {
       expect(yield* Ref.get(requests)).toBe(0)
       expect(yield* Ref.get(failures)).toEqual(["HandshakeError CertificateRequired"])
 
-      const untrusted = yield* curl(port, "/secret", ["--cert", fixture("untrusted-client.pem"), "--key", fixture("untrusted-client.key")])
+      const untrusted = yield* curl(port, "/secret", [
+        "--cert",
+        fixture("untrusted-client.pem"),
+        "--key",
+        fixture("untrusted-client.key")
+      ])
       expect(untrusted.status).toBe("000")
       expect(yield* Ref.get(requests)).toBe(0)
       expect((yield* Ref.get(failures))[1]).toMatch(/^VerifyError /)
 
-      const accepted = yield* curl(port, "/secret", ["--cert", fixture("client-chain.pem"), "--key", fixture("client.key")])
+      const accepted = yield* curl(port, "/secret", [
+        "--cert",
+        fixture("client-chain.pem"),
+        "--key",
+        fixture("client.key")
+      ])
       expect(accepted.status).toBe("200")
       expect(accepted.body).toMatch(/^GET \/secret over TLSv1\.3 alpn=http\/1\.1 client=.*CN=effect-ssl test client$/)
       expect(yield* Ref.get(requests)).toBe(1)
@@ -149,11 +163,41 @@ describe("NodeSsl.layerHttpServer", () => {
       expect(before.status).toBe("200")
       expect(before.verbose).toMatch(/subject: O=effect-ssl; CN=localhost/)
 
-      yield* SslContext.setIdentity(context, { chain: fixture("other-server-chain.pem"), key: fixture("other-server.key") })
+      yield* SslContext.setIdentity(context, {
+        chain: fixture("other-server-chain.pem"),
+        key: fixture("other-server.key")
+      })
       const after = yield* curl(port, "/")
       expect(after.status).toBe("200")
       expect(after.verbose).toMatch(/subject: O=effect-ssl Rotated; CN=localhost/)
       expect(yield* Ref.get(requests)).toBe(2)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("answers with the context its SNI callback picks for the name the client asked for", () =>
+    Effect.gen(function*() {
+      const requests = yield* Ref.make(0)
+      const context = yield* serverContext()
+      const rotated = yield* serverContext("other-server-chain.pem", "other-server.key")
+      const asked = yield* Ref.make<ReadonlyArray<string>>([])
+      yield* SslContext.setServerNameCallback(
+        context,
+        (name) =>
+          Effect.as(
+            Ref.update(asked, (all) => [...all, name]),
+            name === "localhost" ? Option.some(rotated) : Option.none()
+          )
+      )
+      const port = yield* serveHttps({ context }, requests)
+      // by name: SNI "localhost", the callback's context
+      const byName = yield* curl(port, "/")
+      expect(byName.status).toBe("200")
+      expect(byName.verbose).toMatch(/subject: O=effect-ssl Rotated; CN=localhost/)
+      expect(yield* Ref.get(asked)).toEqual(["localhost"])
+      // by address: no SNI, the listener's own context
+      const byAddress = yield* curlUrl(`https://127.0.0.1:${port}/`)
+      expect(byAddress.status).toBe("200")
+      expect(byAddress.verbose).toMatch(/subject: O=effect-ssl; CN=localhost/)
+      expect(yield* Ref.get(asked)).toEqual(["localhost"])
     }).pipe(Effect.provide(TestLayer)))
 
   it.scopedLive("closes connections that finish the handshake and send nothing, within the header timeout", () =>
@@ -172,7 +216,13 @@ describe("NodeSsl.layerHttpServer", () => {
             const conn = yield* Ssl.connect("localhost", port, client)
             const bytes = yield* Stream.runCollect(conn.input.stream)
             return { text: decoder.decode(Buffer.concat(Array.from(bytes))), millis: Date.now() - start }
-          })),
+          })).pipe(
+            // a guard with a message instead of the test runner's timeout
+            Effect.timeoutFail({
+              duration: "5 seconds",
+              onTimeout: () => new Error("a silent client is still open after 5 s")
+            })
+          ),
         { concurrency: "unbounded" }
       )
       for (const answer of answers) {

@@ -87,7 +87,9 @@ const makeProgress = (total: number) =>
         done += bytes
         while (quarter < 4 && done * 4 >= total * (quarter + 1)) {
           quarter++
-          process.stderr.write(`  progress: ${quarter * 25}% (${Report.mebibytes(done)} of ${Report.mebibytes(total)})\n`)
+          process.stderr.write(
+            `  progress: ${quarter * 25}% (${Report.mebibytes(done)} of ${Report.mebibytes(total)})\n`
+          )
         }
       },
       finish: Effect.void
@@ -180,7 +182,10 @@ export const run = (
       Effect.gen(function*() {
         let bytes = 0
         const [sent, received] = yield* Effect.all([
-          Effect.zipLeft(Sha1.sha1(generated(seed, total).pipe(Stream.tap((chunk) => from.output.write(chunk)))), from.output.close),
+          Effect.zipLeft(
+            Sha1.sha1(generated(seed, total).pipe(Stream.tap((chunk) => from.output.write(chunk)))),
+            from.output.close
+          ),
           Sha1.sha1(to.input.stream.pipe(Stream.tap((chunk) =>
             Effect.sync(() => {
               bytes += chunk.length
@@ -190,19 +195,32 @@ export const run = (
         ], { concurrency: 2 })
         return { sent, received, bytes, millis: Date.now() - start } satisfies Direction
       })
-    const [up, down] = yield* Effect.all([direction(client, server, 0x2545f491), direction(server, client, 0x9e3779b9)], {
-      concurrency: 2
-    })
+    const [up, down] = yield* Effect.all(
+      [direction(client, server, 0x2545f491), direction(server, client, 0x9e3779b9)],
+      {
+        concurrency: 2
+      }
+    )
     const millis = Date.now() - start
     yield* progress.finish
 
     yield* out("")
     yield* out(`Throughput (${Report.seconds(millis)} in all):`)
-    yield* out(`  client → server: ${Report.mebibytes(up.bytes)} in ${Report.seconds(up.millis)} (${Report.rate(up.bytes, up.millis)})`)
     yield* out(
-      `  server → client: ${Report.mebibytes(down.bytes)} in ${Report.seconds(down.millis)} (${Report.rate(down.bytes, down.millis)})`
+      `  client → server: ${Report.mebibytes(up.bytes)} in ${Report.seconds(up.millis)} (${
+        Report.rate(up.bytes, up.millis)
+      })`
     )
-    yield* out(`  both ways: ${Report.mebibytes(up.bytes + down.bytes)} in ${Report.seconds(millis)} (${Report.rate(up.bytes + down.bytes, millis)})`)
+    yield* out(
+      `  server → client: ${Report.mebibytes(down.bytes)} in ${Report.seconds(down.millis)} (${
+        Report.rate(down.bytes, down.millis)
+      })`
+    )
+    yield* out(
+      `  both ways: ${Report.mebibytes(up.bytes + down.bytes)} in ${Report.seconds(millis)} (${
+        Report.rate(up.bytes + down.bytes, millis)
+      })`
+    )
     yield* out("")
     const verdict = (a: string, b: string) => (a === b ? "match" : "MISMATCH")
     yield* out("SHA-1 of the data:")
@@ -212,7 +230,8 @@ export const run = (
     yield* out(`  client received: ${down.received}  ${verdict(down.sent, down.received)}`)
     if (up.sent !== up.received || down.sent !== down.received || up.bytes !== total || down.bytes !== total) {
       return yield* new CliError({
-        message: `the data received differs from the data sent (received ${up.bytes} and ${down.bytes} bytes of ${total})`
+        message:
+          `the data received differs from the data sent (received ${up.bytes} and ${down.bytes} bytes of ${total})`
       })
     }
     yield* out("All digests match.")

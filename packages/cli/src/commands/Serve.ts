@@ -89,7 +89,9 @@ const httpApp = (verifyClient: boolean) =>
     const session = yield* NodeSsl.sessionOf(request)
     yield* Effect.sync(() =>
       process.stderr.write(
-        `effect-ssl serve: ${Report.address(session.remoteAddress)} ${session.protocol} ${session.cipher}${clientNote(verifyClient, session)}` +
+        `effect-ssl serve: ${Report.address(session.remoteAddress)} ${session.protocol} ${session.cipher}${
+          clientNote(verifyClient, session)
+        }` +
           ` "${request.method} ${request.url}" 200\n`
       )
     )
@@ -121,7 +123,9 @@ const serveHttp = (config: Config, context: SslContext.ServerContext) =>
     const server = Context.get(env, HttpServer.HttpServer)
     const address = server.address._tag === "TcpAddress" ? Report.address(server.address) : server.address.path
     yield* say(`listening on ${address} (http mode)`)
-    yield* HttpServer.serveEffect(httpApp(config.verifyClient)).pipe(Effect.provideService(HttpServer.HttpServer, server))
+    yield* HttpServer.serveEffect(httpApp(config.verifyClient)).pipe(
+      Effect.provideService(HttpServer.HttpServer, server)
+    )
     yield* Effect.never.pipe(Effect.onInterrupt(() => say("stopped: listener closed, open connections closed")))
   })
 
@@ -139,7 +143,9 @@ const describeExit = (exit: Exit.Exit<unknown, unknown>): string => {
 const logFailure = (cause: Cause.Cause<unknown>) =>
   Effect.sync(() => {
     const failure = Option.getOrUndefined(Cause.failureOption(cause))
-    const peer = Predicate.hasProperty(failure, "peer") && typeof failure.peer === "string" ? failure.peer : "connection"
+    const peer = Predicate.hasProperty(failure, "peer") && typeof failure.peer === "string"
+      ? failure.peer
+      : "connection"
     const line = Option.getOrElse(Report.outcome(cause).line, () => "failed")
     process.stderr.write(`effect-ssl serve: ${peer} failed: ${line}\n`)
   })
@@ -171,7 +177,9 @@ export const run = (config: Config) =>
     }
     if (config.verifyClient) {
       if (config.ca.length === 0) {
-        return yield* new CliError({ message: "--verify-client needs --ca FILE: the CA certificates client certificates must chain to" })
+        return yield* new CliError({
+          message: "--verify-client needs --ca FILE: the CA certificates client certificates must chain to"
+        })
       }
       yield* SslContext.setVerify(context, true)
       yield* Contexts.loadRoots(context, config.ca)
@@ -201,7 +209,9 @@ export const run = (config: Config) =>
             Effect.sync(() => {
               if (Exit.isInterrupted(exit)) interrupted++
               process.stderr.write(
-                `effect-ssl serve: ${Report.address(session.remoteAddress)} ${session.protocol} ${session.cipher}${client}` +
+                `effect-ssl serve: ${
+                  Report.address(session.remoteAddress)
+                } ${session.protocol} ${session.cipher}${client}` +
                   ` in=${counts.in} out=${counts.out} ${describeExit(exit)}\n`
               )
             })
@@ -230,7 +240,10 @@ export const command = Command.make(
       Options.optional,
       Options.withDescription("server certificate chain (PEM; default: the shipped test certificate)")
     ),
-    key: Options.file("key").pipe(Options.optional, Options.withDescription("its private key (default: the --cert file)")),
+    key: Options.file("key").pipe(
+      Options.optional,
+      Options.withDescription("its private key (default: the --cert file)")
+    ),
     host: Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("address to listen on")),
     protocol: Options.text("protocol").pipe(
       Options.withDefault("auto"),
@@ -255,7 +268,9 @@ export const command = Command.make(
     ),
     requestTimeout: Options.float("request-timeout").pipe(
       Options.withDefault(defaultRequestTimeout),
-      Options.withDescription(`--http: seconds a client may take to send a whole request (default ${defaultRequestTimeout})`)
+      Options.withDescription(
+        `--http: seconds a client may take to send a whole request (default ${defaultRequestTimeout})`
+      )
     ),
     port: Args.integer({ name: "PORT" })
   },

@@ -7,9 +7,9 @@
  * @internal
  */
 import { type Protocol, Ssl, SslContext, SslError } from "@effect-ssl/core"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -164,4 +164,5 @@ export const make = (
 export const layer = (
   context: SslContext.ClientContext | Protocol.Protocol | undefined,
   options?: HttpClientOptions
-): Layer.Layer<HttpClient.HttpClient, SslError.SslError, Ssl.Ssl> => Layer.scoped(HttpClient.HttpClient, make(context, options))
+): Layer.Layer<HttpClient.HttpClient, SslError.SslError, Ssl.Ssl> =>
+  Layer.scoped(HttpClient.HttpClient, make(context, options))

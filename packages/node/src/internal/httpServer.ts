@@ -6,8 +6,8 @@
  * @internal
  */
 import { Ssl, SslContext, SslError } from "@effect-ssl/core"
-import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpServer from "@effect/platform/HttpServer"
 import type * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -40,12 +40,17 @@ const invalid = (argument: string, value: unknown, reason: string) =>
   new SslError.InvalidArgumentError({ argument, value, reason })
 
 /** Node's milliseconds: 0 turns a timeout off, which a Duration says with `infinity`. */
-const millis = (argument: string, input: Duration.DurationInput): Effect.Effect<number, SslError.InvalidArgumentError> => {
+const millis = (
+  argument: string,
+  input: Duration.DurationInput
+): Effect.Effect<number, SslError.InvalidArgumentError> => {
   const duration = Duration.decodeUnknown(input)
   if (duration._tag === "None" || Duration.lessThan(duration.value, Duration.zero)) {
     return Effect.fail(invalid(argument, input, "expected a duration (Duration.infinity for none)"))
   }
-  return Effect.succeed(Duration.isFinite(duration.value) ? Math.max(1, Math.round(Duration.toMillis(duration.value))) : 0)
+  return Effect.succeed(
+    Duration.isFinite(duration.value) ? Math.max(1, Math.round(Duration.toMillis(duration.value))) : 0
+  )
 }
 
 // Node's defaults (a request in 5 minutes, its headers in 1, 5 seconds idle between requests),
@@ -59,11 +64,20 @@ const timeoutsOf = (options: HttpServerOptions): Effect.Effect<Timeouts, SslErro
       ? (requestTimeout === 0 ? 60_000 : Math.min(60_000, requestTimeout))
       : yield* millis("headersTimeout", options.headersTimeout)
     if (requestTimeout > 0 && headersTimeout > requestTimeout) {
-      return yield* invalid("headersTimeout", options.headersTimeout, "the headers cannot take longer than the whole request (requestTimeout)")
+      return yield* invalid(
+        "headersTimeout",
+        options.headersTimeout,
+        "the headers cannot take longer than the whole request (requestTimeout)"
+      )
     }
     const keepAliveTimeout = yield* millis("keepAliveTimeout", options.keepAliveTimeout ?? "5 seconds")
     const shortest = Math.min(...[headersTimeout, requestTimeout].filter((t) => t > 0), 10_000)
-    return { headersTimeout, requestTimeout, keepAliveTimeout, connectionsCheckingInterval: Math.max(1, Math.floor(shortest / 10)) }
+    return {
+      headersTimeout,
+      requestTimeout,
+      keepAliveTimeout,
+      connectionsCheckingInterval: Math.max(1, Math.floor(shortest / 10))
+    }
   })
 
 // The parser reads HTTP/1.1 only: a server that could choose h2 would hand it an h2 client.
@@ -75,7 +89,13 @@ const checkAlpn = (context: SslContext.ServerContext): Effect.Effect<void, SslEr
   }
   return alpn.every((protocol) => protocol === "http/1.1" || protocol === "http/1.0")
     ? Effect.void
-    : Effect.fail(invalid("context", alpn.join(","), "the HTTPS server speaks HTTP/1.x only: its ALPN list may name http/1.1 and http/1.0, nothing else"))
+    : Effect.fail(
+      invalid(
+        "context",
+        alpn.join(","),
+        "the HTTPS server speaks HTTP/1.x only: its ALPN list may name http/1.1 and http/1.0, nothing else"
+      )
+    )
 }
 
 /**

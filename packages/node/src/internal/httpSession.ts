@@ -18,7 +18,9 @@ export const register = (socket: object, connection: Ssl.Connection): void => {
 }
 
 /** @internal */
-export const sessionOf = (request: { readonly source: unknown }): Effect.Effect<Ssl.SessionInfo, Cause.NoSuchElementException> => {
+export const sessionOf = (
+  request: { readonly source: unknown }
+): Effect.Effect<Ssl.SessionInfo, Cause.NoSuchElementException> => {
   const source = request.source
   const socket = Predicate.hasProperty(source, "socket") ? source.socket : undefined
   const connection = Predicate.isObject(socket) ? connections.get(socket) : undefined

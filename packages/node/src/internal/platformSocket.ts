@@ -60,7 +60,9 @@ export const layerSocketServer = (
       const run = <R, E, _>(
         handler: (socket: Socket.Socket) => Effect.Effect<_, E, R>
       ): Effect.Effect<never, SocketServer.SocketServerError, R> =>
-        Ssl.serve(listener, (connection) => handler(Ssl.toSocket(connection)), { onError: (cause) => reportUnhandled(cause) }).pipe(
+        Ssl.serve(listener, (connection) => handler(Ssl.toSocket(connection)), {
+          onError: (cause) => reportUnhandled(cause)
+        }).pipe(
           Effect.mapError((cause) => new SocketServer.SocketServerError({ reason: "Unknown", cause })),
           // serve returns only by failing (the listener closed); never is what the service promises.
           Effect.zipRight(Effect.never)
@@ -78,7 +80,10 @@ export const layerSocketServer = (
  *
  * @internal
  */
-export const reportUnhandled = (cause: Cause.Cause<unknown>, message = "Unhandled error in SocketServer"): Effect.Effect<void> =>
+export const reportUnhandled = (
+  cause: Cause.Cause<unknown>,
+  message = "Unhandled error in SocketServer"
+): Effect.Effect<void> =>
   Effect.withFiberRuntime((fiber) => {
     const level = fiber.getFiberRef(FiberRef.unhandledErrorLogLevel)
     return level._tag === "Some" ? Effect.logWithLevel(level.value, cause, message) : Effect.void
