@@ -99,6 +99,9 @@ const curlUrl = (url: string, args: ReadonlyArray<string> = []): Effect.Effect<C
 const curl = (port: number, path: string, args: ReadonlyArray<string> = []): Effect.Effect<CurlResult> =>
   curlUrl(`https://localhost:${port}${path}`, ["--resolve", `localhost:${port}:127.0.0.1`, ...args])
 
+/** curl's arguments to present a fixture client certificate. */
+const presenting = (chain: string, key: string) => ["--cert", fixture(chain), "--key", fixture(key)]
+
 describe("NodeSsl.layerHttpServer", () => {
   it.scopedLive("serves curl over HTTPS: the app gets the request and its TLS session, ALPN http/1.1", () =>
     Effect.gen(function*() {
@@ -133,22 +136,12 @@ describe("NodeSsl.layerHttpServer", () => {
       expect(yield* Ref.get(requests)).toBe(0)
       expect(yield* Ref.get(failures)).toEqual(["HandshakeError CertificateRequired"])
 
-      const untrusted = yield* curl(port, "/secret", [
-        "--cert",
-        fixture("untrusted-client.pem"),
-        "--key",
-        fixture("untrusted-client.key")
-      ])
+      const untrusted = yield* curl(port, "/secret", presenting("untrusted-client.pem", "untrusted-client.key"))
       expect(untrusted.status).toBe("000")
       expect(yield* Ref.get(requests)).toBe(0)
       expect((yield* Ref.get(failures))[1]).toMatch(/^VerifyError /)
 
-      const accepted = yield* curl(port, "/secret", [
-        "--cert",
-        fixture("client-chain.pem"),
-        "--key",
-        fixture("client.key")
-      ])
+      const accepted = yield* curl(port, "/secret", presenting("client-chain.pem", "client.key"))
       expect(accepted.status).toBe("200")
       expect(accepted.body).toMatch(/^GET \/secret over TLSv1\.3 alpn=http\/1\.1 client=.*CN=effect-ssl test client$/)
       expect(yield* Ref.get(requests)).toBe(1)

@@ -6,7 +6,7 @@
  *
  * @internal
  */
-import { type Protocol, Ssl, SslContext, SslError } from "@effect-ssl/core"
+import { type Protocol, Ssl, type SslContext, SslError } from "@effect-ssl/core"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
@@ -19,14 +19,10 @@ import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import * as Https from "node:https"
 import type * as Stream from "node:stream"
+import type { HttpClientOptions } from "../NodeSsl.js"
 import { TlsConnection } from "./connection.js"
 import { ioError } from "./errors.js"
-
-/** @internal */
-export interface HttpClientOptions {
-  /** node:http agent settings: keepAlive, maxSockets, … (TLS settings come from the context) */
-  readonly agent?: Http.AgentOptions | undefined
-}
+import { contextFor } from "./service.js"
 
 type Callback = (error: Error | null, socket: Stream.Duplex) => void
 
@@ -89,16 +85,8 @@ export const make = (
   options?: HttpClientOptions
 ): Effect.Effect<HttpClient.HttpClient, SslError.SslError, Ssl.Ssl | Scope.Scope> =>
   Effect.gen(function*() {
-    if (given !== undefined && typeof given !== "string" && !SslContext.isClientContext(given)) {
-      const other: unknown = given
-      return yield* new SslError.InvalidArgumentError({
-        argument: "context",
-        value: SslContext.isSslContext(other) ? `${other.kind} context` : other,
-        reason: "expected a client context or a protocol name"
-      })
-    }
     // One context for every connection, so that they share its session cache.
-    const context = given === undefined || typeof given === "string" ? yield* SslContext.makeClient(given) : given
+    const context = yield* contextFor("client", given)
     // As for the socket layer: the handshake timeout in force when the layer is built.
     const timeout = yield* Ssl.HandshakeTimeout
     const runFork = yield* FiberSet.makeRuntime<Ssl.Ssl>()

@@ -8,26 +8,16 @@
 import { Ssl, SslContext, SslError } from "@effect-ssl/core"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpServer from "@effect/platform/HttpServer"
-import type * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
+import type { HttpServerOptions } from "../NodeSsl.js"
 import { TlsConnection } from "./connection.js"
 import { register } from "./httpSession.js"
 import { reportUnhandled } from "./platformSocket.js"
-
-/** @internal */
-export interface HttpServerOptions {
-  readonly port: number
-  readonly hostname?: string | undefined
-  readonly context: SslContext.ServerContext
-  readonly headersTimeout?: Duration.DurationInput | undefined
-  readonly requestTimeout?: Duration.DurationInput | undefined
-  readonly keepAliveTimeout?: Duration.DurationInput | undefined
-  readonly onHandshakeError?: ((cause: Cause.Cause<SslError.SslError>) => Effect.Effect<void>) | undefined
-}
+import { contextFor } from "./service.js"
 
 interface Timeouts {
   readonly headersTimeout: number
@@ -130,15 +120,8 @@ export const make = (
   options: HttpServerOptions
 ): Effect.Effect<HttpServer.HttpServer, SslError.SslError, Ssl.Ssl | Scope.Scope> =>
   Effect.gen(function*() {
-    const context = options.context
-    if (!SslContext.isServerContext(context)) {
-      const given: unknown = context
-      return yield* invalid(
-        "context",
-        SslContext.isSslContext(given) ? `${given.kind} context` : given,
-        "expected a server context (with the server's certificate and key)"
-      )
-    }
+    // (the types say a server context; a JavaScript caller can pass anything)
+    const context = yield* contextFor("server", options.context)
     const timeouts = yield* timeoutsOf(options)
     yield* checkAlpn(context)
     const server = yield* Effect.acquireRelease(
