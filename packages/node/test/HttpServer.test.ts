@@ -19,6 +19,8 @@ import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { execFile } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Tls from "node:tls"
 import {
   backTo,
   clientContext,
@@ -248,6 +250,61 @@ describe("NodeSsl.layerHttpServer", () => {
       }))
       expect(fast).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nGET \/fast over TLSv1\.3/)
       expect(yield* Ref.get(requests)).toBe(1)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("closes a keep-alive connection idle for keepAliveTimeout after its last response", () =>
+    Effect.gen(function*() {
+      const requests = yield* Ref.make(0)
+      const port = yield* serveHttps({ context: yield* serverContext(), keepAliveTimeout: 300 }, requests)
+      const conn = yield* Ssl.connect("localhost", port, yield* clientContext())
+      yield* conn.output.write("GET /idle HTTP/1.1\r\nHost: localhost\r\n\r\n")
+      const start = Date.now()
+      // the response, then the server's close when the connection has been idle long enough
+      const text = decoder.decode(Buffer.concat(Array.from(
+        yield* Stream.runCollect(conn.input.stream).pipe(
+          Effect.timeoutFail({
+            duration: "5 seconds",
+            onTimeout: () => new Error("the idle connection is still open after 5 s")
+          })
+        )
+      )))
+      expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*Connection: keep-alive[\s\S]*GET \/idle over TLSv1\.3/)
+      expect(Date.now() - start).toBeGreaterThanOrEqual(250)
+      expect(yield* Ref.get(requests)).toBe(1)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a request sent with the end of the handshake (before the server's accept is done) is read whole", () =>
+    Effect.gen(function*() {
+      const requests = yield* Ref.make(0)
+      const port = yield* serveHttps({ context: yield* serverContext() }, requests)
+      // node:tls sends what is written before 'secureConnect' right behind its Finished message,
+      // so the server's TLS socket may have read the request before it is handed to node:http.
+      const answers = yield* Effect.forEach(
+        Array.from({ length: 20 }, (_, i) => i),
+        (i) =>
+          Effect.async<string, Error>((resume) => {
+            const socket = Tls.connect({
+              host: "127.0.0.1",
+              port,
+              servername: "localhost",
+              ca: Fs.readFileSync(fixture("root-ca.pem"))
+            })
+            let text = ""
+            socket.setEncoding("utf8")
+            socket.on("data", (chunk: string) => {
+              text += chunk
+            })
+            socket.on("error", (error) => resume(Effect.fail(error)))
+            socket.on("close", () => resume(Effect.succeed(text)))
+            socket.end(`GET /early/${i} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`)
+            return Effect.sync(() => void socket.destroy())
+          }),
+        { concurrency: "unbounded" }
+      )
+      answers.forEach((answer, i) =>
+        expect(answer).toMatch(new RegExp(`^HTTP/1\\.1 200 OK\\r\\n[\\s\\S]*GET /early/${i} over TLSv1\\.3`))
+      )
+      expect(yield* Ref.get(requests)).toBe(20)
     }).pipe(Effect.provide(TestLayer)))
 
   it.scopedLive("closing the layer closes its keep-alive connections and gives every descriptor back", () =>
