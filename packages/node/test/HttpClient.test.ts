@@ -25,6 +25,7 @@ import {
   requiringClientCertificates,
   resources,
   serverContext,
+  silentServer,
   sServer,
   TestLayer
 } from "./helpers.js"
@@ -160,6 +161,24 @@ describe("NodeSsl.layerHttpClient", () => {
       expect(first.text).toMatch(/resumed=false$/)
       expect(second.text).toMatch(/resumed=true$/)
       expect(second.text.match(/port=(\d+)/)?.[1]).not.toBe(first.text.match(/port=(\d+)/)?.[1])
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a request interrupted while its handshake waits, then the layer closed: nothing left behind", () =>
+    Effect.gen(function*() {
+      const clientCtx = yield* clientContext()
+      const silent = yield* silentServer
+      const baseline = yield* resources
+      yield* Effect.scoped(Effect.gen(function*() {
+        const client = yield* httpsClient(clientCtx)
+        // a server that accepts and never answers the ClientHello
+        const result = yield* client.get(`https://localhost:${silent.port}/`).pipe(
+          Effect.timeout("200 millis"),
+          Effect.either
+        )
+        expect(result._tag).toBe("Left")
+        expect(silent.connections()).toBeGreaterThanOrEqual(1)
+      }))
+      yield* backTo(baseline)
     }).pipe(Effect.provide(TestLayer)))
 
   it.scopedLive("keep-alive: requests reuse one verified connection; closing the layer gives every descriptor back", () =>
