@@ -214,6 +214,14 @@ export const layerSocketServer: (options: {
   readonly context?: SslContext.ServerContext | Protocol.Protocol | undefined
 }) => Layer.Layer<SocketServer.SocketServer, SslError.SslError, Ssl.Ssl> = PlatformSocket.layerSocketServer
 
+// node:http and @effect/platform-node are loaded only by programs that use the HTTP layers. The
+// latter is an optional peer dependency: a program without it fails to build the layer, saying so.
+const loadHttp = <A>(layer: string, load: () => Promise<A>): Effect.Effect<A> =>
+  Effect.orDieWith(
+    Effect.tryPromise({ try: load, catch: reasonOf }),
+    (reason) => new Error(`NodeSsl.${layer} needs @effect/platform-node (npm install @effect/platform-node): ${reason}`)
+  )
+
 /**
  * Options of `layerHttpServer`.
  *
@@ -281,9 +289,9 @@ export interface HttpServerOptions {
 export const layerHttpServer = (
   options: HttpServerOptions
 ): Layer.Layer<HttpServer.HttpServer, SslError.SslError, Ssl.Ssl> =>
-  // node:http and @effect/platform-node are loaded only by programs that serve HTTPS.
   Layer.unwrapEffect(
-    Effect.map(Effect.promise(() => import("./internal/httpServer.js")), (internal) => internal.layer(options))
+    Effect.map(loadHttp("layerHttpServer", () => import("./internal/httpServer.js")), (internal) =>
+      internal.layer(options))
   )
 
 /**
@@ -358,7 +366,9 @@ export const layerHttpClient = (
   context: SslContext.ClientContext | Protocol.Protocol,
   options?: HttpClientOptions
 ): Layer.Layer<HttpClient.HttpClient, SslError.SslError, Ssl.Ssl> =>
-  // node:http and @effect/platform-node are loaded only by programs that make HTTPS requests.
   Layer.unwrapEffect(
-    Effect.map(Effect.promise(() => import("./internal/httpClient.js")), (internal) => internal.layer(context, options))
+    Effect.map(
+      loadHttp("layerHttpClient", () => import("./internal/httpClient.js")),
+      (internal) => internal.layer(context, options)
+    )
   )
