@@ -60,7 +60,9 @@ export const layerSocketServer = (
       const run = <R, E, _>(
         handler: (socket: Socket.Socket) => Effect.Effect<_, E, R>
       ): Effect.Effect<never, SocketServer.SocketServerError, R> =>
-        Ssl.serve(listener, (connection) => handler(Ssl.toSocket(connection)), { onError: reportUnhandled }).pipe(
+        Ssl.serve(listener, (connection) => handler(Ssl.toSocket(connection)), {
+          onError: (cause) => reportUnhandled(cause)
+        }).pipe(
           Effect.mapError((cause) => new SocketServer.SocketServerError({ reason: "Unknown", cause })),
           // serve returns only by failing (the listener closed); never is what the service promises.
           Effect.zipRight(Effect.never)
@@ -72,10 +74,17 @@ export const layerSocketServer = (
     })
   )
 
-// What NodeSocketServer does with a connection that fails: log it at the unhandled-error level
-// (debug unless the program says otherwise), and keep serving.
-const reportUnhandled = (cause: Cause.Cause<unknown>): Effect.Effect<void> =>
+/**
+ * What NodeSocketServer does with a connection that fails: log it at the unhandled-error level
+ * (debug unless the program says otherwise), and keep serving.
+ *
+ * @internal
+ */
+export const reportUnhandled = (
+  cause: Cause.Cause<unknown>,
+  message = "Unhandled error in SocketServer"
+): Effect.Effect<void> =>
   Effect.withFiberRuntime((fiber) => {
     const level = fiber.getFiberRef(FiberRef.unhandledErrorLogLevel)
-    return level._tag === "Some" ? Effect.logWithLevel(level.value, cause, "Unhandled error in SocketServer") : Effect.void
+    return level._tag === "Some" ? Effect.logWithLevel(level.value, cause, message) : Effect.void
   })
