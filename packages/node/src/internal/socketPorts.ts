@@ -24,6 +24,8 @@ export type NodeSocket = Stream.Duplex & {
 const highWaterMark = 1024 * 1024
 // Bytes a writer may queue on the socket before it waits for them to go.
 const writeAhead = 1024 * 1024
+// Writes up to this size are copied when the socket would queue them; larger ones wait instead.
+const copyLimit = 16 * 1024
 
 /** @internal */
 export interface SocketPortsOptions {
@@ -74,7 +76,6 @@ export class SocketPorts {
   // A writer waiting for 'drain': one in a slot, more (concurrent writes) in an array.
   private drainWaiter: Resume | undefined = undefined
   private drainWaiters: Array<Resume> | undefined = undefined
-  private roomWait: Effect.Effect<void, SslError.SslError> | undefined = undefined
   /** bytes the socket delivered and bytes written to it, for SslMetrics */
   bytesRead = 0
   bytesWritten = 0
@@ -235,27 +236,36 @@ export class SocketPorts {
   /**
    * The output's write. It hands the bytes to the socket at once and waits only while more than
    * `writeAhead` bytes are queued: waiting for every 'drain' would cost an event-loop turn per
-   * write. Bytes the socket queues behind a write in flight are kept by reference, so those are
-   * copied: the caller may reuse its array as soon as the write returns.
+   * write. The socket keeps by reference what it queues behind a write in flight, and the caller
+   * may reuse its array as soon as the write returns: small writes queued so are copied (they are
+   * coalesced into full TLS records); a large one waits until the queue has gone instead, and is
+   * then handed over as it is (OpenSSL takes it at once), as copying 64 KiB costs more than the
+   * wait.
    */
   write(bytes: Uint8Array): Effect.Effect<void, SslError.SslError> {
     if (this.outputClosed) return Effect.fail(new SslError.IoError({ operation: "write", reason: "Closed" }))
-    return Effect.suspend(() => {
+    const step: Effect.Effect<void, SslError.SslError> = Effect.suspend(() => {
       const failed = this.writeFailure()
       if (failed !== undefined) return failed
       const socket = this.socket
       if (bytes.length === 0) return Effect.void
+      const queued = socket.writableLength
+      if (queued > 0 && bytes.length > copyLimit && socket.writableNeedDrain) {
+        return Effect.zipRight(this.waitForRoom(0), step)
+      }
       this.bytesWritten += bytes.length
-      socket.write(socket.writableLength > 0 ? Buffer.from(bytes) : bytes)
-      return socket.writableLength > writeAhead ? this.waitForRoom() : Effect.void
+      socket.write(queued > 0 ? Buffer.from(bytes) : bytes)
+      return socket.writableLength > writeAhead ? this.waitForRoom(writeAhead) : Effect.void
     })
+    return step
   }
 
-  private waitForRoom(): Effect.Effect<void, SslError.SslError> {
-    return this.roomWait ??= Effect.async<void, SslError.SslError>((resume) => {
+  /** Waits until at most `limit` bytes are queued, or the socket has no more need to drain. */
+  private waitForRoom(limit: number): Effect.Effect<void, SslError.SslError> {
+    return Effect.async<void, SslError.SslError>((resume) => {
       const failed = this.writeFailure()
       if (failed !== undefined) return resume(failed)
-      if (this.socket.writableLength <= writeAhead || !this.socket.writableNeedDrain) return resume(Effect.void)
+      if (this.socket.writableLength <= limit || !this.socket.writableNeedDrain) return resume(Effect.void)
       if (this.drainWaiter === undefined) this.drainWaiter = resume
       else (this.drainWaiters ??= []).push(resume)
       return Effect.sync(() => {
