@@ -31,6 +31,8 @@ const signatureHashOids: ReadonlyArray<readonly [string, string]> = [
 /** @internal */
 export const channelBinding = (
   socket: Tls.TLSSocket,
+  /** the connection's scope has ended */
+  released: boolean,
   mode: "connect" | "accept",
   type: Ssl.ChannelBindingType,
   /** the server's certificate (DER): the peer's on a client, our own leaf on a server */
@@ -46,7 +48,7 @@ export const channelBinding = (
       }
       case "tls-exporter":
         // A destroyed socket has no TLS state left to export from.
-        if (socket.destroyed) return unavailable(type, "the connection is closed")
+        if (released || socket.destroyed) return unavailable(type, "the connection is closed")
         return Effect.try({
           try: () => new Uint8Array(socket.exportKeyingMaterial(32, "EXPORTER-Channel-Binding", Buffer.alloc(0))),
           catch: (error) => new SslError.InvalidArgumentError({ argument: "type", value: type, reason: String(error) })

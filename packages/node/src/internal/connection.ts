@@ -28,6 +28,8 @@ export interface Established {
   readonly servername: string | undefined
   /** where the addresses are read: the TCP socket under a JS-stream transport, else the TLS socket */
   readonly addressed: Net.Socket | Tls.TLSSocket | undefined
+  /** TLS on the socket's native handle, rather than through a JS stream (truncation detection, wrap) */
+  readonly native: boolean
 }
 
 // Protocol and cipher names, one string each however many connections name them (node:tls makes a
@@ -61,6 +63,9 @@ export class TlsConnection implements Ssl.Connection {
   private readonly peerDer: Uint8Array | undefined
   private readonly ownLeafDer: Uint8Array | undefined
   private readonly servername: string | undefined
+  private readonly waitForClose: boolean
+  /** the scope has ended: the socket may linger while its close_notify goes out, the connection is over */
+  private released = false
 
   constructor(
     readonly socket: Tls.TLSSocket,
@@ -75,6 +80,9 @@ export class TlsConnection implements Ssl.Connection {
     this.peerDer = established.peerDer
     this.ownLeafDer = established.ownLeafDer
     this.servername = established.servername
+    // Over a JS stream the transport outlives the connection (wrap hands it back): its next user
+    // must find TLS gone.
+    this.waitForClose = !established.native
     this.protocol = intern(socket.getProtocol() ?? "TLSv1.3")
     this.cipher = intern(socket.getCipher()?.name ?? "")
     const addressed = established.addressed ?? socket
@@ -116,7 +124,7 @@ export class TlsConnection implements Ssl.Connection {
   }
 
   channelBinding(type: Ssl.ChannelBindingType) {
-    return channelBinding(this.socket, this.mode, type, this.mode === "connect" ? this.peerDer : this.ownLeafDer)
+    return channelBinding(this.socket, this.released, this.mode, type, this.mode === "connect" ? this.peerDer : this.ownLeafDer)
   }
 
   /**
@@ -133,14 +141,19 @@ export class TlsConnection implements Ssl.Connection {
   }
 
   /**
-   * The end of the connection's scope: close_notify if it is still due, then the socket goes; the
-   * bytes it carried are counted once, here.
+   * The end of the connection's scope: close_notify if it is still due, then the socket goes (on
+   * its own TCP socket the scope does not wait for that: the socket is closed within a second
+   * whatever the peer does); the bytes it carried are counted once, here.
    */
   get release(): Effect.Effect<void> {
     const { ports } = this
     return Effect.zipRight(
-      ports.shutdown(1000),
+      Effect.suspend(() => {
+        this.released = true
+        return ports.shutdown(1000, this.waitForClose)
+      }),
       Effect.suspend(() => SslMetrics.recordBytes(ports.bytesRead, ports.bytesWritten))
     )
   }
+
 }

@@ -162,7 +162,8 @@ export const clientHandshake = (
           peerDer: outcome.peerDer,
           ownLeafDer: undefined,
           servername,
-          addressed: transport.kind === "stream" ? transport.addressed : undefined
+          addressed: transport.kind === "stream" ? transport.addressed : undefined,
+          native: tcp
         })
       ))
     }

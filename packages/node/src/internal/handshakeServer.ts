@@ -168,7 +168,8 @@ export const serverHandshake = (
           ownLeafDer: served.state.chain[0]?.der,
           servername: undefined,
           // (the TCP socket has the peer's address already: the listener asked for it)
-          addressed: transport.kind === "tcp" ? transport.socket : transport.addressed
+          addressed: transport.kind === "tcp" ? transport.socket : transport.addressed,
+          native: transport.kind === "tcp"
         })
       ))
     }

@@ -50,10 +50,20 @@ const cipherOption = (state: SslContextT.State): { readonly ciphers: string } =>
 /** The compiled form of a context, rebuilt only when the context changed. @internal */
 export const compile = (context: SslContextT.SslContext): Effect.Effect<Compiled, SslError.InvalidArgumentError> =>
   Effect.suspend(() => {
-    const cached = compiled.get(context)
-    if (cached !== undefined && cached.version === context.state.version) return Effect.succeed(cached)
-    return Effect.try({ try: () => build(context), catch: contextFailure })
+    const result = compileNow(context)
+    return result instanceof SslError.InvalidArgumentError ? Effect.fail(result) : Effect.succeed(result)
   })
+
+/** `compile` as a plain call, for code that is already inside an Effect step. @internal */
+export const compileNow = (context: SslContextT.SslContext): Compiled | SslError.InvalidArgumentError => {
+  const cached = compiled.get(context)
+  if (cached !== undefined && cached.version === context.state.version) return cached
+  try {
+    return build(context)
+  } catch (error) {
+    return contextFailure(error)
+  }
+}
 
 /** The native context for an SslContext (compile's, for callers that need no more). @internal */
 export const secureContextFor = (

@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import type * as Net from "node:net"
 import type { TlsConnection } from "./connection.js"
@@ -18,7 +19,7 @@ import { acquireConnection } from "./handshake.js"
 import { clientHandshake } from "./handshakeClient.js"
 import { serverHandshake } from "./handshakeServer.js"
 import { SocketFeed, watchEnd } from "./jsStreamTransport.js"
-import { compile, probe } from "./secureContext.js"
+import { compile, type Compiled, compileNow, probe } from "./secureContext.js"
 import { checkHostname, checkPort, tcpConnect, tcpListen } from "./tcp.js"
 import { secureDuplex } from "./wrap.js"
 
@@ -101,33 +102,43 @@ const handshakeAccepted = (
   timeout: Duration.Duration,
   handOver: (socket: Net.Socket) => void
 ): Effect.Effect<Ssl.Connection, SslError.SslError> =>
-  Effect.flatMap(
-    Effect.zip(
-      compile(context),
-      context.state.serverNameCallback !== undefined ? Effect.runtime<never>() : Effect.succeed(undefined)
-    ),
-    ([compiled, runtime]) => {
-      const socket = accepted.socket
-      const spec = {
-        context,
-        compiled,
-        peer: socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`,
-        shutdownOnClose: true,
-        timeout,
-        runtime
-      }
-      const feed = context.state.detectTruncation ? new SocketFeed(socket) : undefined
-      const transport = feed !== undefined
-        ? { kind: "stream", stream: feed, addressed: socket, endWatch: watchEnd(feed) } as const
-        : { kind: "tcp", socket } as const
-      // (A failed handshake destroys the socket, which the listener then forgets by itself.)
-      return Effect.map(serverHandshake(spec, transport), (connection) => {
-        accepted.connection = connection
-        handOver(socket)
-        return connection
-      })
+  Effect.suspend(() => {
+    const compiled = compileNow(context)
+    if (compiled instanceof SslError.InvalidArgumentError) return Effect.fail(compiled)
+    // The server name callback runs as a fiber of its own, with this fiber's services.
+    return context.state.serverNameCallback === undefined
+      ? handshakeWith(accepted, context, compiled, timeout, handOver, undefined)
+      : Effect.flatMap(Effect.runtime<never>(), (runtime) => handshakeWith(accepted, context, compiled, timeout, handOver, runtime))
+  })
+
+const handshakeWith = (
+  accepted: Accepted,
+  context: SslContext.ServerContext,
+  compiled: Compiled,
+  timeout: Duration.Duration,
+  handOver: (socket: Net.Socket) => void,
+  runtime: Runtime.Runtime<never> | undefined
+): Effect.Effect<Ssl.Connection, SslError.SslError> => {
+    const socket = accepted.socket
+    const spec = {
+      context,
+      compiled,
+      peer: socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`,
+      shutdownOnClose: true,
+      timeout,
+      runtime
     }
-  )
+    const feed = context.state.detectTruncation ? new SocketFeed(socket) : undefined
+    const transport = feed !== undefined
+      ? { kind: "stream", stream: feed, addressed: socket, endWatch: watchEnd(feed) } as const
+      : { kind: "tcp", socket } as const
+    // (A failed handshake destroys the socket, which the listener then forgets by itself.)
+    return Effect.map(serverHandshake(spec, transport), (connection) => {
+      accepted.connection = connection
+      handOver(socket)
+      return connection
+    })
+}
 
 /** @internal */
 export const make: Effect.Effect<Ssl.Service> = Effect.sync(() => {

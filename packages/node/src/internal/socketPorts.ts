@@ -45,6 +45,8 @@ export interface SocketPortsOptions {
 
 type Resume = (effect: Effect.Effect<void, SslError.SslError>) => void
 
+const ignore = (): void => {}
+
 const resetError = () => new SslError.IoError({ operation: "read", reason: "Reset" })
 
 /**
@@ -357,46 +359,55 @@ export class SocketPorts {
   /**
    * The end of the connection's scope: what was written reaches the transport, then a
    * close_notify if the transport can still take one, then the socket is destroyed. Bounded, so a
-   * peer that stops reading cannot hold a scope open.
+   * peer that stops reading cannot hold a scope open. With `wait` the effect waits for all of it
+   * (a wrapped transport's next user must find TLS gone); without, it starts it and returns, and
+   * the socket goes by itself once its close_notify is out (within `graceMillis` at most).
    */
-  shutdown(graceMillis: number): Effect.Effect<void> {
+  shutdown(graceMillis: number, wait: boolean): Effect.Effect<void> {
     const socket = this.socket
-    const destroy = Effect.sync(() => {
-      socket.destroy()
-      this.wakeWriters()
-    })
-    if (socket.destroyed || this.closed) return destroy
+    if (socket.destroyed || this.closed) return Effect.sync(() => this.destroy())
     const closeNotify = this.options.shutdownOnClose && !this.outputClosed && socket.writable
     // An output closed without close_notify (abandon, shutdownOnClose false) still delivers
     // what was written before it: flush, then destroy.
     const flushOnly = !closeNotify && socket.writable && socket.writableLength > 0
     // An end already under way (output.close interrupted) is given the same grace to finish.
     const ending = !closeNotify && socket.writableEnded && !socket.writableFinished
-    if (!closeNotify && !flushOnly && !ending) return destroy
-    return Effect.async<void>((resume) => {
+    if (!closeNotify && !flushOnly && !ending) return Effect.sync(() => this.destroy())
+    const start = (done: () => void) => {
       let finished = false
-      const done = () => {
+      const finish = () => {
         if (finished) return
         finished = true
         clearTimeout(timer)
-        socket.off("finish", done)
-        socket.off("close", done)
-        socket.destroy()
-        resume(Effect.void)
+        socket.off("finish", finish)
+        socket.off("close", finish)
+        this.destroy()
+        done()
       }
-      const timer = setTimeout(done, graceMillis)
-      socket.on("close", done)
+      const timer = setTimeout(finish, graceMillis)
+      socket.on("close", finish)
       if (flushOnly) {
-        socket.write(new Uint8Array(0), done)
+        socket.write(new Uint8Array(0), finish)
       } else {
-        socket.on("finish", done)
+        socket.on("finish", finish)
         if (closeNotify) socket.end()
       }
+      return timer
+    }
+    if (!wait) return Effect.sync(() => void start(ignore))
+    return Effect.async<void>((resume) => {
+      const timer = start(() => resume(Effect.void))
       return Effect.sync(() => {
         clearTimeout(timer)
-        socket.destroy()
+        this.destroy()
       })
     })
   }
+
+  private destroy(): void {
+    this.socket.destroy()
+    this.wakeWriters()
+  }
+
 }
 
