@@ -148,6 +148,10 @@ const lateHandshakeAlerts = new Set([
   "ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR"
 ])
 
+// node:tls's own errors for a client that asks to renegotiate (refused outright, or beyond its
+// limit): the peer broke the protocol as a server runs it, as much as a bad record does.
+const renegotiationCodes = new Set(["ERR_TLS_RENEGOTIATION_DISABLED", "ERR_TLS_SESSION_ATTACK"])
+
 /**
  * An error seen reading or writing. `handshake` (TLS ports) lets a handshake rejection that
  * arrives after the handshake completed locally be reported as the HandshakeError it is.
@@ -168,7 +172,7 @@ export const ioError = (
     ? "Reset"
     : code === "EPIPE" || code === "ERR_STREAM_WRITE_AFTER_END" || code === "ERR_STREAM_DESTROYED"
     ? "BrokenPipe"
-    : code !== undefined && code.startsWith("ERR_SSL_")
+    : code !== undefined && (code.startsWith("ERR_SSL_") || renegotiationCodes.has(code))
     ? "Protocol"
     : "Other"
   return new SslError.IoError({ operation, reason, code, cause: error })
