@@ -34,6 +34,12 @@ export interface SocketPortsOptions {
   readonly shutdownOnClose: boolean
   /** Called once both ports are closed. */
   readonly onBothClosed?: (() => void) | undefined
+  /**
+   * Every write is copied, not only those queued behind another: a plain TCP socket hands the
+   * kernel what it can at once and keeps the caller's memory for the rest (a TLS socket encrypts
+   * the whole write before it returns).
+   */
+  readonly copyWrites?: boolean | undefined
 }
 
 type Resume = (effect: Effect.Effect<void, SslError.SslError>) => void
@@ -220,7 +226,8 @@ export class SocketPorts {
    * The output's write. It hands the bytes to the socket at once and waits only while more than
    * `writeAhead` bytes are queued: waiting for every 'drain' would cost an event-loop turn per
    * write. Bytes the socket queues behind a write in flight are kept by reference, so those are
-   * copied: the caller may reuse its array as soon as the write returns.
+   * copied (on a plain TCP socket, every write: see `copyWrites`): the caller may reuse its array
+   * as soon as the write returns.
    */
   write(bytes: Uint8Array): Effect.Effect<void, SslError.SslError> {
     if (this.outputClosed) return Effect.fail(new SslError.IoError({ operation: "write", reason: "Closed" }))
@@ -229,7 +236,7 @@ export class SocketPorts {
       if (failed !== undefined) return failed
       const socket = this.socket
       if (bytes.length === 0) return Effect.void
-      socket.write(socket.writableLength > 0 ? Buffer.from(bytes) : bytes)
+      socket.write(socket.writableLength > 0 || this.options.copyWrites === true ? Buffer.from(bytes) : bytes)
       return socket.writableLength > writeAhead ? this.waitForRoom() : Effect.void
     })
   }

@@ -39,7 +39,8 @@ const hasSocket = (duplex: PortT.Duplex): duplex is SocketDuplex => SocketTypeId
 export const plainDuplex = (socket: Net.Socket): PortT.Duplex => {
   const ports = new SocketPorts(socket, {
     mapError: Errors.ioError,
-    shutdownOnClose: true
+    shutdownOnClose: true,
+    copyWrites: true
   })
   return { input: ports.input, output: ports.output, [SocketTypeId]: ports } as SocketDuplex
 }
