@@ -118,6 +118,34 @@ describe("every read hands out plain Uint8Arrays that a DataView reads right", (
   }
 })
 
+describe("after STARTTLS ends (closeOriginal: false)", () => {
+  it.scopedLive("the plain ports hand out plain Uint8Arrays again", () =>
+    Effect.gen(function*() {
+      const listener = yield* NodeSsl.tcpListen(0, { hostname: "127.0.0.1" })
+      yield* Effect.forkScoped(Effect.scoped(Effect.gen(function*() {
+        const plain = yield* NodeSsl.tcpAccept(listener)
+        yield* Effect.scoped(Effect.gen(function*() {
+          const conn = yield* Ssl.wrap(plain, { mode: "accept", context: yield* serverContext() })
+          yield* conn.output.write("secure\n")
+          yield* conn.output.close
+          yield* conn.input.readAll
+        }))
+        yield* plain.output.write(Buffer.from("xxplain after TLS\n").subarray(2))
+        yield* plain.input.read()
+      })))
+      const plain = yield* NodeSsl.tcpConnect("127.0.0.1", listener.address.port)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Ssl.wrap(plain, { mode: "connect", hostname: "localhost", context: yield* clientContext() })
+        expect(yield* conn.input.readLine).toEqual(Option.some("secure"))
+        yield* conn.output.close
+        expect(yield* conn.input.read()).toEqual(Option.none())
+      }))
+      const after = yield* bounded("the plaintext", plain.input.readExactly(16))
+      expect(kindOf(after)).toBe("Uint8Array")
+      expect(throughDataView(after)).toEqual(Array.from(Buffer.from("plain after TLS\n")))
+    }).pipe(Effect.provide(TestLayer)))
+})
+
 // ---------------------------------------------------------------------------------------------
 // A PostgreSQL-style exchange: SSLRequest in plaintext, then TLS, then length-prefixed messages
 
