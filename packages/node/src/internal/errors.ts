@@ -104,6 +104,7 @@ const verifyReasons: Record<string, SslError.VerifyReason> = {
   INVALID_CA: "InvalidCa",
   INVALID_PURPOSE: "InvalidCa",
   PATH_LENGTH_EXCEEDED: "InvalidCa",
+  KEYUSAGE_NO_CERTSIGN: "InvalidCa",
   EE_KEY_TOO_SMALL: "WeakKey",
   CA_KEY_TOO_SMALL: "WeakKey",
   CA_MD_TOO_WEAK: "WeakKey",
@@ -116,7 +117,9 @@ const verifyReasons: Record<string, SslError.VerifyReason> = {
 const unnamedVerifyErrors: Record<string, string> = {
   "EE certificate key too weak": "EE_KEY_TOO_SMALL",
   "CA certificate key too weak": "CA_KEY_TOO_SMALL",
-  "CA signature digest algorithm too weak": "CA_MD_TOO_WEAK"
+  "CA signature digest algorithm too weak": "CA_MD_TOO_WEAK",
+  // A leaf (no keyCertSign) used as a CA: Node reports the last of the chain's errors, this one.
+  "key usage does not include certificate signing": "KEYUSAGE_NO_CERTSIGN"
 }
 
 /** OpenSSL's name for a verification error, where Node gives none. @internal */
