@@ -187,6 +187,18 @@ describe("a connection's scope", () => {
       expect(yield* Fiber.join(server)).toEqual({ data: "raw", end: "IoError:TruncatedEof" })
     }).pipe(Effect.provide(TestLayer)))
 
+  it.scopedLive("by default a server that drops TCP without close_notify is a clean end for the client too", () =>
+    Effect.gen(function*() {
+      const listener = yield* localListener
+      yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Ssl.accept(listener)
+        yield* conn.output.write("partial")
+        yield* conn.abandon
+      })))
+      const conn = yield* connectTo(listener)
+      expect(yield* drain(conn.input)).toEqual({ data: "partial", end: "eof" })
+    }).pipe(Effect.provide(TestLayer)))
+
   it.scopedLive("with setDetectTruncation on the client, a server that drops TCP without close_notify is a truncation", () =>
     Effect.gen(function*() {
       const listener = yield* localListener
