@@ -16,7 +16,7 @@ import type * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Tls from "node:tls"
-import { clientContext, fixture, serverContext, spawnOpenssl, tcpServer, TestLayer, watchProcess } from "./helpers.js"
+import { clientContext, closeOf, fixture, serverContext, spawnOpenssl, tcpServer, TestLayer, watchProcess } from "./helpers.js"
 
 const watcher = watchProcess()
 afterAll(() => {
@@ -75,26 +75,16 @@ const expectProtocolError = (result: Either.Either<Option.Option<Uint8Array>, Ss
 /** A raw node:tls client (TLS 1.2 only) of the listener, in the scope; resolves once it is connected. */
 const rawTls12Client = (port: number) =>
   Effect.acquireRelease(
-    Effect.async<{ socket: Tls.TLSSocket; closed: Effect.Effect<void> }, Error>((resume) => {
+    Effect.async<Tls.TLSSocket, Error>((resume) => {
       const socket = Tls.connect({ host: "127.0.0.1", port, servername: "localhost", ca, maxVersion: "TLSv1.2" })
-      let isClosed = false
-      const waiting = new Set<() => void>()
-      socket.on("close", () => {
-        isClosed = true
-        for (const wake of Array.from(waiting)) wake()
+      const onError = (error: Error) => resume(Effect.fail(error))
+      socket.once("error", onError)
+      socket.once("secureConnect", () => {
+        socket.off("error", onError)
+        resume(Effect.succeed(socket))
       })
-      const closed = Effect.async<void>((done) => {
-        if (isClosed) return done(Effect.void)
-        const wake = () => done(Effect.void)
-        waiting.add(wake)
-        return Effect.sync(() => waiting.delete(wake))
-      })
-      socket.on("error", (error) => {
-        if (!socket.encrypted || socket.getProtocol() === null) resume(Effect.fail(error))
-      })
-      socket.once("secureConnect", () => resume(Effect.succeed({ socket, closed })))
     }),
-    ({ socket }) => Effect.sync(() => socket.destroy())
+    (socket) => Effect.sync(() => socket.destroy())
   )
 
 describe("a client that renegotiates (TLS 1.2) is refused", () => {
@@ -104,7 +94,7 @@ describe("a client that renegotiates (TLS 1.2) is refused", () => {
         const { handshakes, listener } = yield* countingListener(transport.detectTruncation)
         const ready = yield* Deferred.make<void>()
         const server = yield* readAfterFirstLine(listener, ready)
-        const { closed, socket } = yield* rawTls12Client(listener.address.port)
+        const socket = yield* rawTls12Client(listener.address.port)
         expect(socket.getProtocol()).toBe("TLSv1.2")
         socket.write("before\n")
         yield* Deferred.await(ready)
@@ -118,7 +108,7 @@ describe("a client that renegotiates (TLS 1.2) is refused", () => {
 
         expectProtocolError(yield* atOnce("the server's read", Fiber.join(server)), /^ERR_TLS_RENEGOTIATION_DISABLED$/)
         // The server ended the connection: the client sees it close, its renegotiation undone.
-        yield* atOnce("the client's close", closed)
+        yield* atOnce("the client's close", closeOf(socket))
         expect(renegotiated).toEqual([])
         expect(handshakes()).toBe(1)
       }).pipe(Effect.provide(TestLayer)))

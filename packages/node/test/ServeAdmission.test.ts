@@ -17,7 +17,17 @@ import * as Net from "node:net"
 import * as Tls from "node:tls"
 import * as V8 from "node:v8"
 import * as Vm from "node:vm"
-import { clientContext, eventually, fixture, rawClient, resources, serverContext, TestLayer, watchProcess } from "./helpers.js"
+import {
+  clientContext,
+  closeOf,
+  eventually,
+  fixture,
+  rawClient,
+  resources,
+  serverContext,
+  TestLayer,
+  watchProcess
+} from "./helpers.js"
 
 const watcher = watchProcess()
 afterAll(() => {
@@ -64,21 +74,10 @@ const idleClient = (port: number) =>
       (resume) => {
         const socket = Net.connect({ host: "127.0.0.1", port })
         let received = 0
-        let ended: { end: "reset" | "closed"; received: number } | undefined
         let reset = false
-        const waiting = new Set<() => void>()
         socket.on("data", (chunk: Buffer) => void (received += chunk.length))
         socket.on("error", (error) => void (reset ||= (error as { code?: string }).code === "ECONNRESET"))
-        socket.on("close", () => {
-          ended = { end: reset ? "reset" : "closed", received }
-          for (const wake of Array.from(waiting)) wake()
-        })
-        const outcome = Effect.async<{ end: "reset" | "closed"; received: number }>((done) => {
-          if (ended !== undefined) return done(Effect.succeed(ended))
-          const wake = () => done(Effect.succeed(ended!))
-          waiting.add(wake)
-          return Effect.sync(() => waiting.delete(wake))
-        })
+        const outcome = Effect.map(closeOf(socket), () => ({ end: reset ? "reset" as const : "closed" as const, received }))
         // A connection the server resets at once may reset before 'connect' is even seen.
         socket.once("connect", () => resume(Effect.succeed({ socket, outcome })))
         socket.once("close", () => resume(Effect.succeed({ socket, outcome })))
