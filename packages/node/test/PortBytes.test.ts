@@ -67,8 +67,9 @@ const tcpPair = Effect.gen(function*() {
 /** Both ends of `[a, b]` wrapped: a as the client, b as the server. */
 const wrapped = (pair: readonly [Port.Duplex, Port.Duplex]) =>
   Effect.gen(function*() {
-    const server = yield* Effect.fork(Effect.flatMap(serverContext(), (context) =>
-      Ssl.wrap(pair[1], { mode: "accept", context })))
+    const server = yield* Effect.fork(
+      Effect.flatMap(serverContext(), (context) => Ssl.wrap(pair[1], { mode: "accept", context }))
+    )
     const a = yield* Ssl.wrap(pair[0], { mode: "connect", hostname: "localhost", context: yield* clientContext() })
     return [a, yield* Fiber.join(server)] as const
   })
@@ -109,7 +110,9 @@ describe("every read hands out plain Uint8Arrays that a DataView reads right", (
         )
         let offset = 0
         for (const { bytes, how } of pieces) {
-          expect(throughDataView(bytes), `${how} at ${offset}`).toEqual(Array.from(payload.subarray(offset, offset + bytes.length)))
+          expect(throughDataView(bytes), `${how} at ${offset}`).toEqual(
+            Array.from(payload.subarray(offset, offset + bytes.length))
+          )
           offset += bytes.length
         }
         expect(offset).toBe(payload.length)
@@ -167,7 +170,9 @@ const readMessage = (input: Port.Input) =>
     const view = new DataView(header.slice().buffer)
     const type = String.fromCharCode(view.getUint8(0))
     const length = view.getInt32(1)
-    if (length < 4 || length > 1024 * 1024) return yield* Effect.fail(new Error(`message ${type}: a length of ${length}`))
+    if (length < 4 || length > 1024 * 1024) {
+      return yield* Effect.fail(new Error(`message ${type}: a length of ${length}`))
+    }
     const body = yield* input.readExactly(length - 4)
     return { type, body: new TextDecoder().decode(body) }
   })

@@ -16,7 +16,16 @@ import type * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Tls from "node:tls"
-import { clientContext, closeOf, fixture, serverContext, spawnOpenssl, tcpServer, TestLayer, watchProcess } from "./helpers.js"
+import {
+  clientContext,
+  closeOf,
+  fixture,
+  serverContext,
+  spawnOpenssl,
+  tcpServer,
+  TestLayer,
+  watchProcess
+} from "./helpers.js"
 
 const watcher = watchProcess()
 afterAll(() => {
@@ -31,7 +40,10 @@ const ca = Fs.readFileSync(fixture("root-ca.pem"))
  * turns that into a failure with a message instead of the runner's timeout.
  */
 const atOnce = <A, E, R>(what: string, effect: Effect.Effect<A, E, R>) =>
-  Effect.timeoutFail(effect, { duration: "10 seconds", onTimeout: () => new Error(`${what}: still pending after 10 s`) })
+  Effect.timeoutFail(effect, {
+    duration: "10 seconds",
+    onTimeout: () => new Error(`${what}: still pending after 10 s`)
+  })
 
 const transports = [
   { name: "native handle", detectTruncation: false },

@@ -53,8 +53,10 @@ const echoLines = (conn: Ssl.Connection): Effect.Effect<void, SslError.SslError>
   })
 
 const listen = (backlog?: number, timeout: Duration.DurationInput = longTimeout) =>
-  Effect.flatMap(serverContext(), (context) =>
-    Ssl.withHandshakeTimeout(Ssl.listen(0, { hostname: "127.0.0.1", context, backlog }), timeout))
+  Effect.flatMap(
+    serverContext(),
+    (context) => Ssl.withHandshakeTimeout(Ssl.listen(0, { hostname: "127.0.0.1", context, backlog }), timeout)
+  )
 
 /** An effect-ssl client's round trip through the echo handler. */
 const goodClient = (port: number) =>
@@ -77,7 +79,10 @@ const idleClient = (port: number) =>
         let reset = false
         socket.on("data", (chunk: Buffer) => void (received += chunk.length))
         socket.on("error", (error) => void (reset ||= (error as { code?: string }).code === "ECONNRESET"))
-        const outcome = Effect.map(closeOf(socket), () => ({ end: reset ? "reset" as const : "closed" as const, received }))
+        const outcome = Effect.map(
+          closeOf(socket),
+          () => ({ end: reset ? "reset" as const : "closed" as const, received })
+        )
         // A connection the server resets at once may reset before 'connect' is even seen.
         socket.once("connect", () => resume(Effect.succeed({ socket, outcome })))
         socket.once("close", () => resume(Effect.succeed({ socket, outcome })))
@@ -97,7 +102,10 @@ describe("Ssl.serve with a concurrency limit", () => {
       const listener = yield* listen()
       yield* Effect.forkScoped(Ssl.serve(listener, echoLines, { concurrency }))
       // They connect (the kernel queues them first, in order) before the good client does.
-      const idle = yield* Effect.forEach(Array.from({ length: 3 * concurrency }), () => rawClient(listener.address.port))
+      const idle = yield* Effect.forEach(
+        Array.from({ length: 3 * concurrency }),
+        () => rawClient(listener.address.port)
+      )
       expect(yield* promptly("the good client's round trip", goodClient(listener.address.port))).toEqual(
         Option.some("echo hello")
       )
@@ -162,7 +170,10 @@ describe("the listener's backlog bounds the connections it holds before their ha
         expect(yield* promptly("the handshake timeout", client.outcome)).toMatchObject({ end: "closed" })
       }
       // ... and their places are free again.
-      const served = yield* promptly("a client after the timeouts", Effect.retry(goodClient(port), Schedule.spaced("10 millis")))
+      const served = yield* promptly(
+        "a client after the timeouts",
+        Effect.retry(goodClient(port), Schedule.spaced("10 millis"))
+      )
       expect(served).toEqual(Option.some("echo hello"))
     }).pipe(Effect.provide(TestLayer)))
 
@@ -172,8 +183,10 @@ describe("the listener's backlog bounds the connections it holds before their ha
       yield* Effect.forkScoped(Ssl.serve(listener, echoLines))
       const clientCtx = yield* clientContext()
       // One after the other, each kept open: five established connections on a backlog of two.
-      const conns = yield* Effect.forEach(Array.from({ length: 5 }), () =>
-        Ssl.connect("localhost", listener.address.port, clientCtx))
+      const conns = yield* Effect.forEach(
+        Array.from({ length: 5 }),
+        () => Ssl.connect("localhost", listener.address.port, clientCtx)
+      )
       for (const [i, conn] of conns.entries()) {
         yield* conn.output.write(`client ${i}\n`)
         expect(yield* conn.input.readLine).toEqual(Option.some(`echo client ${i}`))
@@ -236,7 +249,12 @@ const idleFromChild = (port: number, n: number): Effect.Effect<void, Error, Scop
 
 /** Waits until this process holds `n` more TCP sockets than `before` (the server sides arrived). */
 const arrived = (before: number, n: number) =>
-  eventually("server-side sockets", Effect.map(resources, (r) => r.tcpSockets - before), (count) => count >= n, "20 seconds")
+  eventually(
+    "server-side sockets",
+    Effect.map(resources, (r) => r.tcpSockets - before),
+    (count) => count >= n,
+    "20 seconds"
+  )
 
 /** Heap after GC, polled until two readings a loop turn apart agree within 1%: the work settled. */
 const settled = Effect.gen(function*() {
@@ -254,61 +272,72 @@ const pending = 500
 const kib = (bytes: number) => Math.round(bytes / 1024 * 10) / 10
 
 describe("memory per pending connection", () => {
-  it.scopedLive(`${pending} idle pre-handshake connections: the listener's heap grows by a bounded amount each`, () =>
-    Effect.gen(function*() {
-      const figures: Record<string, { heap: number; rss: number }> = {}
-      // The sockets of the tests before this one close a loop turn or two after their scopes.
-      yield* eventually("earlier sockets closed", resources, (r) => r.tcpSockets === 0 && r.tcpServers === 0)
-      /** Per connection: what `pending` idle connections to the server `listening` starts add. */
-      const held = <R>(name: string, listening: Effect.Effect<number, unknown, R>) =>
-        Effect.gen(function*() {
-          const sockets = (yield* resources).tcpSockets
-          yield* Effect.scoped(Effect.gen(function*() {
-            const port = yield* listening
-            const before = yield* settled
-            yield* idleFromChild(port, pending)
-            yield* arrived(sockets, pending)
-            const after = yield* settled
-            figures[name] = { heap: (after.heapUsed - before.heapUsed) / pending, rss: (after.rss - before.rss) / pending }
-          }))
-          // The server sides close as the client process goes: gone before the next measure.
-          yield* eventually("server-side sockets closed", resources, (r) => r.tcpSockets <= sockets, "20 seconds")
-        })
+  it.scopedLive(
+    `${pending} idle pre-handshake connections: the listener's heap grows by a bounded amount each`,
+    () =>
+      Effect.gen(function*() {
+        const figures: Record<string, { heap: number; rss: number }> = {}
+        // The sockets of the tests before this one close a loop turn or two after their scopes.
+        yield* eventually("earlier sockets closed", resources, (r) => r.tcpSockets === 0 && r.tcpServers === 0)
+        /** Per connection: what `pending` idle connections to the server `listening` starts add. */
+        const held = <R>(name: string, listening: Effect.Effect<number, unknown, R>) =>
+          Effect.gen(function*() {
+            const sockets = (yield* resources).tcpSockets
+            yield* Effect.scoped(Effect.gen(function*() {
+              const port = yield* listening
+              const before = yield* settled
+              yield* idleFromChild(port, pending)
+              yield* arrived(sockets, pending)
+              const after = yield* settled
+              figures[name] = {
+                heap: (after.heapUsed - before.heapUsed) / pending,
+                rss: (after.rss - before.rss) / pending
+              }
+            }))
+            // The server sides close as the client process goes: gone before the next measure.
+            yield* eventually("server-side sockets closed", resources, (r) => r.tcpSockets <= sockets, "20 seconds")
+          })
 
-      // Raw node:tls, for comparison: a tls.Server handshakes every connection it accepts.
-      const key = Fs.readFileSync(fixture("server.key"))
-      const cert = Fs.readFileSync(fixture("server-chain.pem"))
-      yield* held(
-        "raw node:tls",
-        Effect.acquireRelease(
-          Effect.async<Tls.Server>((resume) => {
-            const server = Tls.createServer({ key, cert, handshakeTimeout: 60_000 })
-            server.on("tlsClientError", () => {})
-            server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-          }),
-          (server) => Effect.sync(() => server.close())
-        ).pipe(Effect.map((server) => (server.address() as Net.AddressInfo).port))
-      )
+        // Raw node:tls, for comparison: a tls.Server handshakes every connection it accepts.
+        const key = Fs.readFileSync(fixture("server.key"))
+        const cert = Fs.readFileSync(fixture("server-chain.pem"))
+        yield* held(
+          "raw node:tls",
+          Effect.acquireRelease(
+            Effect.async<Tls.Server>((resume) => {
+              const server = Tls.createServer({ key, cert, handshakeTimeout: 60_000 })
+              server.on("tlsClientError", () => {})
+              server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+            }),
+            (server) => Effect.sync(() => server.close())
+          ).pipe(Effect.map((server) => (server.address() as Net.AddressInfo).port))
+        )
 
-      // Held by the listener, nobody accepting.
-      yield* held("queued", Effect.map(listen(pending + 11), (listener) => listener.address.port))
-      // Taken by Ssl.serve: each one is in its handshake, waiting for a ClientHello.
-      yield* held(
-        "serve",
-        Effect.gen(function*() {
-          const listener = yield* listen(pending + 11)
-          yield* Effect.forkScoped(Ssl.serve(listener, echoLines))
-          return listener.address.port
-        })
-      )
-      const report = Object.entries(figures).map(([name, f]) => `${name}: heap ${kib(f.heap)} KiB, RSS ${kib(f.rss)} KiB`)
-      if (process.env["EFFECT_SSL_PRINT_MEMORY"] !== undefined) console.log(`per pending connection: ${report.join("; ")}`)
-      // Bounds half as much again as measured (the README states the figures; before the fast
-      // path a connection in its handshake under serve took about 39 KiB of heap): a queued
-      // connection is a socket and little more; one in its handshake under serve adds the TLS
-      // socket, its handshake's wait and the fiber that will run its handler.
-      expect(figures["queued"]!.heap, report.join("; ")).toBeLessThan(4 * 1024)
-      expect(figures["serve"]!.heap, report.join("; ")).toBeLessThan(24 * 1024)
-      expect(figures["serve"]!.rss, report.join("; ")).toBeLessThan(48 * 1024)
-    }).pipe(Effect.provide(TestLayer)), 120_000)
+        // Held by the listener, nobody accepting.
+        yield* held("queued", Effect.map(listen(pending + 11), (listener) => listener.address.port))
+        // Taken by Ssl.serve: each one is in its handshake, waiting for a ClientHello.
+        yield* held(
+          "serve",
+          Effect.gen(function*() {
+            const listener = yield* listen(pending + 11)
+            yield* Effect.forkScoped(Ssl.serve(listener, echoLines))
+            return listener.address.port
+          })
+        )
+        const report = Object.entries(figures).map(([name, f]) =>
+          `${name}: heap ${kib(f.heap)} KiB, RSS ${kib(f.rss)} KiB`
+        )
+        if (process.env["EFFECT_SSL_PRINT_MEMORY"] !== undefined) {
+          console.log(`per pending connection: ${report.join("; ")}`)
+        }
+        // Bounds half as much again as measured (the README states the figures; before the fast
+        // path a connection in its handshake under serve took about 39 KiB of heap): a queued
+        // connection is a socket and little more; one in its handshake under serve adds the TLS
+        // socket, its handshake's wait and the fiber that will run its handler.
+        expect(figures["queued"]!.heap, report.join("; ")).toBeLessThan(4 * 1024)
+        expect(figures["serve"]!.heap, report.join("; ")).toBeLessThan(24 * 1024)
+        expect(figures["serve"]!.rss, report.join("; ")).toBeLessThan(48 * 1024)
+      }).pipe(Effect.provide(TestLayer)),
+    120_000
+  )
 })
