@@ -19,7 +19,8 @@ export const entries = {
   load: "load.ts",
   sha1: "sha1.ts",
   "children-memory": "children/memory.ts",
-  "children-server": "children/server.ts"
+  "children-server": "children/server.ts",
+  "children-client": "children/client.ts"
 }
 
 await build({
@@ -34,7 +35,10 @@ await build({
   packages: "bundle",
   logLevel: "warning",
   // Some dependencies still call require() for Node built-ins.
-  banner: { js: "import { createRequire as __benchRequire } from 'node:module'; const require = __benchRequire(import.meta.url);" }
+  banner: {
+    js:
+      "import { createRequire as __benchRequire } from 'node:module'; const require = __benchRequire(import.meta.url);"
+  }
 })
 
 // The start-up figure times the published `effect-ssl` command: its bundle, made the way

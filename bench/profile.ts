@@ -12,19 +12,13 @@
  * `bulk` runs both ends in this process; `handshakes` connects to a server process of the same
  * side (set BENCH_CHILD_NODE_FLAGS="--cpu-prof --cpu-prof-dir=prof" to profile that one too).
  */
-import { readFileSync } from "node:fs"
 import { effectOneProcess, rawOneProcess } from "./figures/bulk.js"
 import { effectHandshakes, rawHandshakes } from "./figures/handshakes.js"
 import { effectInterrupt, rawInterrupt } from "./figures/interrupt.js"
 import { type CertKind, spawnScript } from "./lib/common.js"
 import { clientContext, makeRuntime, serverContext } from "./lib/effect.js"
+import { Meter } from "./lib/meter.js"
 import type { ServerPorts } from "./lib/protocol.js"
-
-/** User + system CPU of a process so far, in microseconds (Linux: /proc/PID/stat, in clock ticks of 10 ms). */
-const processCpuMicros = (pid: number): number => {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-  return (Number(fields[11]) + Number(fields[12])) * 10_000
-}
 
 const args = process.argv.slice(2)
 const option = (name: string, fallback: string) => {
@@ -42,34 +36,30 @@ if (what === "bulk") {
   const bytes = Number(option("mib", "256")) * 1024 * 1024
   const server = await runtime.runPromise(serverContext("rsa"))
   const client = await runtime.runPromise(clientContext())
-  const cpu = process.cpuUsage()
-  result = side === "effect"
-    ? await effectOneProcess(runtime, { server, client }, bytes)
-    : await rawOneProcess(bytes)
-  const used = process.cpuUsage(cpu)
+  const meter = new Meter()
+  await (side === "effect" ? effectOneProcess(runtime, { server, client }, bytes, meter) : rawOneProcess(bytes, meter))
+  result = bytes / 1e6 / (meter.ms / 1000)
   console.log(`bulk ${side}: ${result.toFixed(0)} MB/s`)
   // Both ends run here: CPU per MiB moved, all threads, less sensitive to a busy machine than MB/s.
-  console.log(`cpu per MiB: ${((used.user + used.system) / (bytes / 2 ** 20) / 1000).toFixed(2)} ms`)
+  console.log(`cpu per MiB: ${(meter.clientMicros / (bytes / 2 ** 20) / 1000).toFixed(2)} ms`)
 } else if (what === "handshakes") {
   const kind = option("cert", "rsa") as CertKind
   const count = Number(option("count", "300"))
   const concurrency = Number(option("concurrency", "1"))
   const serverSide = option("server", side)
-  const server = spawnScript("children/server.ts", ["--impl", serverSide])
+  const server = spawnScript("children/server.ts", ["--impl", serverSide], [], { ipc: true })
   const ports = JSON.parse(await server.firstLine) as ServerPorts
   const client = await runtime.runPromise(clientContext("tls1.3"))
-  const clientCpu = process.cpuUsage()
-  const serverCpu = processCpuMicros(server.child.pid!)
-  result = side === "effect"
-    ? await effectHandshakes(runtime, client, ports[kind], count, concurrency)
-    : await rawHandshakes(ports[kind], count, concurrency)
-  const clientUsed = process.cpuUsage(clientCpu)
-  const serverUsed = processCpuMicros(server.child.pid!) - serverCpu
+  const meter = new Meter(server)
+  await (side === "effect"
+    ? effectHandshakes(runtime, client, ports[kind], count, concurrency, meter)
+    : rawHandshakes(ports[kind], count, concurrency, meter))
+  result = count / (meter.ms / 1000)
   console.log(`handshakes ${side} client -> ${serverSide} server, ${kind}: ${result.toFixed(0)}/s`)
   // CPU per handshake of each process (all threads), to compare sides without the wall clock.
   console.log(
-    `cpu per handshake: client ${((clientUsed.user + clientUsed.system) / count / 1000).toFixed(2)} ms, ` +
-      `server ${(serverUsed / count / 1000).toFixed(2)} ms`
+    `cpu per handshake: client ${(meter.clientMicros / count / 1000).toFixed(2)} ms, ` +
+      `server ${(meter.serverMicros! / count / 1000).toFixed(2)} ms`
   )
   await server.kill()
 } else if (what === "interrupt") {

@@ -13,8 +13,7 @@ import { spawn } from "node:child_process"
 import { createHash, randomFillSync } from "node:crypto"
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join, resolve } from "node:path"
-import { fileURLToPath } from "node:url"
+import { basename, join, resolve } from "node:path"
 
 /** Throughput over the runs of one subject, in MB/s (10^6 bytes per second). */
 export interface Stats {
@@ -133,7 +132,12 @@ export async function benchSha1(options: { mib: number; runs: number }): Promise
     for (const implementation of ["native", "portable"] as const) await timeEffect(warm, implementation)
     if (temp !== undefined) await timeOpenssl(temp.file)
 
-    const samples = { native: [] as Array<number>, portable: [] as Array<number>, createHash: [] as Array<number>, openssl: [] as Array<number> }
+    const samples = {
+      native: [] as Array<number>,
+      portable: [] as Array<number>,
+      createHash: [] as Array<number>,
+      openssl: [] as Array<number>
+    }
     const subjects: Array<() => Promise<void>> = [
       async () => {
         const r = await timeEffect(chunks, "native")
@@ -195,7 +199,9 @@ export const formatTable = (figures: ReadonlyArray<Figure>): string => {
     .join("\n")
 }
 
-const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)
+// Run as a script: `npx tsx bench/sha1.ts`, or its bundle bench/dist/sha1.js. Not
+// import.meta.url: in the bundles that include this module (bench/dist/index.js) it is theirs.
+const isMain = process.argv[1] !== undefined && /^sha1\.[jt]s$/.test(basename(resolve(process.argv[1])))
 
 if (isMain) {
   const arg = (name: string, fallback: number): number => {

@@ -1,16 +1,19 @@
 /**
  * The bench server in a process of its own: `--impl effect` (Ssl.listen + Ssl.serve) or
  * `--impl raw` (tls.createServer), one listener with the RSA-2048 identity and one with the
- * ECDSA P-256 one, on 127.0.0.1. Prints `{"rsa":port,"ec":port}` once listening; runs until
- * SIGTERM. See lib/protocol.ts for what it answers.
+ * ECDSA P-256 one, on 127.0.0.1 (the effect-ssl server a second pair whose contexts detect
+ * truncation). Prints its ServerPorts (lib/protocol.ts) once listening; runs until SIGTERM or
+ * until its parent goes. See lib/protocol.ts for what it answers; spawned with an IPC channel, it
+ * also answers "cpu" with its CPU time (lib/common.ts, answerCpuQueries).
  */
 import * as Tls from "node:tls"
-import { type CertKind, LISTEN_HOST, rawServerOptions, rawWriteCount } from "../lib/common.js"
+import { answerCpuQueries, type CertKind, LISTEN_HOST, rawServerOptions, rawWriteCount } from "../lib/common.js"
 import { byte, D, H, K } from "../lib/protocol.js"
 
 const impl = process.argv[process.argv.indexOf("--impl") + 1]
 
 process.on("SIGTERM", () => process.exit(0))
+answerCpuQueries()
 
 const kinds: ReadonlyArray<CertKind> = ["rsa", "ec"]
 

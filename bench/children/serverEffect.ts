@@ -6,9 +6,7 @@ import { Ssl } from "@effect-ssl/core"
 import * as Effect from "effect/Effect"
 import { type CertKind, LISTEN_HOST } from "../lib/common.js"
 import { drain, makeRuntime, readCount, serverContext, writeCount } from "../lib/effect.js"
-import { byte, D, H, K, S } from "../lib/protocol.js"
-
-const kinds: ReadonlyArray<CertKind> = ["rsa", "ec"]
+import { byte, D, H, K, S, type ServerPorts } from "../lib/protocol.js"
 
 const H_BYTE = byte(H)
 const K_BYTE = byte(K)
@@ -33,16 +31,22 @@ const handle = (conn: Ssl.Connection) =>
     yield* drain(conn.input)
   })
 
-// The whole server is one long-lived program: its scope holds the listeners.
+// The whole server is one long-lived program: its scope holds the listeners, a pair with the
+// default contexts and a pair whose contexts detect truncation.
 export const serveEffect = () => {
   const runtime = makeRuntime()
   void runtime.runPromise(Effect.scoped(Effect.gen(function*() {
-    const out: Record<string, number> = {}
-    for (const kind of kinds) {
-      const context = yield* serverContext(kind)
-      const listener = yield* Ssl.listen(0, { hostname: LISTEN_HOST, context })
-      yield* Effect.forkScoped(Ssl.serve(listener, handle))
-      out[kind] = listener.address.port
+    const listen = (kind: CertKind, detectTruncation: boolean) =>
+      Effect.gen(function*() {
+        const context = yield* serverContext(kind, { detectTruncation })
+        const listener = yield* Ssl.listen(0, { hostname: LISTEN_HOST, context })
+        yield* Effect.forkScoped(Ssl.serve(listener, handle))
+        return listener.address.port
+      })
+    const out: ServerPorts = {
+      rsa: yield* listen("rsa", false),
+      ec: yield* listen("ec", false),
+      truncation: { rsa: yield* listen("rsa", true), ec: yield* listen("ec", true) }
     }
     process.stdout.write(`${JSON.stringify(out)}\n`)
     return yield* Effect.never

@@ -4,17 +4,18 @@
  *
  * Timing starts once the handshake is done and ends when the receiving side has every byte
  * (one way in one process: the server sees the end of input; with a server process: the peer's
- * one-byte answer, sent once it has read everything). Results in MB/s (10^6 bytes per second).
+ * one-byte answer, sent once it has read everything). The functions start and stop the `meter`
+ * there; the harness makes MB/s (10^6 bytes per second) and CPU per MiB of it. `piece` is the
+ * size of the application's writes (64 KiB unless said).
  */
 import { Ssl, type SslContext } from "@effect-ssl/core"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Tls from "node:tls"
-import { HOST, LISTEN_HOST, rawClientOptions, rawServerOptions, rawWriteCount } from "../lib/common.js"
+import { CHUNK, HOST, LISTEN_HOST, rawClientOptions, rawServerOptions, rawWriteCount } from "../lib/common.js"
 import { drain, readCount, type Runtime, writeCount } from "../lib/effect.js"
+import type { Meter } from "../lib/meter.js"
 import { D, header, K, S } from "../lib/protocol.js"
-
-const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000)
 
 const check = (what: string, got: number, want: number) => {
   if (got !== want) throw new Error(`bench ${what}: received ${got} bytes, expected ${want}`)
@@ -26,38 +27,34 @@ const check = (what: string, got: number, want: number) => {
 export const effectOneProcess = (
   runtime: Runtime,
   contexts: { readonly server: SslContext.ServerContext; readonly client: SslContext.ClientContext },
-  bytes: number
-): Promise<number> =>
+  bytes: number,
+  meter: Meter,
+  piece: number = CHUNK
+): Promise<void> =>
   runtime.runPromise(Effect.scoped(Effect.gen(function*() {
     const listener = yield* Ssl.listen(0, { hostname: LISTEN_HOST, context: contexts.server })
     const server = yield* Effect.fork(Effect.scoped(Effect.flatMap(Ssl.accept(listener), (conn) => drain(conn.input))))
     const conn = yield* Ssl.connect(HOST, listener.address.port, contexts.client)
-    const start = performance.now()
-    yield* writeCount(conn.output, bytes)
+    yield* Effect.promise(() => meter.start())
+    yield* writeCount(conn.output, bytes, piece)
     yield* conn.output.close
     const received = yield* Fiber.join(server)
-    const ms = performance.now() - start
+    yield* Effect.promise(() => meter.stop())
     check("bulk (effect-ssl, one process)", received, bytes)
-    return mbps(bytes, ms)
   })))
 
-export const rawOneProcess = (bytes: number): Promise<number> =>
+export const rawOneProcess = (bytes: number, meter: Meter, piece: number = CHUNK): Promise<void> =>
   new Promise((resolve, reject) => {
-    let start = 0
     const server = Tls.createServer(rawServerOptions("rsa"), (socket) => {
       let received = 0
       socket.on("data", (data: Buffer) => {
         received += data.length
       })
       socket.on("end", () => {
-        const ms = performance.now() - start
-        server.close()
-        try {
+        meter.stop().then(() => {
+          server.close()
           check("bulk (raw, one process)", received, bytes)
-          resolve(mbps(bytes, ms))
-        } catch (error) {
-          reject(error)
-        }
+        }).then(resolve, reject)
       })
       socket.on("error", reject)
     })
@@ -65,8 +62,7 @@ export const rawOneProcess = (bytes: number): Promise<number> =>
     server.listen(0, LISTEN_HOST, () => {
       const port = (server.address() as { port: number }).port
       const client = Tls.connect({ host: HOST, port, ...rawClientOptions() }, () => {
-        start = performance.now()
-        rawWriteCount(client, bytes, () => client.end())
+        meter.start().then(() => rawWriteCount(client, bytes, () => client.end(), piece), reject)
       })
       client.on("error", reject)
     })
@@ -80,48 +76,49 @@ export const effectRemote = (
   client: SslContext.ClientContext,
   port: number,
   bytes: number,
-  both: boolean
-): Promise<number> =>
+  both: boolean,
+  meter: Meter
+): Promise<void> =>
   runtime.runPromise(Effect.scoped(Effect.gen(function*() {
     const conn = yield* Ssl.connect(HOST, port, client)
-    const start = performance.now()
+    yield* Effect.promise(() => meter.start())
     yield* conn.output.write(header(both ? D : S, bytes))
     if (both) {
       const [, received] = yield* Effect.all([writeCount(conn.output, bytes), readCount(conn.input, bytes + 1)], {
         concurrency: 2
       })
-      const ms = performance.now() - start
+      yield* Effect.promise(() => meter.stop())
       check("bulk both ways (effect-ssl)", received, bytes + 1)
-      return mbps(2 * bytes, ms)
+      return
     }
     yield* writeCount(conn.output, bytes)
     const answer = yield* conn.input.readExactly(1)
-    const ms = performance.now() - start
+    yield* Effect.promise(() => meter.stop())
     if (answer[0] !== K) throw new Error("bench bulk (effect-ssl, second process): unexpected answer")
-    return mbps(bytes, ms)
   })))
 
-export const rawRemote = (port: number, bytes: number, both: boolean): Promise<number> =>
+export const rawRemote = (port: number, bytes: number, both: boolean, meter: Meter): Promise<void> =>
   new Promise((resolve, reject) => {
-    let start = 0
     let received = 0
     let wrote = false
     let done = false
     const want = both ? bytes + 1 : 1
     const socket = Tls.connect({ host: HOST, port, ...rawClientOptions() }, () => {
-      start = performance.now()
-      socket.write(header(both ? D : S, bytes))
-      rawWriteCount(socket, bytes, () => {
-        wrote = true
-        finish()
-      })
+      meter.start().then(() => {
+        socket.write(header(both ? D : S, bytes))
+        rawWriteCount(socket, bytes, () => {
+          wrote = true
+          finish()
+        })
+      }, reject)
     })
     const finish = () => {
       if (done || !wrote || received < want) return
       done = true
-      const ms = performance.now() - start
-      socket.end(() => socket.destroy())
-      resolve(mbps(both ? 2 * bytes : bytes, ms))
+      meter.stop().then(() => {
+        socket.end(() => socket.destroy())
+        resolve()
+      }, reject)
     }
     socket.on("data", (data: Buffer) => {
       received += data.length

@@ -1,72 +1,61 @@
 /**
  * Handshakes per second against the server process: connect, TLS 1.3 handshake (the client
  * verifies the server), one byte there and back, close; sequentially or from `concurrency`
- * clients at once.
+ * clients at once. The effect-ssl side; the raw node:tls side is in handshakesRaw.ts.
  */
 import { Ssl, type SslContext } from "@effect-ssl/core"
 import * as Effect from "effect/Effect"
-import * as Tls from "node:tls"
-import { HOST, rawClientOptions } from "../lib/common.js"
+import { HOST } from "../lib/common.js"
 import type { Runtime } from "../lib/effect.js"
+import type { Meter } from "../lib/meter.js"
 import { byte, H } from "../lib/protocol.js"
+import { split } from "./handshakesRaw.js"
+
+export { rawHandshakes } from "./handshakesRaw.js"
 
 const H_BYTE = byte(H)
 
-/** One handshake; the negotiated protocol, for a sanity check. */
+/** One handshake; what was negotiated, for the checks. */
 const effectOne = (client: SslContext.ClientContext, port: number) =>
   Effect.scoped(Effect.gen(function*() {
     const conn = yield* Ssl.connect(HOST, port, client)
     yield* conn.output.write(H_BYTE)
     const answer = yield* conn.input.readExactly(1)
     if (answer[0] !== H) throw new Error("bench handshakes (effect-ssl): unexpected answer")
-    return (yield* conn.session).protocol
+    return yield* conn.session
   }))
 
-const rawOne = (options: Tls.ConnectionOptions, port: number): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const socket = Tls.connect({ host: HOST, port, ...options }, () => {
-      socket.write(H_BYTE)
-    })
-    socket.once("data", (data: Buffer) => {
-      if (data[0] !== H) reject(new Error("bench handshakes (raw): unexpected answer"))
-      const protocol = socket.getProtocol() ?? "?"
-      socket.end(() => {
-        socket.destroy()
-        resolve(protocol)
-      })
-    })
-    socket.on("error", reject)
-  })
-
-const split = (count: number, concurrency: number) =>
-  Array.from({ length: concurrency }, (_, i) => Math.floor(count / concurrency) + (i < count % concurrency ? 1 : 0))
-
+/**
+ * `count` handshakes from `concurrency` clients, timed by `meter`. Every one must negotiate TLS
+ * 1.3; with `resumed` (a client context that caches sessions), one full handshake first (before
+ * the meter starts) and every timed one must resume (`session.resumed`).
+ */
 export const effectHandshakes = (
   runtime: Runtime,
   client: SslContext.ClientContext,
   port: number,
   count: number,
-  concurrency: number
-): Promise<number> =>
-  runtime.runPromise(Effect.gen(function*() {
-    const protocol = yield* effectOne(client, port)
-    if (protocol !== "TLSv1.3") throw new Error(`bench handshakes (effect-ssl): negotiated ${protocol}`)
-    const start = performance.now()
+  concurrency: number,
+  meter: Meter,
+  options: { readonly resumed?: boolean } = {}
+): Promise<void> => {
+  const resumed = options.resumed === true
+  const one = Effect.flatMap(effectOne(client, port), (session) => {
+    if (session.protocol !== "TLSv1.3") {
+      return Effect.dieMessage(`bench handshakes (effect-ssl): negotiated ${session.protocol}`)
+    }
+    if (resumed && !session.resumed) return Effect.dieMessage("bench handshakes (effect-ssl): not resumed")
+    return Effect.void
+  })
+  return runtime.runPromise(Effect.gen(function*() {
+    // The context's cache is per host and port, shared by all clients: one full handshake fills it.
+    if (resumed) yield* effectOne(client, port)
+    yield* Effect.promise(() => meter.start())
     yield* Effect.forEach(
       split(count, concurrency),
-      (n) => (n === 0 ? Effect.void : Effect.repeatN(effectOne(client, port), n - 1)),
+      (n) => (n === 0 ? Effect.void : Effect.repeatN(one, n - 1)),
       { concurrency: "unbounded", discard: true }
     )
-    return count / ((performance.now() - start) / 1000)
+    yield* Effect.promise(() => meter.stop())
   }))
-
-export const rawHandshakes = async (port: number, count: number, concurrency: number): Promise<number> => {
-  const options = rawClientOptions(true)
-  const protocol = await rawOne(options, port)
-  if (protocol !== "TLSv1.3") throw new Error(`bench handshakes (raw): negotiated ${protocol}`)
-  const start = performance.now()
-  await Promise.all(split(count, concurrency).map(async (n) => {
-    for (let i = 0; i < n; i++) await rawOne(options, port)
-  }))
-  return count / ((performance.now() - start) / 1000)
 }

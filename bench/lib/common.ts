@@ -30,6 +30,9 @@ export const LISTEN_HOST = "127.0.0.1"
 /** Application write size of the bulk figures. */
 export const CHUNK = 64 * 1024
 
+/** Application write size of the small-writes figure. */
+export const SMALL_CHUNK = 1024
+
 /** 64 KiB of random bytes, written over and over (random so no layer can compress it). */
 export const chunk: Buffer = randomFillSync(Buffer.alloc(CHUNK))
 
@@ -53,14 +56,18 @@ export const rawClientOptions = (tls13 = false): Tls.ConnectionOptions => ({
   })
 })
 
-/** Writes `bytes` bytes in CHUNK-sized writes, waiting for 'drain' whenever write says so. */
-export const rawWriteCount = (socket: Tls.TLSSocket, bytes: number, done: () => void): void => {
+/**
+ * Writes `bytes` bytes in `piece`-sized writes (CHUNK by default; the last one shorter), waiting
+ * for 'drain' whenever write says so.
+ */
+export const rawWriteCount = (socket: Tls.TLSSocket, bytes: number, done: () => void, piece: number = CHUNK): void => {
   let left = bytes
+  const whole = piece === CHUNK ? chunk : chunk.subarray(0, piece)
   const go = () => {
     while (left > 0) {
-      const n = Math.min(CHUNK, left)
+      const n = Math.min(piece, left)
       left -= n
-      if (!socket.write(n === CHUNK ? chunk : chunk.subarray(0, n))) {
+      if (!socket.write(n === piece ? whole : chunk.subarray(0, n))) {
         socket.once("drain", go)
         return
       }
@@ -75,6 +82,17 @@ export const rawWriteCount = (socket: Tls.TLSSocket, bytes: number, done: () => 
 
 export interface Child {
   readonly child: ChildProcess
+  /**
+   * The child's CPU time so far (user + system, all threads), in microseconds, as its own
+   * `process.cpuUsage()` says over the IPC channel (children/server.ts and children/client.ts
+   * answer; spawn with `ipc: true`). Microsecond resolution, where /proc/PID/stat counts 10 ms
+   * ticks: a quick run's handshakes take less than one tick.
+   */
+  readonly cpuMicros: () => Promise<number>
+  /** Sends a message over the IPC channel. */
+  readonly send: (message: unknown) => void
+  /** The next IPC message that `accept` accepts. */
+  readonly message: <A>(accept: (message: unknown) => A | undefined) => Promise<A>
   /** The first line the child prints on stdout. */
   readonly firstLine: Promise<string>
   /** Everything the child printed on stdout. */
@@ -91,13 +109,52 @@ export const compiled: boolean = import.meta.url.endsWith(".js")
  * when this runs compiled, else its source through tsx. Extra Node flags for children (say
  * `--cpu-prof`) come from the BENCH_CHILD_NODE_FLAGS environment variable.
  */
-export const spawnScript = (script: string, args: ReadonlyArray<string>, nodeFlags: ReadonlyArray<string> = []): Child => {
+export const spawnScript = (
+  script: string,
+  args: ReadonlyArray<string>,
+  nodeFlags: ReadonlyArray<string> = [],
+  options: { readonly ipc?: boolean } = {}
+): Child => {
   const extra = (process.env["BENCH_CHILD_NODE_FLAGS"] ?? "").split(/\s+/).filter((s) => s.length > 0)
   const entry = compiled ? ["dist/" + script.replace(/\.ts$/, ".js").replaceAll("/", "-")] : ["--import", "tsx", script]
   const child = spawn(process.execPath, [...nodeFlags, ...extra, ...entry, ...args], {
     cwd: benchDir,
-    stdio: ["ignore", "pipe", "inherit"]
+    stdio: options.ipc === true ? ["ignore", "pipe", "inherit", "ipc"] : ["ignore", "pipe", "inherit"]
   })
+  // IPC messages, each handed to the first waiter that accepts it; the waiters fail if the child goes.
+  const waiters: Array<{ readonly offer: (message: unknown) => boolean; readonly fail: (error: Error) => void }> = []
+  child.on("message", (message: unknown) => {
+    const i = waiters.findIndex((w) => w.offer(message))
+    if (i >= 0) waiters.splice(i, 1)
+  })
+  child.on("close", (code, signal) => {
+    for (const w of waiters.splice(0)) w.fail(new Error(`${script} ${args.join(" ")} exited (${code ?? signal})`))
+  })
+  const message = <A>(accept: (message: unknown) => A | undefined) =>
+    new Promise<A>((resolve, reject) => {
+      if (child.connected !== true) {
+        reject(new Error(`${script}: no IPC channel`))
+        return
+      }
+      waiters.push({
+        offer: (m) => {
+          const a = accept(m)
+          if (a === undefined) return false
+          resolve(a)
+          return true
+        },
+        fail: reject
+      })
+    })
+  // A failed send (the child has gone) shows as the waiters failing on close.
+  const send = (m: unknown) => {
+    if (child.connected === true) child.send(m as never, () => {})
+  }
+  const cpuMicros = () => {
+    const answer = message((m) => (isCpuAnswer(m) ? m.cpuMicros : undefined))
+    send("cpu")
+    return answer
+  }
   let out = ""
   let lineSeen = false
   const firstLine = new Promise<string>((resolve, reject) => {
@@ -114,11 +171,16 @@ export const spawnScript = (script: string, args: ReadonlyArray<string>, nodeFla
       if (!lineSeen) reject(new Error(`${script} ${args.join(" ")} exited (${code ?? signal}) without output`))
     })
   })
+  // A child that prints nothing (children/client.ts talks over IPC) leaves this unread.
+  firstLine.catch(() => {})
   const exited = new Promise<number | NodeJS.Signals>((resolve) => {
     child.on("close", (code, signal) => resolve(code ?? signal ?? -1))
   })
   return {
     child,
+    cpuMicros,
+    send,
+    message,
     firstLine,
     stdout: () => out,
     exited,
@@ -127,6 +189,27 @@ export const spawnScript = (script: string, args: ReadonlyArray<string>, nodeFla
       await exited
     }
   }
+}
+
+const isCpuAnswer = (m: unknown): m is { readonly cpuMicros: number } =>
+  typeof m === "object" && m !== null && typeof (m as { cpuMicros?: unknown }).cpuMicros === "number"
+
+/** User + system CPU time of this process so far (all threads), in microseconds. */
+export const ownCpuMicros = (): number => {
+  const used = process.cpuUsage()
+  return used.user + used.system
+}
+
+/**
+ * In a child spawned with `ipc: true`: answers the parent's "cpu" with this process's CPU time, and
+ * exits when the parent goes (so that a bench that dies leaves no server behind).
+ */
+export const answerCpuQueries = (): void => {
+  if (process.send === undefined) return
+  process.on("message", (m: unknown) => {
+    if (m === "cpu") process.send!({ cpuMicros: ownCpuMicros() })
+  })
+  process.on("disconnect", () => process.exit(0))
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))

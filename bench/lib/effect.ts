@@ -6,14 +6,14 @@
  * uses) rather than through @effect/platform's FileSystem: @effect/platform-node takes over a
  * second to import, which every child process would pay.
  */
-import { type Pki, Ssl as SslT, SslContext, type SslError } from "@effect-ssl/core"
+import { type Pki, type Ssl as SslT, SslContext, type SslError } from "@effect-ssl/core"
 import { NodeSsl } from "@effect-ssl/node"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import { readFileSync } from "node:fs"
-import { type CertKind, chunk, CHUNK, identities, rootCa } from "./common.js"
+import { type CertKind, CHUNK, chunk, identities, rootCa } from "./common.js"
 
 export type EffectEnv = SslT.Ssl | SslContext.CipherValidator | Pki.Pki
 
@@ -23,26 +23,39 @@ export const makeRuntime = () => ManagedRuntime.make(layer)
 
 export type Runtime = ManagedRuntime.ManagedRuntime<EffectEnv, never>
 
+/** How the figures' contexts differ from the defaults. */
+export interface ContextOptions {
+  /** `SslContext.setDetectTruncation(ctx, true)`: the "(truncation detection)" figures */
+  readonly detectTruncation?: boolean
+}
+
 /** A server context holding the fixture chain and key. */
 export const serverContext = (
-  kind: CertKind
+  kind: CertKind,
+  options: ContextOptions = {}
 ): Effect.Effect<SslContext.ServerContext, SslError.SslError, Pki.Pki> =>
   Effect.gen(function*() {
     const ctx = yield* SslContext.makeServer("auto")
     yield* SslContext.loadCertificateChainPem(ctx, readFileSync(identities[kind].chain, "utf8"))
     yield* SslContext.loadPrivateKeyPem(ctx, readFileSync(identities[kind].key, "utf8"), { rsa: false })
+    if (options.detectTruncation === true) yield* SslContext.setDetectTruncation(ctx, true)
     return ctx
   })
 
-/** A client context that verifies the server against the fixture root CA. */
+/**
+ * A client context that verifies the server against the fixture root CA. Its session cache is off
+ * (full handshakes, as the raw side makes them: it keeps no sessions) unless `sessionCache` asks
+ * for the default, on.
+ */
 export const clientContext = (
-  protocol: "auto" | "tls1.3" = "auto"
+  protocol: "auto" | "tls1.3" = "auto",
+  options: ContextOptions & { readonly sessionCache?: boolean } = {}
 ): Effect.Effect<SslContext.ClientContext, SslError.SslError, Pki.Pki> =>
   Effect.gen(function*() {
     const ctx = yield* SslContext.makeClient(protocol)
     yield* SslContext.loadVerifyRootCertificatesPem(ctx, readFileSync(rootCa, "utf8"))
-    // Full handshakes, as the raw side makes them (it keeps no sessions).
-    yield* SslContext.setSessionCache(ctx, false)
+    if (options.sessionCache !== true) yield* SslContext.setSessionCache(ctx, false)
+    if (options.detectTruncation === true) yield* SslContext.setDetectTruncation(ctx, true)
     return ctx
   })
 
@@ -75,19 +88,20 @@ export const readCount = (
     return loop
   })
 
-/** Writes `bytes` bytes in CHUNK-sized writes (the last one shorter). */
+/** Writes `bytes` bytes in `piece`-sized writes (CHUNK by default; the last one shorter). */
 export const writeCount = (
   output: SslT.Connection["output"],
-  bytes: number
+  bytes: number,
+  piece: number = CHUNK
 ): Effect.Effect<void, SslError.SslError> =>
   Effect.suspend(() => {
     let left = bytes
+    const whole = piece === CHUNK ? chunk : chunk.subarray(0, piece)
     const loop: Effect.Effect<void, SslError.SslError> = Effect.suspend(() => {
       if (left <= 0) return Effect.void
-      const n = Math.min(CHUNK, left)
+      const n = Math.min(piece, left)
       left -= n
-      return Effect.zipRight(output.write(n === CHUNK ? chunk : chunk.subarray(0, n)), loop)
+      return Effect.zipRight(output.write(n === piece ? whole : chunk.subarray(0, n)), loop)
     })
     return loop
   })
-

@@ -9,6 +9,18 @@ export interface Stats {
   readonly max: number
 }
 
+/**
+ * CPU time (user + system, all threads) one process spent per unit of work, both subjects;
+ * `process` is "client", "server" or "both ends" (client and server in one process).
+ */
+export interface CpuFigure {
+  readonly process: string
+  readonly unit: string
+  readonly effect: Stats
+  readonly raw: Stats
+  readonly ratio: number
+}
+
 /** One comparison as written to results.json; `ratio` = effect median / raw median. */
 export interface Figure {
   readonly name: string
@@ -16,6 +28,8 @@ export interface Figure {
   readonly effect: Stats
   readonly raw: Stats
   readonly ratio: number
+  /** CPU per unit of work over the same timed part, by process (figures that measure it). */
+  readonly cpu?: ReadonlyArray<CpuFigure>
 }
 
 export const stats = (samples: ReadonlyArray<number>): Stats => {
@@ -39,6 +53,25 @@ export const figure = (
   return { name, unit, effect: e, raw: r, ratio: e.median / r.median }
 }
 
+/** The same figure with CPU time per unit of work of each process, from the runs' samples. */
+export const withCpu = (
+  f: Figure,
+  unit: string,
+  effect: ReadonlyArray<Readonly<Record<string, number>>>,
+  raw: ReadonlyArray<Readonly<Record<string, number>>>
+): Figure => {
+  const processes = Object.keys(effect[0] ?? {}).filter((p) => raw.every((r) => r[p] !== undefined))
+  if (processes.length === 0) return f
+  return {
+    ...f,
+    cpu: processes.map((process) => {
+      const e = stats(effect.map((s) => s[process]!))
+      const r = stats(raw.map((s) => s[process]!))
+      return { process, unit, effect: e, raw: r, ratio: e.median / r.median }
+    })
+  }
+}
+
 /** A number with about three significant digits, no exponent. */
 export const formatNumber = (n: number): string => {
   const abs = Math.abs(n)
@@ -48,8 +81,7 @@ export const formatNumber = (n: number): string => {
   return n.toPrecision(3)
 }
 
-const formatStats = (s: Stats): string =>
-  `${formatNumber(s.median)} [${formatNumber(s.min)}–${formatNumber(s.max)}]`
+const formatStats = (s: Stats): string => `${formatNumber(s.median)} [${formatNumber(s.min)}–${formatNumber(s.max)}]`
 
 /** The figures as a plain-text table: figure, unit, effect, raw, ratio. */
 export const formatTable = (figures: ReadonlyArray<Figure>): string => {
@@ -63,10 +95,26 @@ export const formatTable = (figures: ReadonlyArray<Figure>): string => {
   return [line(rows[0]!), widths.map((w) => "-".repeat(w)).join("  "), ...rows.slice(1).map(line)].join("\n")
 }
 
+/** The CPU figures as a plain-text table: figure and process, unit, effect, raw, ratio. */
+export const formatCpuTable = (figures: ReadonlyArray<Figure>): string =>
+  formatTable(
+    figures.flatMap((f) =>
+      (f.cpu ?? []).map((c) => ({
+        name: `${f.name} [${c.process}]`,
+        unit: c.unit,
+        effect: c.effect,
+        raw: c.raw,
+        ratio: c.ratio
+      }))
+    )
+  )
+
 /** The figures as a Markdown table (for BENCHMARKS.md). */
 export const formatMarkdown = (figures: ReadonlyArray<Figure>): string =>
   [
     "| figure | unit | effect-ssl median [min–max] | raw median [min–max] | effect/raw |",
     "|---|---|---:|---:|---:|",
-    ...figures.map((f) => `| ${f.name} | ${f.unit} | ${formatStats(f.effect)} | ${formatStats(f.raw)} | ${f.ratio.toFixed(3)}x |`)
+    ...figures.map((f) =>
+      `| ${f.name} | ${f.unit} | ${formatStats(f.effect)} | ${formatStats(f.raw)} | ${f.ratio.toFixed(3)}x |`
+    )
   ].join("\n")

@@ -1,7 +1,9 @@
 /**
  * Smoke test of `pnpm bench`: the harness, compiled as `pnpm bench` compiles it, runs in quick
- * mode (a few MiB, a few handshakes, 20 idle connections) in a child process, as
- * `pnpm bench --quick` would, and every figure comes out with positive finite numbers. No timing assertions: this only keeps the bench from rotting.
+ * mode (a few MiB, a few handshakes, 100 idle connections) in a child process, as
+ * `pnpm bench --quick` would, and every figure comes out with positive finite numbers, the bulk
+ * and handshake figures with CPU per unit of work of each process. No timing assertions: this
+ * only keeps the bench from rotting.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
@@ -9,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { FIGURES, SHA1_FIGURES } from "../lib/names.js"
+import { ALL_FIGURE_NAMES, FIGURES, SHA1_FIGURES, truncation } from "../lib/names.js"
 import type { Figure, Stats } from "../lib/stats.js"
 
 const benchDir = fileURLToPath(new URL("..", import.meta.url))
@@ -44,7 +46,7 @@ describe("pnpm bench --quick", () => {
 
       const figures = JSON.parse(readFileSync(out, "utf8")) as ReadonlyArray<Figure>
       const names = figures.map((f) => f.name)
-      for (const expected of [...Object.values(FIGURES).map((f) => f.name), ...SHA1_FIGURES]) {
+      for (const expected of [...ALL_FIGURE_NAMES, ...SHA1_FIGURES]) {
         expect(names).toContain(expected)
       }
       expect(new Set(names).size).toBe(names.length)
@@ -54,6 +56,35 @@ describe("pnpm bench --quick", () => {
         checkStats(f.name, "raw", f.raw)
         expect(isPositive(f.ratio), `${f.name}: ratio = ${f.ratio}`).toBe(true)
         expect(f.ratio).toBeCloseTo(f.effect.median / f.raw.median, 9)
+        for (const c of f.cpu ?? []) {
+          const what = `${f.name} [cpu ${c.process}]`
+          expect(typeof c.unit === "string" && c.unit.length > 0, `${what}: unit`).toBe(true)
+          checkStats(what, "effect", c.effect)
+          checkStats(what, "raw", c.raw)
+          expect(isPositive(c.ratio), `${what}: ratio = ${c.ratio}`).toBe(true)
+        }
+      }
+      // CPU per unit of work: of both processes where the server is a process of its own, of the
+      // one process holding both ends otherwise.
+      const processes = (name: string) => figures.find((f) => f.name === name)?.cpu?.map((c) => c.process)
+      const twoProcesses = [
+        FIGURES.bulkRemote,
+        FIGURES.bulkBoth,
+        FIGURES.handshakesRsa,
+        FIGURES.handshakesEc,
+        FIGURES.handshakesRsa32,
+        FIGURES.handshakesEc32,
+        FIGURES.handshakesCold,
+        FIGURES.handshakesResumed
+      ]
+      for (const spec of twoProcesses) {
+        expect(processes(spec.name), spec.name).toEqual(["client", "server"])
+      }
+      for (const spec of [FIGURES.bulkRemote, FIGURES.handshakesRsa32]) {
+        expect(processes(truncation(spec).name), truncation(spec).name).toEqual(["client", "server"])
+      }
+      for (const spec of [FIGURES.bulkOneProcess, FIGURES.bulkSmallWrites]) {
+        expect(processes(spec.name), spec.name).toEqual(["both ends"])
       }
       // The table is printed with one row per figure.
       for (const f of figures) expect(run.stdout).toContain(f.name)

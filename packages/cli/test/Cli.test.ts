@@ -161,7 +161,7 @@ const sServer = async (leaf: string, key: string, extra: ReadonlyArray<string> =
 // ---------------------------------------------------------------------------------------------
 
 describe("effect-ssl demo", () => {
-  it("runs on the test certificate, verifies the server and reports matching digests", async () => {
+  it("runs on the test certificate, verifies the server, reports matching digests, and makes an HTTPS request", async () => {
     const result = await runCli(["demo", "--size", "4"])
     expect(result.stderr).toContain("progress: 100% (8.0 MiB of 8.0 MiB)")
     expect(result.code).toBe(0)
@@ -178,6 +178,10 @@ describe("effect-ssl demo", () => {
     expect(digest("client received")).toBe(digest("server sent"))
     expect(digest("client sent")).not.toBe(digest("server sent"))
     expect(result.stdout).toContain("All digests match.")
+    // then one HTTPS request, HttpClient to HttpServer, both on effect-ssl
+    expect(result.stdout).toMatch(
+      /^ {2}GET https:\/\/localhost:\d+\/hello → 200 hello from the HTTPS server layer: GET \/hello over TLSv1\.3, ALPN http\/1\.1$/m
+    )
   })
 })
 
@@ -203,14 +207,18 @@ describe("effect-ssl serve", () => {
     expect(await server.exited).toEqual({ code: 0, signal: null })
   })
 
-  it("--http answers curl with 200 naming the protocol, and survives garbage and vanishing clients", async () => {
+  it("--http answers curl with 200 naming the protocol, logs each request, and survives garbage and vanishing clients", async () => {
     const { port, proc: server } = await serve(["--http"])
+    expect(server.stderr()).toMatch(/listening on 127\.0\.0\.1:\d+ \(http mode\)/)
 
     // Plain text instead of a TLS handshake.
     const garbage = Net.connect(port, "127.0.0.1")
     garbage.on("error", () => {})
     garbage.end("GET / HTTP/1.0\r\n\r\n")
-    await server.waitFor("stderr", /failed: TLS handshake with 127\.0\.0\.1:\d+ failed \(server side\): the peer does not speak TLS/)
+    await server.waitFor(
+      "stderr",
+      /failed: TLS handshake with 127\.0\.0\.1:\d+ failed \(server side\): the peer does not speak TLS/
+    )
     garbage.destroy()
 
     // A client that completes its handshake, sends half a request and vanishes.
@@ -220,11 +228,12 @@ describe("effect-ssl serve", () => {
     vanishing.write("GET / HT")
     await new Promise<void>((resolve) => vanishing.write("", () => resolve()))
     vanishing.destroy()
-    await server.waitFor("stderr", /in=8 out=\d+ .*(failed|ok)/)
 
     const curl = await exec("curl", [
       "--silent",
       "--show-error",
+      "--noproxy",
+      "*",
       "--cacert",
       testPem,
       "--write-out",
@@ -235,9 +244,64 @@ describe("effect-ssl serve", () => {
     expect(curl.code).toBe(0)
     const [body, status] = curl.stdout.split(/\n(?=\d+$)/)
     expect(status).toBe("200")
-    expect(body).toMatch(/GET \/hello over TLSv1\.3 \(\S+\)/)
-    await server.waitFor("stderr", /TLSv1\.3 \S+ in=\d+ out=\d+ "GET \/hello" 200 ok$/m)
+    expect(body).toMatch(/^Hello from effect-ssl serve: GET \/hello over TLSv1\.3 \(\S+\)\.\n$/)
+    await server.waitFor("stderr", /127\.0\.0\.1:\d+ TLSv1\.3 \S+ "GET \/hello" 200$/m)
 
+    server.child.kill("SIGTERM")
+    expect(await server.exited).toEqual({ code: 0, signal: null })
+  })
+
+  it("--http closes clients that finish the handshake and send nothing, within --headers-timeout", async () => {
+    const { port, proc: server } = await serve(["--http", "--headers-timeout", "0.5"])
+    const silent = 10
+    const start = Date.now()
+    const closed = await Promise.all(
+      Array.from(
+        { length: silent },
+        () =>
+          new Promise<{ readonly text: string; readonly millis: number }>((resolve, reject) => {
+            const client = Tls.connect({ host: "127.0.0.1", port, ca: TestCertificates.pem, servername: "localhost" })
+            let text = ""
+            client.setEncoding("utf8")
+            client.on("data", (chunk: string) => {
+              text += chunk
+            })
+            client.on("error", () => {})
+            client.once("secureConnect", () => {
+              // says nothing
+            })
+            client.once("close", () => resolve({ text, millis: Date.now() - start }))
+            // a guard with a message instead of the test runner's timeout
+            setTimeout(() => reject(new Error("a silent client is still open after 5 s")), 5000).unref()
+          })
+      )
+    )
+    for (const { millis, text } of closed) {
+      expect(text).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/)
+      expect(millis).toBeGreaterThanOrEqual(500)
+      expect(millis).toBeLessThan(2500)
+    }
+    server.child.kill("SIGTERM")
+    expect(await server.exited).toEqual({ code: 0, signal: null })
+  })
+
+  it("--http --verify-client --ca: curl with a client certificate is served and logged with it; without one it is refused", async () => {
+    const { port, proc: server } = await serve(["--http", "--verify-client", "--ca", fixture("root-ca.pem")])
+    const curlArgs = ["--silent", "--show-error", "--noproxy", "*", "--cacert", testPem]
+    const refused = await exec("curl", [...curlArgs, `https://localhost:${port}/private`])
+    expect(refused.code).not.toBe(0)
+    await server.waitFor("stderr", /failed: .*requires a client certificate/)
+    const served = await exec("curl", [
+      ...curlArgs,
+      "--cert",
+      fixture("client-chain.pem"),
+      "--key",
+      fixture("client.key"),
+      `https://localhost:${port}/private`
+    ])
+    expect(served.code).toBe(0)
+    expect(served.stdout).toMatch(/^Hello from effect-ssl serve: GET \/private over TLSv1\.3/)
+    await server.waitFor("stderr", /TLSv1\.3 \S+ client=.*CN=effect-ssl test client "GET \/private" 200$/m)
     server.child.kill("SIGTERM")
     expect(await server.exited).toEqual({ code: 0, signal: null })
   })
@@ -266,7 +330,7 @@ describe("effect-ssl serve", () => {
 
 describe("effect-ssl connect", () => {
   it("talks to openssl s_server both ways and closes with close_notify at the end of stdin", async () => {
-    const { proc: server, port } = await sServer("server.pem", "server.key")
+    const { port, proc: server } = await sServer("server.pem", "server.key")
     const client = cli(["connect", "localhost", String(port), "--ca", fixture("root-ca.pem")])
     client.child.stdin.write("hello from effect-ssl\n")
     await server.waitFor("stdout", /^hello from effect-ssl$/m)
@@ -285,7 +349,7 @@ describe("effect-ssl connect", () => {
   })
 
   it("--alpn offers application protocols and reports the one s_server chose", async () => {
-    const { proc: server, port } = await sServer("server.pem", "server.key", ["-alpn", "h2"])
+    const { port, proc: server } = await sServer("server.pem", "server.key", ["-alpn", "h2"])
     const client = cli(["connect", "localhost", String(port), "--ca", fixture("root-ca.pem"), "--alpn", "http/1.1,h2"])
     await client.waitFor("stderr", /^ {2}alpn: h2$/m)
     client.child.stdin.end()
@@ -298,7 +362,9 @@ describe("effect-ssl connect", () => {
     const result = await runCli(["connect", "localhost", String(port), "--ca", fixture("root-ca.pem")])
     expect(result.code).toBe(1)
     expect(result.stdout).toBe("")
-    expect(result.stderr).toMatch(/^effect-ssl connect: Cannot verify localhost:\d+'s certificate: the certificate has expired/)
+    expect(result.stderr).toMatch(
+      /^effect-ssl connect: Cannot verify localhost:\d+'s certificate: the certificate has expired/
+    )
     expect(result.stderr.trim().split("\n")).toHaveLength(1)
   })
 
@@ -306,7 +372,9 @@ describe("effect-ssl connect", () => {
     const { port } = await sServer("wrong-host-chain.pem", "wrong-host.key")
     const result = await runCli(["connect", "localhost", String(port), "--ca", fixture("root-ca.pem")])
     expect(result.code).toBe(1)
-    expect(result.stderr).toMatch(/^effect-ssl connect: Cannot verify localhost:\d+'s certificate: the certificate is not valid for this host name/)
+    expect(result.stderr).toMatch(
+      /^effect-ssl connect: Cannot verify localhost:\d+'s certificate: the certificate is not valid for this host name/
+    )
     expect(result.stderr.trim().split("\n")).toHaveLength(1)
   })
 })

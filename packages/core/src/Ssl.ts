@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import type * as Socket from "@effect/platform/Socket"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -14,6 +15,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Scope from "effect/Scope"
+import { observe } from "./internal/observability.js"
+import * as PlatformSocket from "./internal/socket.js"
 import * as Pki from "./Pki.js"
 import type * as Port from "./Port.js"
 import type * as Protocol from "./Protocol.js"
@@ -284,7 +287,8 @@ export const loadFailReason: Effect.Effect<Option.Option<string>, never, Ssl> = 
 /**
  * Connects to `hostname:port` and completes the TLS handshake. The server is verified (chain and
  * host name) unless the context says otherwise; a protocol name makes a fresh default context.
- * Interruptible at every step: wrap it in `Effect.timeout` to bound it.
+ * Interruptible at every step: wrap it in `Effect.timeout` to bound it. Runs in the span
+ * `effect-ssl.connect` and records the `SslMetrics`.
  *
  * @example
  * ```ts
@@ -306,7 +310,12 @@ export const connect = (
   port: number,
   context?: SslContext.ClientContext | Protocol.Protocol
 ): Effect.Effect<Connection, SslError, Ssl | Scope.Scope> =>
-  Effect.flatMap(Ssl, (ssl) => ssl.connect(hostname, port, context))
+  observe(
+    "connect",
+    "client",
+    { peer: `${hostname}:${port}`, serverAddress: hostname, serverPort: port },
+    Effect.flatMap(Ssl, (ssl) => ssl.connect(hostname, port, context))
+  )
 
 /**
  * Listens for TLS connections; port 0 picks a free port (see `listener.address.port`).
@@ -321,13 +330,18 @@ export const listen = (
 
 /**
  * Accepts the next connection and completes its handshake. A client whose handshake fails
- * fails this accept only; the listener keeps accepting.
+ * fails this accept only; the listener keeps accepting. The handshake runs in the span
+ * `effect-ssl.accept` and records the `SslMetrics`.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const accept = (listener: Listener): Effect.Effect<Connection, SslError, Scope.Scope> =>
-  Effect.flatten(listener.acceptTransport)
+  // The span and the duration start when a client has connected, not while waiting for one.
+  Effect.flatMap(listener.acceptTransport, observeAccept)
+
+const observeAccept = (handshake: Effect.Effect<Connection, SslError, Scope.Scope>) =>
+  observe("accept", "server", undefined, handshake)
 
 /**
  * Stops a listener (its scope also does).
@@ -345,7 +359,7 @@ export const isListener = (u: unknown): u is Listener => Predicate.hasProperty(u
 
 /**
  * Runs TLS over any duplex, as client (`"connect"`) or server (`"accept"`): STARTTLS, or TLS over
- * an in-memory pipe.
+ * an in-memory pipe. Runs in the span `effect-ssl.wrap` and records the `SslMetrics`.
  *
  * @since 0.1.0
  * @category constructors
@@ -353,7 +367,13 @@ export const isListener = (u: unknown): u is Listener => Predicate.hasProperty(u
 export const wrap = (
   duplex: Port.Duplex,
   options: WrapOptions
-): Effect.Effect<Connection, SslError, Ssl | Scope.Scope> => Effect.flatMap(Ssl, (ssl) => ssl.wrap(duplex, options))
+): Effect.Effect<Connection, SslError, Ssl | Scope.Scope> =>
+  observe(
+    "wrap",
+    options.mode === "connect" ? "client" : "server",
+    options.hostname === undefined ? undefined : { peer: options.hostname },
+    Effect.flatMap(Ssl, (ssl) => ssl.wrap(duplex, options))
+  )
 
 /**
  * Serves a listener: every connection is handshaken and handled in its own fiber and scope, at
@@ -362,7 +382,8 @@ export const wrap = (
  * waiting (the listener's `backlog` bounds how many connections may be in their handshake at
  * once). A failing handshake or handler ends its own connection only (it is logged at debug
  * level). Runs until interrupted or the listener closes; interrupting it closes every open
- * connection.
+ * connection. Each handshake runs in the span `effect-ssl.accept` and records the `SslMetrics`,
+ * as with `accept`.
  *
  * @example
  * ```ts
@@ -441,8 +462,8 @@ const serveImpl = <E, R>(
       // a slot of the handler's concurrency from a good client.
       const handshake = accepted.value
       const served = permits === undefined
-        ? Effect.flatMap(handshake, handler)
-        : Effect.flatMap(handshake, (connection) => permits.withPermits(1)(handler(connection)))
+        ? Effect.flatMap(observeAccept(handshake), handler)
+        : Effect.flatMap(observeAccept(handshake), (connection) => permits.withPermits(1)(handler(connection)))
       runFork(
         Effect.provideService(served, Scope.Scope, scope).pipe(
           Effect.catchAllCause(reported),
@@ -469,3 +490,69 @@ export const layerUnavailable = (reason: string): Layer.Layer<Ssl> => {
     wrap: () => unavailable
   })
 }
+
+/**
+ * An established connection as an @effect/platform `Socket`, so that Socket-based code (NDJSON,
+ * `@effect/rpc`'s socket protocol, `Socket.toChannel`) runs over TLS.
+ *
+ * - `run(handler)` reads the connection until its end of input (the peer's close_notify, or a TCP
+ *   close) and then succeeds; a handler's effect runs in its own fiber, as with `NodeSocket`.
+ *   It can be run again (a connection at its end of input ends the next run at once).
+ * - `writer` writes to the connection (strings as UTF-8); when the writer's scope ends, the output
+ *   is closed (close_notify) and the input stays readable. A `Socket.CloseEvent` closes both
+ *   ports: TLS has no close codes, so the code only decides how a run under way ends (1000 and
+ *   1006 end it, any other code fails it with `SocketCloseError`).
+ * - Failures are `SocketGenericError`s ("Read", "Write") whose `cause` is the `SslError`.
+ * - The connection belongs to the scope it was made in: the socket does not close it.
+ *
+ * @example
+ * ```ts
+ * import { Socket } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import { Ssl } from "@effect-ssl/core"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const socket = Ssl.toSocket(yield* Ssl.connect("example.com", 443))
+ *   const write = yield* socket.writer
+ *   yield* write("HEAD / HTTP/1.0\r\nHost: example.com\r\n\r\n")
+ *   yield* socket.run((bytes) => Effect.log(new TextDecoder().decode(bytes)))
+ * }))
+ * ```
+ *
+ * @since 0.2.0
+ * @category platform
+ */
+export const toSocket = (connection: Connection): Socket.Socket => PlatformSocket.fromConnection(connection)
+
+/**
+ * A `Socket` that makes a new connection with `open` for every `run`, as `NodeSocket.makeNet` opens
+ * a TCP connection per run: the connection lives as long as the run, writes wait for a run to
+ * have connected, and an `open` that fails fails the run with `SocketGenericError` "Open" (its
+ * `cause` the `SslError`). A client that reconnects (`@effect/rpc`'s socket protocol does) makes a
+ * new connection each time. Whatever `open` needs besides a scope is taken from where the socket
+ * is made.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Ssl } from "@effect-ssl/core"
+ *
+ * const socket = Ssl.makeSocket(Ssl.connect("example.com", 443)) // Effect<Socket, never, Ssl>
+ * ```
+ *
+ * @since 0.2.0
+ * @category platform
+ */
+export const makeSocket = <R>(
+  open: Effect.Effect<Connection, SslError, R>
+): Effect.Effect<Socket.Socket, never, Exclude<R, Scope.Scope>> =>
+  Effect.map(
+    Effect.context<Exclude<R, Scope.Scope>>(),
+    (context) =>
+      PlatformSocket.fromOpen(
+        Effect.mapInputContext(
+          open as Effect.Effect<Connection, SslError, Scope.Scope | Exclude<R, Scope.Scope>>,
+          (input: Context.Context<Scope.Scope>) => Context.merge(context, input)
+        )
+      )
+  )

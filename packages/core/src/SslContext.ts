@@ -769,6 +769,49 @@ export const setSessionCache = (target: Target, on: boolean): Effect.Effect<void
       state.sessionCache = on
     })
 
+const pinPattern = /^[A-Za-z0-9+/]{43}=$/
+
+/**
+ * Pins public keys: after the usual verification, the peer's chain must contain a certificate
+ * whose SubjectPublicKeyInfo has one of these SHA-256 digests (base64, the usual pin format, as
+ * `PeerCertificate.spkiSha256` gives it), else the connection fails with `VerifyError
+ * "PinMismatch"`. A pin may name the leaf, an intermediate or the root the chain ends at. An
+ * empty list turns pinning off (the default).
+ *
+ * @example
+ * ```ts
+ * import { SslContext } from "@effect-ssl/core"
+ * import { Effect } from "effect"
+ *
+ * const pinned = Effect.gen(function*() {
+ *   const ctx = yield* SslContext.makeClient()
+ *   yield* SslContext.setPinnedPublicKeys(ctx, ["47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="])
+ *   return ctx
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category verification
+ */
+export const setPinnedPublicKeys = (
+  target: Target,
+  pins: ReadonlyArray<string>
+): Effect.Effect<void, InvalidArgumentError> => {
+  const bad = Array.isArray(pins) ? pins.find((pin) => typeof pin !== "string" || !pinPattern.test(pin)) : pins
+  if (!Array.isArray(pins) || bad !== undefined) {
+    return Effect.fail(
+      new InvalidArgumentError({
+        argument: "pins",
+        value: bad,
+        reason: "expected base64 SHA-256 digests of SubjectPublicKeyInfo (44 characters, ending in '=')"
+      })
+    )
+  }
+  return change(target, "setPinnedPublicKeys", (state) => {
+    state.pinnedPublicKeys = [...pins]
+  })
+}
+
 /**
  * Seals a context: every later change fails with a typed error saying it is sealed (Racket's
  * `ssl-seal-context!`).

@@ -1,11 +1,15 @@
 /**
  * The typed failures of effect-ssl. Every failure is a tagged class, so `Effect.catchTag` works,
- * with the fields a caller can act on and a `message` a person can read.
+ * with the fields a caller can act on and a `message` a person can read. Every class is also a
+ * `Schema` (`Schema.TaggedError`), so an error crosses a process boundary typed: declare it as an
+ * `@effect/rpc` procedure's `error`, or encode it with `Schema.encode`. `cause` is encoded as
+ * `Schema.Defect` does it (an `Error` as its name and message), so a decoded error's `message` is
+ * the one the sender saw.
  *
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
 import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
 
 /**
  * @since 0.1.0
@@ -34,15 +38,33 @@ const suffix = (cause: unknown): string => {
   return text === "" ? "" : ` (${text})`
 }
 
+// effect-ssl builds these errors itself, from fields it controls, and some on hot paths (a read at
+// end of input): the constructor's schema check would cost about six times the construction.
+// Decoding (an error received over RPC) still checks; `new X(props, false)` asks for the check.
+const unchecked = <C extends new(...args: Array<any>) => any>(Base: C): C =>
+  class extends Base {
+    constructor(...args: Array<any>) {
+      super(args[0], args[1] ?? true)
+    }
+  }
+
+// The underlying error: kept as it is in the field, encoded as its name and message.
+const cause = Schema.optional(Schema.Defect)
+const side = Schema.Literal("client", "server")
+
+// A reason's schema is the keys of its text table, so a reason cannot be added without a text.
+const reasons = <A extends string>(texts: Record<A, string>): Schema.Schema<A> =>
+  Schema.Literal(...(Object.keys(texts) as [A, ...Array<A>]))
+
 /**
  * TLS cannot be used in this runtime: the platform's TLS support did not load.
  *
  * @since 0.1.0
  * @category errors
  */
-export class SslUnavailableError extends Data.TaggedError("SslUnavailableError")<{
-  readonly reason: string
-}> {
+export class SslUnavailableError extends unchecked(Schema.TaggedError<SslUnavailableError>()("SslUnavailableError", {
+  reason: Schema.String
+})) {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
@@ -56,10 +78,10 @@ export class SslUnavailableError extends Data.TaggedError("SslUnavailableError")
  * @since 0.1.0
  * @category errors
  */
-export class UnsupportedProtocolError extends Data.TaggedError("UnsupportedProtocolError")<{
-  readonly protocol: string
-  readonly reason: string
-}> {
+export class UnsupportedProtocolError extends unchecked(Schema.TaggedError<UnsupportedProtocolError>()("UnsupportedProtocolError", {
+  protocol: Schema.String,
+  reason: Schema.String
+})) {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
@@ -73,11 +95,11 @@ export class UnsupportedProtocolError extends Data.TaggedError("UnsupportedProto
  * @since 0.1.0
  * @category errors
  */
-export class InvalidArgumentError extends Data.TaggedError("InvalidArgumentError")<{
-  readonly argument: string
-  readonly value: unknown
-  readonly reason: string
-}> {
+export class InvalidArgumentError extends unchecked(Schema.TaggedError<InvalidArgumentError>()("InvalidArgumentError", {
+  argument: Schema.String,
+  value: Schema.Unknown,
+  reason: Schema.String
+})) {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
@@ -118,24 +140,6 @@ export type CertificateLoadReason =
   | "Unavailable" // the platform has no crypto library to parse it with
   | "Sealed"
 
-/**
- * A certificate file (or in-memory PEM) could not be loaded; `path` is the file, or `"<memory>"`.
- *
- * @since 0.1.0
- * @category errors
- */
-export class CertificateLoadError extends Data.TaggedError("CertificateLoadError")<{
-  readonly path: string
-  readonly reason: CertificateLoadReason
-  readonly cause?: unknown
-}> {
-  /** @since 0.1.0 */
-  readonly [TypeId]: TypeId = TypeId
-  override get message(): string {
-    return `Cannot load certificates from ${this.path}: ${certificateReasonText[this.reason]}${suffix(this.cause)}`
-  }
-}
-
 const fileReasonText: Record<FileReason, string> = {
   NotFound: "the file does not exist",
   PermissionDenied: "permission denied",
@@ -156,6 +160,24 @@ const certificateReasonText: Record<CertificateLoadReason, string> = {
 }
 
 /**
+ * A certificate file (or in-memory PEM) could not be loaded; `path` is the file, or `"<memory>"`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CertificateLoadError extends unchecked(Schema.TaggedError<CertificateLoadError>()("CertificateLoadError", {
+  path: Schema.String,
+  reason: reasons(certificateReasonText),
+  cause
+})) {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  override get message(): string {
+    return `Cannot load certificates from ${this.path}: ${certificateReasonText[this.reason]}${suffix(this.cause)}`
+  }
+}
+
+/**
  * @since 0.1.0
  * @category errors
  */
@@ -170,24 +192,6 @@ export type PrivateKeyLoadReason =
   | "KeyMismatch" // the key does not belong to the loaded certificate
   | "Unavailable" // the platform has no crypto library to parse it with
   | "Sealed"
-
-/**
- * A private key file (or in-memory key) could not be loaded; `path` is the file, or `"<memory>"`.
- *
- * @since 0.1.0
- * @category errors
- */
-export class PrivateKeyLoadError extends Data.TaggedError("PrivateKeyLoadError")<{
-  readonly path: string
-  readonly reason: PrivateKeyLoadReason
-  readonly cause?: unknown
-}> {
-  /** @since 0.1.0 */
-  readonly [TypeId]: TypeId = TypeId
-  override get message(): string {
-    return `Cannot load a private key from ${this.path}: ${keyReasonText[this.reason]}${suffix(this.cause)}`
-  }
-}
 
 const keyReasonText: Record<PrivateKeyLoadReason, string> = {
   ...fileReasonText,
@@ -204,30 +208,28 @@ const keyReasonText: Record<PrivateKeyLoadReason, string> = {
 }
 
 /**
- * @since 0.1.0
- * @category errors
- */
-export type ConnectReason = "Refused" | "UnknownHost" | "Unreachable" | "TimedOut" | "Reset" | "Other"
-
-/**
- * A TCP connection could not be made.
+ * A private key file (or in-memory key) could not be loaded; `path` is the file, or `"<memory>"`.
  *
  * @since 0.1.0
  * @category errors
  */
-export class ConnectError extends Data.TaggedError("ConnectError")<{
-  readonly hostname: string
-  readonly port: number
-  readonly reason: ConnectReason
-  readonly code?: string | undefined
-  readonly cause?: unknown
-}> {
+export class PrivateKeyLoadError extends unchecked(Schema.TaggedError<PrivateKeyLoadError>()("PrivateKeyLoadError", {
+  path: Schema.String,
+  reason: reasons(keyReasonText),
+  cause
+})) {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
-    return `Cannot connect to ${this.hostname}:${this.port}: ${connectReasonText[this.reason]}${suffix(this.cause)}`
+    return `Cannot load a private key from ${this.path}: ${keyReasonText[this.reason]}${suffix(this.cause)}`
   }
 }
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type ConnectReason = "Refused" | "UnknownHost" | "Unreachable" | "TimedOut" | "Reset" | "Other"
 
 const connectReasonText: Record<ConnectReason, string> = {
   Refused: "connection refused (is anything listening there?)",
@@ -239,30 +241,30 @@ const connectReasonText: Record<ConnectReason, string> = {
 }
 
 /**
- * @since 0.1.0
- * @category errors
- */
-export type ListenReason = "AddressInUse" | "PermissionDenied" | "AddressNotAvailable" | "Closed" | "Other"
-
-/**
- * A listening socket could not be opened.
+ * A TCP connection could not be made.
  *
  * @since 0.1.0
  * @category errors
  */
-export class ListenError extends Data.TaggedError("ListenError")<{
-  readonly hostname: string | undefined
-  readonly port: number
-  readonly reason: ListenReason
-  readonly code?: string | undefined
-  readonly cause?: unknown
-}> {
+export class ConnectError extends unchecked(Schema.TaggedError<ConnectError>()("ConnectError", {
+  hostname: Schema.String,
+  port: Schema.Number,
+  reason: reasons(connectReasonText),
+  code: Schema.optional(Schema.String),
+  cause
+})) {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
-    return `Cannot listen on ${this.hostname ?? "*"}:${this.port}: ${listenReasonText[this.reason]}${suffix(this.cause)}`
+    return `Cannot connect to ${this.hostname}:${this.port}: ${connectReasonText[this.reason]}${suffix(this.cause)}`
   }
 }
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type ListenReason = "AddressInUse" | "PermissionDenied" | "AddressNotAvailable" | "Closed" | "Other"
 
 const listenReasonText: Record<ListenReason, string> = {
   AddressInUse: "the address is already in use",
@@ -270,6 +272,26 @@ const listenReasonText: Record<ListenReason, string> = {
   AddressNotAvailable: "the address is not available on this machine",
   Closed: "the listener is closed",
   Other: "listen failed"
+}
+
+/**
+ * A listening socket could not be opened.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ListenError extends unchecked(Schema.TaggedError<ListenError>()("ListenError", {
+  hostname: Schema.UndefinedOr(Schema.String),
+  port: Schema.Number,
+  reason: reasons(listenReasonText),
+  code: Schema.optional(Schema.String),
+  cause
+})) {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  override get message(): string {
+    return `Cannot listen on ${this.hostname ?? "*"}:${this.port}: ${listenReasonText[this.reason]}${suffix(this.cause)}`
+  }
 }
 
 /**
@@ -288,27 +310,6 @@ export type HandshakeReason =
   | "NoApplicationProtocol" // ALPN: no protocol in common and the server insists
   | "Other"
 
-/**
- * The TLS handshake failed for a reason other than certificate verification.
- *
- * @since 0.1.0
- * @category errors
- */
-export class HandshakeError extends Data.TaggedError("HandshakeError")<{
-  readonly reason: HandshakeReason
-  readonly side: "client" | "server"
-  readonly peer?: string | undefined
-  readonly code?: string | undefined
-  readonly cause?: unknown
-}> {
-  /** @since 0.1.0 */
-  readonly [TypeId]: TypeId = TypeId
-  override get message(): string {
-    const who = this.peer === undefined ? "" : ` with ${this.peer}`
-    return `TLS handshake${who} failed (${this.side} side): ${handshakeReasonText[this.reason]}${suffix(this.cause)}`
-  }
-}
-
 const handshakeReasonText: Record<HandshakeReason, string> = {
   Timeout: "the peer did not complete the handshake in time",
   NotTls: "the peer does not speak TLS",
@@ -320,6 +321,27 @@ const handshakeReasonText: Record<HandshakeReason, string> = {
   Reset: "the connection was reset",
   NoApplicationProtocol: "no application protocol (ALPN) in common",
   Other: "handshake failed"
+}
+
+/**
+ * The TLS handshake failed for a reason other than certificate verification.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HandshakeError extends unchecked(Schema.TaggedError<HandshakeError>()("HandshakeError", {
+  reason: reasons(handshakeReasonText),
+  side,
+  peer: Schema.optional(Schema.String),
+  code: Schema.optional(Schema.String),
+  cause
+})) {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  override get message(): string {
+    const who = this.peer === undefined ? "" : ` with ${this.peer}`
+    return `TLS handshake${who} failed (${this.side} side): ${handshakeReasonText[this.reason]}${suffix(this.cause)}`
+  }
 }
 
 /**
@@ -335,28 +357,8 @@ export type VerifyReason =
   | "InvalidCa"
   | "WeakKey"
   | "NoPeerCertificate"
+  | "PinMismatch"
   | "Other"
-
-/**
- * The peer's certificate did not verify; `reason` says why and `code` is OpenSSL's name for it.
- *
- * @since 0.1.0
- * @category errors
- */
-export class VerifyError extends Data.TaggedError("VerifyError")<{
-  readonly reason: VerifyReason
-  readonly side: "client" | "server"
-  readonly peer?: string | undefined
-  readonly code?: string | undefined
-  readonly cause?: unknown
-}> {
-  /** @since 0.1.0 */
-  readonly [TypeId]: TypeId = TypeId
-  override get message(): string {
-    const who = this.peer === undefined ? "the peer" : this.peer
-    return `Cannot verify ${who}'s certificate: ${verifyReasonText[this.reason]}${suffix(this.cause)}`
-  }
-}
 
 const verifyReasonText: Record<VerifyReason, string> = {
   Expired: "the certificate has expired",
@@ -367,7 +369,29 @@ const verifyReasonText: Record<VerifyReason, string> = {
   InvalidCa: "a certificate in the chain is not allowed to act as a CA",
   WeakKey: "the certificate's key is too weak",
   NoPeerCertificate: "the peer sent no certificate",
+  PinMismatch: "no certificate of the chain has a pinned public key",
   Other: "verification failed"
+}
+
+/**
+ * The peer's certificate did not verify; `reason` says why and `code` is OpenSSL's name for it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class VerifyError extends unchecked(Schema.TaggedError<VerifyError>()("VerifyError", {
+  reason: reasons(verifyReasonText),
+  side,
+  peer: Schema.optional(Schema.String),
+  code: Schema.optional(Schema.String),
+  cause
+})) {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  override get message(): string {
+    const who = this.peer === undefined ? "the peer" : this.peer
+    return `Cannot verify ${who}'s certificate: ${verifyReasonText[this.reason]}${suffix(this.cause)}`
+  }
 }
 
 /**
@@ -383,25 +407,6 @@ export type IoReason =
   | "Protocol" // a TLS record error after the handshake
   | "Other"
 
-/**
- * Reading, writing or closing a port failed.
- *
- * @since 0.1.0
- * @category errors
- */
-export class IoError extends Data.TaggedError("IoError")<{
-  readonly operation: "read" | "write" | "flush" | "close"
-  readonly reason: IoReason
-  readonly code?: string | undefined
-  readonly cause?: unknown
-}> {
-  /** @since 0.1.0 */
-  readonly [TypeId]: TypeId = TypeId
-  override get message(): string {
-    return `${this.operation} failed: ${ioReasonText[this.reason]}${suffix(this.cause)}`
-  }
-}
-
 const ioReasonText: Record<IoReason, string> = {
   UnexpectedEof: "the input ended before the requested bytes arrived",
   TruncatedEof: "the peer closed the connection without a TLS close_notify (the data may be truncated)",
@@ -410,6 +415,25 @@ const ioReasonText: Record<IoReason, string> = {
   BrokenPipe: "the peer is no longer reading",
   Protocol: "TLS protocol error",
   Other: "I/O error"
+}
+
+/**
+ * Reading, writing or closing a port failed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class IoError extends unchecked(Schema.TaggedError<IoError>()("IoError", {
+  operation: Schema.Literal("read", "write", "flush", "close"),
+  reason: reasons(ioReasonText),
+  code: Schema.optional(Schema.String),
+  cause
+})) {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  override get message(): string {
+    return `${this.operation} failed: ${ioReasonText[this.reason]}${suffix(this.cause)}`
+  }
 }
 
 /**
@@ -429,6 +453,46 @@ export type SslError =
   | HandshakeError
   | VerifyError
   | IoError
+
+/**
+ * The schema of every failure effect-ssl reports (the union of the classes), for declaring that an
+ * `@effect/rpc` procedure or a message may fail with any of them.
+ *
+ * @example
+ * ```ts
+ * import { Rpc } from "@effect/rpc"
+ * import { Schema } from "effect"
+ * import { SslError } from "@effect-ssl/core"
+ *
+ * const Fetch = Rpc.make("Fetch", { payload: { host: Schema.String }, error: SslError.SslError })
+ * ```
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const SslError: Schema.Union<[
+  typeof SslUnavailableError,
+  typeof UnsupportedProtocolError,
+  typeof InvalidArgumentError,
+  typeof CertificateLoadError,
+  typeof PrivateKeyLoadError,
+  typeof ConnectError,
+  typeof ListenError,
+  typeof HandshakeError,
+  typeof VerifyError,
+  typeof IoError
+]> = Schema.Union(
+  SslUnavailableError,
+  UnsupportedProtocolError,
+  InvalidArgumentError,
+  CertificateLoadError,
+  PrivateKeyLoadError,
+  ConnectError,
+  ListenError,
+  HandshakeError,
+  VerifyError,
+  IoError
+)
 
 /**
  * True for every effect-ssl failure.

@@ -47,6 +47,13 @@ export * as SslContext from "./SslContext.js"
 export * as SslError from "./SslError.js"
 
 /**
+ * Metrics of connections: handshakes by outcome and their durations, open connections, bytes.
+ *
+ * @since 0.2.0
+ */
+export * as SslMetrics from "./SslMetrics.js"
+
+/**
  * The shipped public, insecure test certificate, for tests and demos only.
  *
  * @since 0.1.0

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { SslError } from "@effect-ssl/core"
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 
 const cause = new Error("ECONNREFUSED 127.0.0.1:4433")
 
@@ -226,5 +227,68 @@ describe("messages built from OpenSSL errors", () => {
     expect(error.message).toContain("(peer did not return a certificate)")
     expect(error.message).not.toContain("statem_srvr.c")
     expect(error.message).not.toContain("\n")
+  })
+})
+
+describe("errors across a process boundary", () => {
+  // What an RPC transport does with them: encode with the schema, JSON on the wire, decode.
+  const roundTrip = (error: SslError.SslError): SslError.SslError =>
+    Schema.decodeUnknownSync(SslError.SslError)(
+      JSON.parse(JSON.stringify(Schema.encodeSync(SslError.SslError)(error)))
+    )
+
+  it("every class comes back as the same class, with the same tag, fields and message", () => {
+    for (const error of all) {
+      const back = roundTrip(error)
+      expect(back.constructor, error._tag).toBe(error.constructor)
+      expect(back._tag).toBe(error._tag)
+      expect(back.message).toBe(error.message)
+      expect(SslError.isSslError(back)).toBe(true)
+      for (const [key, value] of Object.entries(error)) {
+        if (key !== "cause") expect((back as unknown as Record<string, unknown>)[key], `${error._tag}.${key}`).toEqual(value)
+      }
+    }
+  })
+
+  it("a cause travels as its message, so the message the receiver reads is the sender's", () => {
+    const openssl = new SslError.HandshakeError({
+      reason: "CertificateRequired",
+      side: "server",
+      cause: new Error("80:error:0A0000C7:SSL routines:tls_process_client_certificate:peer did not return a certificate:x.c:1:")
+    })
+    const back = roundTrip(openssl)
+    expect(back.message).toBe(openssl.message)
+    expect(back.message).toContain("peer did not return a certificate")
+    expect((back as SslError.HandshakeError).cause).toBeInstanceOf(Error)
+    const text = roundTrip(new SslError.IoError({ operation: "read", reason: "Other", cause: "socket hang up" }))
+    expect(text.message).toContain("(socket hang up)")
+  })
+
+  it("a listener on all interfaces stays one (hostname undefined, dropped by JSON)", () => {
+    const back = roundTrip(new SslError.ListenError({ hostname: undefined, port: 443, reason: "PermissionDenied" }))
+    expect(back._tag).toBe("ListenError")
+    expect((back as SslError.ListenError).hostname).toBeUndefined()
+    expect(back.message).toContain("*:443")
+  })
+
+  it("decoding checks what arrives: an unknown reason or tag is refused", () => {
+    expect(() => Schema.decodeUnknownSync(SslError.SslError)({ _tag: "IoError", operation: "read", reason: "Gone" }))
+      .toThrow(/reason/)
+    expect(() => Schema.decodeUnknownSync(SslError.SslError)({ _tag: "NotAnSslError", reason: "Other" })).toThrow()
+    expect(() => Schema.decodeUnknownSync(SslError.VerifyError)({ _tag: "VerifyError", reason: "Expired", side: "both" }))
+      .toThrow(/side/)
+  })
+
+  it("a class is its own schema, so one can be declared alone", () => {
+    const verify = new SslError.VerifyError({ reason: "UnknownIssuer", side: "client", peer: "localhost:443", code: "X" })
+    const back = Schema.decodeUnknownSync(SslError.VerifyError)(Schema.encodeSync(SslError.VerifyError)(verify))
+    expect(back).toBeInstanceOf(SslError.VerifyError)
+    expect(back.reason).toBe("UnknownIssuer")
+    expect(back.code).toBe("X")
+  })
+
+  it("the constructor checks its fields against the schema when asked", () => {
+    expect(new SslError.IoError({ operation: "read", reason: "Closed" }, false).reason).toBe("Closed")
+    expect(() => new SslError.IoError({ operation: "read", reason: "Gone" as never }, false)).toThrow(/reason/)
   })
 })

@@ -48,6 +48,25 @@ export const clientContext = (
     return ctx
   })
 
+/** A client context that trusts the fixture root CA and presents the fixture client certificate. */
+export const clientWithCertificate: Effect.Effect<SslContext.ClientContext, SslError.SslError, FileSystem | Pki.Pki> = Effect.gen(
+  function*() {
+    const ctx = yield* clientContext()
+    yield* SslContext.loadCertificateChain(ctx, fixture("client-chain.pem"))
+    yield* SslContext.loadPrivateKey(ctx, fixture("client.key"))
+    return ctx
+  }
+)
+
+/** A server context (fixture chain) that requires a client certificate verifying against the fixture root. */
+export const requiringClientCertificates: Effect.Effect<SslContext.ServerContext, SslError.SslError, FileSystem | Pki.Pki> = Effect
+  .gen(function*() {
+    const ctx = yield* serverContext()
+    yield* SslContext.setVerify(ctx, true)
+    yield* SslContext.loadVerifyRootCertificates(ctx, fixture("root-ca.pem"))
+    return ctx
+  })
+
 /** A server context with the shipped insecure test certificate. */
 export const testServerContext: Effect.Effect<SslContext.ServerContext, SslError.SslError, FileSystem | Pki.Pki> = Effect.gen(function*() {
   const ctx = yield* SslContext.makeServer()

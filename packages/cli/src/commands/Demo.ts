@@ -1,16 +1,24 @@
 /**
  * `effect-ssl demo`: a TLS server and a verifying client on loopback, with the shipped test
- * certificate, streaming data both ways at once and checking it with SHA-1.
+ * certificate, streaming data both ways at once and checking it with SHA-1; then one HTTPS request
+ * with the Effect platform's HttpClient and HttpServer over effect-ssl.
  *
  * @since 0.1.0
  */
-import { type Pki, Ssl, SslContext, type SslError, TestCertificates } from "@effect-ssl/core"
+import { type Pki, Ssl, SslContext, SslError, TestCertificates } from "@effect-ssl/core"
+import { NodeSsl } from "@effect-ssl/node"
 import { Sha1 } from "@effect-ssl/sha1"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import type * as FileSystem from "@effect/platform/FileSystem"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
@@ -79,12 +87,51 @@ const makeProgress = (total: number) =>
         done += bytes
         while (quarter < 4 && done * 4 >= total * (quarter + 1)) {
           quarter++
-          process.stderr.write(`  progress: ${quarter * 25}% (${Report.mebibytes(done)} of ${Report.mebibytes(total)})\n`)
+          process.stderr.write(
+            `  progress: ${quarter * 25}% (${Report.mebibytes(done)} of ${Report.mebibytes(total)})\n`
+          )
         }
       },
       finish: Effect.void
     }
   })
+
+/**
+ * One HTTPS request on the Effect platform: an `HttpServer` app served by
+ * `NodeSsl.layerHttpServer`, asked by the `HttpClient` of `NodeSsl.layerHttpClient`, which verifies
+ * the server with the client context as `Ssl.connect` does.
+ */
+const httpsRequest = (serverContext: SslContext.ServerContext, clientContext: SslContext.ClientContext) =>
+  Effect.scoped(Effect.gen(function*() {
+    const server = Context.get(
+      yield* Layer.build(NodeSsl.layerHttpServer({ port: 0, hostname: "127.0.0.1", context: serverContext })),
+      HttpServer.HttpServer
+    )
+    yield* HttpServer.serveEffect(Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const session = yield* Effect.orDie(NodeSsl.sessionOf(request))
+      const alpn = Option.getOrElse(session.alpnProtocol, () => "none")
+      return HttpServerResponse.text(
+        `hello from the HTTPS server layer: ${request.method} ${request.url} over ${session.protocol}, ALPN ${alpn}`
+      )
+    })).pipe(Effect.provideService(HttpServer.HttpServer, server))
+    const port = server.address._tag === "TcpAddress" ? server.address.port : 0
+    // The client offers HTTP/1.1 by ALPN, as browsers and curl do.
+    yield* SslContext.setAlpn(clientContext, ["http/1.1"])
+    const client = Context.get(yield* Layer.build(NodeSsl.layerHttpClient(clientContext)), HttpClient.HttpClient)
+    const url = `https://localhost:${port}/hello`
+    const response = yield* client.get(url)
+    return { url, status: response.status, text: yield* response.text }
+  })).pipe(
+    // A TLS failure is the SslError under the platform's RequestError.
+    Effect.mapError((error): SslError.SslError | CliError =>
+      SslError.isSslError(error)
+        ? error
+        : error._tag === "RequestError" && SslError.isSslError(error.cause)
+        ? error.cause
+        : new CliError({ message: error.message })
+    )
+  )
 
 /**
  * Runs the demo with `sizeMiB` MiB each way.
@@ -135,7 +182,10 @@ export const run = (
       Effect.gen(function*() {
         let bytes = 0
         const [sent, received] = yield* Effect.all([
-          Effect.zipLeft(Sha1.sha1(generated(seed, total).pipe(Stream.tap((chunk) => from.output.write(chunk)))), from.output.close),
+          Effect.zipLeft(
+            Sha1.sha1(generated(seed, total).pipe(Stream.tap((chunk) => from.output.write(chunk)))),
+            from.output.close
+          ),
           Sha1.sha1(to.input.stream.pipe(Stream.tap((chunk) =>
             Effect.sync(() => {
               bytes += chunk.length
@@ -145,19 +195,32 @@ export const run = (
         ], { concurrency: 2 })
         return { sent, received, bytes, millis: Date.now() - start } satisfies Direction
       })
-    const [up, down] = yield* Effect.all([direction(client, server, 0x2545f491), direction(server, client, 0x9e3779b9)], {
-      concurrency: 2
-    })
+    const [up, down] = yield* Effect.all(
+      [direction(client, server, 0x2545f491), direction(server, client, 0x9e3779b9)],
+      {
+        concurrency: 2
+      }
+    )
     const millis = Date.now() - start
     yield* progress.finish
 
     yield* out("")
     yield* out(`Throughput (${Report.seconds(millis)} in all):`)
-    yield* out(`  client → server: ${Report.mebibytes(up.bytes)} in ${Report.seconds(up.millis)} (${Report.rate(up.bytes, up.millis)})`)
     yield* out(
-      `  server → client: ${Report.mebibytes(down.bytes)} in ${Report.seconds(down.millis)} (${Report.rate(down.bytes, down.millis)})`
+      `  client → server: ${Report.mebibytes(up.bytes)} in ${Report.seconds(up.millis)} (${
+        Report.rate(up.bytes, up.millis)
+      })`
     )
-    yield* out(`  both ways: ${Report.mebibytes(up.bytes + down.bytes)} in ${Report.seconds(millis)} (${Report.rate(up.bytes + down.bytes, millis)})`)
+    yield* out(
+      `  server → client: ${Report.mebibytes(down.bytes)} in ${Report.seconds(down.millis)} (${
+        Report.rate(down.bytes, down.millis)
+      })`
+    )
+    yield* out(
+      `  both ways: ${Report.mebibytes(up.bytes + down.bytes)} in ${Report.seconds(millis)} (${
+        Report.rate(up.bytes + down.bytes, millis)
+      })`
+    )
     yield* out("")
     const verdict = (a: string, b: string) => (a === b ? "match" : "MISMATCH")
     yield* out("SHA-1 of the data:")
@@ -167,10 +230,19 @@ export const run = (
     yield* out(`  client received: ${down.received}  ${verdict(down.sent, down.received)}`)
     if (up.sent !== up.received || down.sent !== down.received || up.bytes !== total || down.bytes !== total) {
       return yield* new CliError({
-        message: `the data received differs from the data sent (received ${up.bytes} and ${down.bytes} bytes of ${total})`
+        message:
+          `the data received differs from the data sent (received ${up.bytes} and ${down.bytes} bytes of ${total})`
       })
     }
     yield* out("All digests match.")
+
+    yield* out("")
+    yield* out("HTTPS on the Effect platform (NodeSsl.layerHttpServer, NodeSsl.layerHttpClient):")
+    const https = yield* httpsRequest(serverContext, clientContext)
+    yield* out(`  GET ${https.url} → ${https.status} ${https.text}`)
+    if (https.status !== 200) {
+      return yield* new CliError({ message: `the HTTPS request answered ${https.status}, not 200` })
+    }
   }))
 
 /**
@@ -190,6 +262,6 @@ export const command = Command.make(
   ({ size }) => run(size)
 ).pipe(
   Command.withDescription(
-    "TLS on loopback with the shipped test certificate: session details, then data both ways at once, checked with SHA-1"
+    "TLS on loopback with the shipped test certificate: session details, data both ways at once checked with SHA-1, then one HTTPS request"
   )
 )

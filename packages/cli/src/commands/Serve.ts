@@ -1,16 +1,24 @@
 /**
- * `effect-ssl serve PORT`: like `openssl s_server`. Echoes each connection's bytes back, or
- * answers HTTP requests, serving connections concurrently and logging one line per connection.
+ * `effect-ssl serve PORT`: like `openssl s_server`. Echoes each connection's bytes back, logging
+ * one line per connection, or serves HTTPS (`NodeSsl.layerHttpServer`), logging one line per
+ * request.
  *
  * @since 0.1.0
  */
-import { type Port, Protocol, Ssl, SslContext, type SslError, TestCertificates } from "@effect-ssl/core"
+import { Protocol, Ssl, SslContext, TestCertificates } from "@effect-ssl/core"
+import { NodeSsl } from "@effect-ssl/node"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Stream from "effect/Stream"
@@ -35,14 +43,20 @@ export interface Config {
   readonly ca: ReadonlyArray<string>
   readonly echo: boolean
   readonly http: boolean
+  /** seconds a client may take to send a request's headers (--http) */
+  readonly headersTimeout: number
+  /** seconds a client may take to send a whole request (--http) */
+  readonly requestTimeout: number
 }
+
+const defaultHeadersTimeout = 60
+const defaultRequestTimeout = 300
 
 const say = (line: string) => Stdio.errorLine(`effect-ssl serve: ${line}`)
 
 interface Counts {
   in: number
   out: number
-  note: string
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -64,88 +78,55 @@ const echo = (connection: Ssl.Connection, counts: Counts) =>
     connection.output.close
   )
 
-const maxHead = 16 * 1024
-
-type Head =
-  | { readonly _tag: "Head"; readonly text: string }
-  | { readonly _tag: "Eof"; readonly bytes: number }
-  | { readonly _tag: "TooLarge" }
-
-/** Reads up to the blank line that ends an HTTP request head, at most 16 KiB. */
-const readHead = (input: Port.Input, counts: Counts): Effect.Effect<Head, SslError.SslError> =>
+/**
+ * What `--http` answers every request with: its method and path, and the TLS session it came on.
+ * Each request is logged (a web server's access log); clients whose handshake fails reach
+ * `logFailure`, and node:http closes clients that do not send a request in time.
+ */
+const httpApp = (verifyClient: boolean) =>
   Effect.gen(function*() {
-    let text = ""
-    while (true) {
-      const chunk = yield* input.read()
-      if (Option.isNone(chunk)) return { _tag: "Eof", bytes: text.length } as const
-      counts.in += chunk.value.length
-      text += Buffer.from(chunk.value.buffer, chunk.value.byteOffset, chunk.value.byteLength).toString("latin1")
-      const end = text.search(/\r?\n\r?\n/)
-      if (end >= 0) return { _tag: "Head", text: text.slice(0, end) } as const
-      if (text.length > maxHead) return { _tag: "TooLarge" } as const
-    }
-  })
-
-const response = (status: string, body: string, head: boolean) => {
-  const bytes = Buffer.byteLength(body)
-  return `HTTP/1.1 ${status}\r\n` +
-    "Content-Type: text/plain; charset=utf-8\r\n" +
-    `Content-Length: ${bytes}\r\n` +
-    "Connection: close\r\n" +
-    "Server: effect-ssl\r\n" +
-    "\r\n" +
-    (head ? "" : body)
-}
-
-const http = (connection: Ssl.Connection, session: Ssl.SessionInfo, counts: Counts) =>
-  Effect.gen(function*() {
-    const head = yield* readHead(connection.input, counts)
-    let answer: string
-    switch (head._tag) {
-      case "Eof": {
-        if (head.bytes === 0) {
-          counts.note = "no request"
-          return yield* connection.output.close
-        }
-        counts.note = "incomplete request"
-        answer = response("400 Bad Request", "Bad request: the request head was incomplete.\n", false)
-        break
-      }
-      case "TooLarge": {
-        counts.note = "request head too large"
-        answer = response("431 Request Header Fields Too Large", "The request head is larger than 16 KiB.\n", false)
-        break
-      }
-      case "Head": {
-        const requestLine = head.text.split(/\r?\n/, 1)[0] ?? ""
-        const match = /^([A-Z]+) (\S+) HTTP\/1\.[01]$/.exec(requestLine)
-        if (match === null) {
-          counts.note = "not HTTP"
-          answer = response("400 Bad Request", "Bad request: that is not an HTTP/1.x request line.\n", false)
-          break
-        }
-        counts.note = `"${match[1]} ${match[2]}" 200`
-        answer = response(
-          "200 OK",
-          `Hello from effect-ssl serve: ${match[1]} ${match[2]} over ${session.protocol} (${session.cipher}).\n`,
-          match[1] === "HEAD"
-        )
-      }
-    }
-    const bytes = Buffer.from(answer, "utf8")
-    yield* connection.output.write(bytes)
-    counts.out += bytes.length
-    yield* connection.output.close
-    // Let the client close first (its close_notify), briefly, rather than reset it.
-    yield* connection.input.stream.pipe(
-      Stream.runForEach((chunk) =>
-        Effect.sync(() => {
-          counts.in += chunk.length
-        })
-      ),
-      Effect.timeout("2 seconds"),
-      Effect.ignore
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const session = yield* NodeSsl.sessionOf(request)
+    yield* Effect.sync(() =>
+      process.stderr.write(
+        `effect-ssl serve: ${Report.address(session.remoteAddress)} ${session.protocol} ${session.cipher}${
+          clientNote(verifyClient, session)
+        }` +
+          ` "${request.method} ${request.url}" 200\n`
+      )
     )
+    return HttpServerResponse.text(
+      `Hello from effect-ssl serve: ${request.method} ${request.url} over ${session.protocol} (${session.cipher}).\n`,
+      { contentType: "text/plain; charset=utf-8", headers: { server: "effect-ssl" } }
+    )
+  }).pipe(Effect.orDie)
+
+const clientNote = (verifyClient: boolean, session: Ssl.SessionInfo) =>
+  verifyClient
+    ? Option.match(session.peerCertificate, { onNone: () => "", onSome: (cert) => ` client=${cert.subject}` })
+    : ""
+
+// 0 turns a timeout off, as in node:http.
+const seconds = (value: number) => (value === 0 ? Duration.infinity : Duration.seconds(value))
+
+/** Serves `--http` on the HTTPS server layer until interrupted. */
+const serveHttp = (config: Config, context: SslContext.ServerContext) =>
+  Effect.gen(function*() {
+    const env = yield* Layer.build(NodeSsl.layerHttpServer({
+      port: config.port,
+      hostname: config.host,
+      context,
+      headersTimeout: seconds(config.headersTimeout),
+      requestTimeout: seconds(config.requestTimeout),
+      onHandshakeError: logFailure
+    }))
+    const server = Context.get(env, HttpServer.HttpServer)
+    const address = server.address._tag === "TcpAddress" ? Report.address(server.address) : server.address.path
+    yield* say(`listening on ${address} (http mode)`)
+    yield* HttpServer.serveEffect(httpApp(config.verifyClient)).pipe(
+      Effect.provideService(HttpServer.HttpServer, server)
+    )
+    yield* Effect.never.pipe(Effect.onInterrupt(() => say("stopped: listener closed, open connections closed")))
   })
 
 // ---------------------------------------------------------------------------------------------
@@ -162,7 +143,9 @@ const describeExit = (exit: Exit.Exit<unknown, unknown>): string => {
 const logFailure = (cause: Cause.Cause<unknown>) =>
   Effect.sync(() => {
     const failure = Option.getOrUndefined(Cause.failureOption(cause))
-    const peer = Predicate.hasProperty(failure, "peer") && typeof failure.peer === "string" ? failure.peer : "connection"
+    const peer = Predicate.hasProperty(failure, "peer") && typeof failure.peer === "string"
+      ? failure.peer
+      : "connection"
     const line = Option.getOrElse(Report.outcome(cause).line, () => "failed")
     process.stderr.write(`effect-ssl serve: ${peer} failed: ${line}\n`)
   })
@@ -194,7 +177,9 @@ export const run = (config: Config) =>
     }
     if (config.verifyClient) {
       if (config.ca.length === 0) {
-        return yield* new CliError({ message: "--verify-client needs --ca FILE: the CA certificates client certificates must chain to" })
+        return yield* new CliError({
+          message: "--verify-client needs --ca FILE: the CA certificates client certificates must chain to"
+        })
       }
       yield* SslContext.setVerify(context, true)
       yield* Contexts.loadRoots(context, config.ca)
@@ -205,6 +190,11 @@ export const run = (config: Config) =>
       yield* say("note: --ca is only used with --verify-client; ignoring it")
     }
 
+    if (mode === "http") return yield* serveHttp(config, context)
+    if (config.headersTimeout !== defaultHeadersTimeout || config.requestTimeout !== defaultRequestTimeout) {
+      yield* say("note: --headers-timeout and --request-timeout are used only with --http; ignoring them")
+    }
+
     const listener = yield* Ssl.listen(config.port, { hostname: config.host, context })
     yield* say(`listening on ${Report.address(listener.address)} (${mode} mode)`)
 
@@ -212,19 +202,17 @@ export const run = (config: Config) =>
     const handler = (connection: Ssl.Connection) =>
       Effect.gen(function*() {
         const session = yield* connection.session
-        const counts: Counts = { in: 0, out: 0, note: "" }
-        const work = mode === "echo" ? echo(connection, counts) : http(connection, session, counts)
-        const client = config.verifyClient
-          ? Option.match(session.peerCertificate, { onNone: () => "", onSome: (cert) => ` client=${cert.subject}` })
-          : ""
-        yield* work.pipe(
+        const counts: Counts = { in: 0, out: 0 }
+        const client = clientNote(config.verifyClient, session)
+        yield* echo(connection, counts).pipe(
           Effect.onExit((exit) =>
             Effect.sync(() => {
               if (Exit.isInterrupted(exit)) interrupted++
-              const note = counts.note === "" ? "" : ` ${counts.note}`
               process.stderr.write(
-                `effect-ssl serve: ${Report.address(session.remoteAddress)} ${session.protocol} ${session.cipher}${client}` +
-                  ` in=${counts.in} out=${counts.out}${note} ${describeExit(exit)}\n`
+                `effect-ssl serve: ${
+                  Report.address(session.remoteAddress)
+                } ${session.protocol} ${session.cipher}${client}` +
+                  ` in=${counts.in} out=${counts.out} ${describeExit(exit)}\n`
               )
             })
           ),
@@ -252,7 +240,10 @@ export const command = Command.make(
       Options.optional,
       Options.withDescription("server certificate chain (PEM; default: the shipped test certificate)")
     ),
-    key: Options.file("key").pipe(Options.optional, Options.withDescription("its private key (default: the --cert file)")),
+    key: Options.file("key").pipe(
+      Options.optional,
+      Options.withDescription("its private key (default: the --cert file)")
+    ),
     host: Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("address to listen on")),
     protocol: Options.text("protocol").pipe(
       Options.withDefault("auto"),
@@ -267,7 +258,19 @@ export const command = Command.make(
     ),
     echo: Options.boolean("echo").pipe(Options.withDescription("echo each connection's bytes back (the default)")),
     http: Options.boolean("http").pipe(
-      Options.withDescription("answer each request with a small HTTP/1.1 200 naming the protocol")
+      Options.withDescription("serve HTTPS: answer each request with a small HTTP/1.1 200 naming the protocol")
+    ),
+    headersTimeout: Options.float("headers-timeout").pipe(
+      Options.withDefault(defaultHeadersTimeout),
+      Options.withDescription(
+        `--http: seconds a client may take to send a request's headers before it is closed (default ${defaultHeadersTimeout})`
+      )
+    ),
+    requestTimeout: Options.float("request-timeout").pipe(
+      Options.withDefault(defaultRequestTimeout),
+      Options.withDescription(
+        `--http: seconds a client may take to send a whole request (default ${defaultRequestTimeout})`
+      )
     ),
     port: Args.integer({ name: "PORT" })
   },

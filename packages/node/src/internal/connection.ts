@@ -5,6 +5,7 @@
  * @internal
  */
 import type { Port as PortT, Ssl } from "@effect-ssl/core"
+import { SslMetrics } from "@effect-ssl/core"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
@@ -29,30 +30,58 @@ export interface Established {
   readonly addressed: Net.Socket | Tls.TLSSocket | undefined
 }
 
+// Protocol and cipher names, one string each however many connections name them (node:tls makes a
+// new string per call). Bounded: OpenSSL has a few dozen.
+const names = new Map<string, string>()
+const intern = (name: string): string => {
+  const known = names.get(name)
+  if (known !== undefined) return known
+  if (names.size < 256) names.set(name, name)
+  return name
+}
+
 /** @internal */
 export class TlsConnection implements Ssl.Connection {
   readonly input: PortT.Input
   readonly output: PortT.Output
   // Read now, while the socket has them (its native state goes when it closes); the rest waits
-  // until a session is asked for.
-  private readonly protocol: string | null
+  // until a session is asked for. Node's strings are kept, not copies of them, and the protocol
+  // and cipher names are shared between connections.
+  private readonly protocol: string
   private readonly cipher: string
-  private readonly local: Ssl.Address
-  private readonly remote: Ssl.Address
+  private readonly localHost: string
+  private readonly localPort: number
+  private readonly remoteHost: string
+  private readonly remotePort: number
   private info: Ssl.SessionInfo | undefined = undefined
+  // What the handshake established, kept as fields: no object of its own per connection.
+  private readonly mode: "connect" | "accept"
+  private readonly verified: boolean
+  private readonly resumed: boolean
+  private readonly peerDer: Uint8Array | undefined
+  private readonly ownLeafDer: Uint8Array | undefined
+  private readonly servername: string | undefined
 
   constructor(
     readonly socket: Tls.TLSSocket,
     readonly ports: SocketPorts,
-    private readonly established: Established
+    established: Established
   ) {
     this.input = ports.input
     this.output = ports.output
-    this.protocol = socket.getProtocol()
-    this.cipher = socket.getCipher()?.name ?? ""
+    this.mode = established.mode
+    this.verified = established.verified
+    this.resumed = established.resumed
+    this.peerDer = established.peerDer
+    this.ownLeafDer = established.ownLeafDer
+    this.servername = established.servername
+    this.protocol = intern(socket.getProtocol() ?? "TLSv1.3")
+    this.cipher = intern(socket.getCipher()?.name ?? "")
     const addressed = established.addressed ?? socket
-    this.local = { hostname: addressed.localAddress ?? "", port: addressed.localPort ?? 0 }
-    this.remote = { hostname: addressed.remoteAddress ?? "", port: addressed.remotePort ?? 0 }
+    this.localHost = addressed.localAddress ?? ""
+    this.localPort = addressed.localPort ?? 0
+    this.remoteHost = addressed.remoteAddress ?? ""
+    this.remotePort = addressed.remotePort ?? 0
   }
 
   get session(): Effect.Effect<Ssl.SessionInfo> {
@@ -60,13 +89,12 @@ export class TlsConnection implements Ssl.Connection {
   }
 
   private sessionInfo(): Ssl.SessionInfo {
-    const { established, socket } = this
-    const peerDer = established.peerDer
+    const { peerDer, socket } = this
     let peerCertificate: Option.Option<Ssl.PeerCertificate> | undefined
     return {
-      protocol: (this.protocol ?? "TLSv1.3") as Ssl.SessionInfo["protocol"],
+      protocol: this.protocol as Ssl.SessionInfo["protocol"],
       cipher: this.cipher,
-      verified: established.verified,
+      verified: this.verified,
       // Parsing the certificate costs more than the rest of the session together: only when read.
       get peerCertificate() {
         return peerCertificate ??= peerDer === undefined
@@ -74,12 +102,12 @@ export class TlsConnection implements Ssl.Connection {
           : Option.some(describeCertificate(new Crypto.X509Certificate(peerDer)))
       },
       alpnProtocol: typeof socket.alpnProtocol === "string" ? Option.some(socket.alpnProtocol) : Option.none(),
-      servername: established.mode === "connect"
-        ? Option.fromNullable(established.servername)
+      servername: this.mode === "connect"
+        ? Option.fromNullable(this.servername)
         : Option.fromNullable((socket as { servername?: string | false | null }).servername || undefined),
-      localAddress: this.local,
-      remoteAddress: this.remote,
-      resumed: established.resumed
+      localAddress: { hostname: this.localHost, port: this.localPort },
+      remoteAddress: { hostname: this.remoteHost, port: this.remotePort },
+      resumed: this.resumed
     }
   }
 
@@ -88,17 +116,31 @@ export class TlsConnection implements Ssl.Connection {
   }
 
   channelBinding(type: Ssl.ChannelBindingType) {
-    const { established } = this
-    return channelBinding(
-      this.socket,
-      established.mode,
-      type,
-      established.mode === "connect" ? established.peerDer : established.ownLeafDer
-    )
+    return channelBinding(this.socket, this.mode, type, this.mode === "connect" ? this.peerDer : this.ownLeafDer)
   }
 
-  /** The end of the connection's scope: close_notify if it is still due, then the socket goes. */
+  /**
+   * Hands the TLS socket itself to Node code that reads and writes it (node:http): the ports stop
+   * listening, and what they had read and not handed out goes back into the socket, paused. The
+   * connection's scope still destroys the socket when it ends.
+   */
+  detachSocket(): Tls.TLSSocket {
+    const { socket } = this
+    const leftover = this.ports.detach()
+    for (let i = leftover.length - 1; i >= 0; i--) socket.unshift(leftover[i]!)
+    // (the ports' error listener stays: a socket must never be without one)
+    return socket
+  }
+
+  /**
+   * The end of the connection's scope: close_notify if it is still due, then the socket goes; the
+   * bytes it carried are counted once, here.
+   */
   get release(): Effect.Effect<void> {
-    return this.ports.shutdown(1000)
+    const { ports } = this
+    return Effect.zipRight(
+      ports.shutdown(1000),
+      Effect.suspend(() => SslMetrics.recordBytes(ports.bytesRead, ports.bytesWritten))
+    )
   }
 }

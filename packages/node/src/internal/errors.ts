@@ -109,6 +109,7 @@ const verifyReasons: Record<string, SslError.VerifyReason> = {
   CA_KEY_TOO_SMALL: "WeakKey",
   CA_MD_TOO_WEAK: "WeakKey",
   ERR_TLS_CERT_ALTNAME_INVALID: "HostnameMismatch",
+  PIN_MISMATCH: "PinMismatch",
   HOSTNAME_MISMATCH: "HostnameMismatch"
 }
 

@@ -50,9 +50,6 @@ export type ClientTransport =
     readonly port: number | undefined
   }
 
-const ioErrorMapper = (peer: string | undefined) => (error: unknown, operation: "read" | "write") =>
-  Errors.ioError(error, operation, { side: "client", peer })
-
 /** The TLS handshake as a client; the connection is the caller's to release. @internal */
 export const clientHandshake = (
   spec: ClientSpec,
@@ -138,6 +135,9 @@ export const clientHandshake = (
       const outcome = resumed && cached !== undefined
         ? { verified: cached.verified, peerDer: cached.peerDer }
         : clientVerdict(socket, state, host, identity, peer)
+      // node:tls keeps its connect options (and so `identity`) as long as the socket: the
+      // certificate and its chain (several KiB of strings) must not stay with it.
+      identity.certificate = undefined
       if (SslError.isSslError(outcome)) {
         if (key !== undefined) SessionCache.forget(context, key)
         return fail(outcome)
@@ -148,7 +148,8 @@ export const clientHandshake = (
         pendingSession = undefined
       }
       const ports = new SocketPorts(socket as unknown as NodeSocket, {
-        mapError: ioErrorMapper(peer),
+        side: "client",
+        peer,
         onEnd: transport.kind === "stream" ? transport.endWatch?.onEnd : undefined,
         shutdownOnClose: spec.shutdownOnClose,
         onBothClosed: spec.onBothClosed

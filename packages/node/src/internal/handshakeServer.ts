@@ -53,9 +53,6 @@ export type ServerTransport =
     readonly endWatch: EndWatch | undefined
   }
 
-const ioErrorMapper = (peer: string | undefined) => (error: unknown, operation: "read" | "write") =>
-  Errors.ioError(error, operation, { side: "server", peer })
-
 type Internals = Tls.TLSSocket & {
   _releaseControl(): boolean
   _handle: { setALPNProtocols(wire: Buffer): void } | null
@@ -156,7 +153,8 @@ export const serverHandshake = (
         return fail(verdict)
       }
       const ports = new SocketPorts(socket as unknown as NodeSocket, {
-        mapError: ioErrorMapper(peer),
+        side: "server",
+        peer,
         onEnd: transport.kind === "stream" ? transport.endWatch?.onEnd : undefined,
         shutdownOnClose: spec.shutdownOnClose,
         onBothClosed: spec.onBothClosed
@@ -169,7 +167,8 @@ export const serverHandshake = (
           peerDer: verdict.peerDer,
           ownLeafDer: served.state.chain[0]?.der,
           servername: undefined,
-          addressed: transport.kind === "stream" ? transport.addressed : undefined
+          // (the TCP socket has the peer's address already: the listener asked for it)
+          addressed: transport.kind === "tcp" ? transport.socket : transport.addressed
         })
       ))
     }

@@ -9,6 +9,7 @@ import type { Port as PortT } from "@effect-ssl/core"
 import { Port, SslError } from "@effect-ssl/core"
 import * as Effect from "effect/Effect"
 import type * as Stream from "node:stream"
+import * as Errors from "./errors.js"
 import type { SocketFeed } from "./jsStreamTransport.js"
 
 /** @internal */
@@ -23,11 +24,17 @@ export type NodeSocket = Stream.Duplex & {
 const highWaterMark = 1024 * 1024
 // Bytes a writer may queue on the socket before it waits for them to go.
 const writeAhead = 1024 * 1024
+// Writes up to this size are copied when the socket would queue them; larger ones wait instead.
+const copyLimit = 16 * 1024
 
 /** @internal */
 export interface SocketPortsOptions {
-  /** Maps a socket error seen while reading/writing to the error the user gets. */
-  readonly mapError: (error: unknown, operation: "read" | "write") => SslError.SslError
+  /**
+   * TLS ports: the side, and the peer as error messages name it (a handshake rejection that
+   * arrives after the handshake completed locally is reported as the HandshakeError it is).
+   */
+  readonly side?: "client" | "server" | undefined
+  readonly peer?: string | undefined
   /** What end-of-input means: a TLS socket tells clean close_notify from truncation. */
   readonly onEnd?: (() => SslError.SslError | undefined) | undefined
   /** `output.close` ends the socket (TLS: close_notify) rather than only refusing writes. */
@@ -75,7 +82,9 @@ export class SocketPorts {
   // A writer waiting for 'drain': one in a slot, more (concurrent writes) in an array.
   private drainWaiter: Resume | undefined = undefined
   private drainWaiters: Array<Resume> | undefined = undefined
-  private roomWait: Effect.Effect<void, SslError.SslError> | undefined = undefined
+  /** bytes the socket delivered and bytes written to it, for SslMetrics */
+  bytesRead = 0
+  bytesWritten = 0
   private outputClosed = false
   private inputClosed = false
   private ended = false
@@ -105,8 +114,9 @@ export class SocketPorts {
     ownersOf(socket).ports = this
     this.listen()
     socket.on("error", SocketPorts.onError)
-    this.input = Port.makeInput(this.channel, Effect.sync(() => this.closeInput()))
-    this.output = Port.makeOutput(new SocketOutputSteps(this))
+    this.input = Port.makeInput(this.channel, Effect.sync(this.closeInput.bind(this)))
+    // These ports are the output's steps themselves (write, flush, close): no object between.
+    this.output = Port.makeOutput(this)
     // A socket can end or close before anyone listens (a client that half-closes before its
     // accept): its 'end' or 'close' has been and gone.
     if (socket.destroyed) this.closeEvent()
@@ -130,11 +140,18 @@ export class SocketPorts {
   private data(chunk: Uint8Array): void {
     // A plain Uint8Array over the same memory: a Buffer's `slice` shares memory where a
     // Uint8Array's copies, and readers are promised Uint8Arrays.
+    this.bytesRead += chunk.byteLength
     this.channel.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
     if (!this.paused && this.channel.buffered >= highWaterMark) {
       this.paused = true
       this.socket.pause()
     }
+  }
+
+  /** A socket error as the error the user gets. */
+  private mapError(error: unknown, operation: "read" | "write"): SslError.SslError {
+    const { peer, side } = this.options
+    return Errors.ioError(error, operation, side === undefined ? undefined : { side, peer })
   }
 
   private endEvent(): void {
@@ -145,8 +162,8 @@ export class SocketPorts {
   }
 
   private error(error: unknown): void {
-    const readError = this.options.mapError(error, "read")
-    if (this.writeError === undefined) this.writeError = this.options.mapError(error, "write")
+    const readError = this.mapError(error, "read")
+    if (this.writeError === undefined) this.writeError = this.mapError(error, "write")
     this.channel.fail(readError)
     // node:tls reports a TLS error after the handshake (a bad record, a refused renegotiation)
     // without closing the connection; none of them leaves it usable.
@@ -225,27 +242,37 @@ export class SocketPorts {
   /**
    * The output's write. It hands the bytes to the socket at once and waits only while more than
    * `writeAhead` bytes are queued: waiting for every 'drain' would cost an event-loop turn per
-   * write. Bytes the socket queues behind a write in flight are kept by reference, so those are
-   * copied (on a plain TCP socket, every write: see `copyWrites`): the caller may reuse its array
-   * as soon as the write returns.
+   * write. The socket keeps by reference what it queues behind a write in flight, and the caller
+   * may reuse its array as soon as the write returns: small writes queued so are copied (they are
+   * coalesced into full TLS records); a large one waits until the queue has gone instead, and is
+   * then handed over as it is (OpenSSL takes it at once), as copying 64 KiB costs more than the
+   * wait. A plain TCP socket (`copyWrites`) gets a copy of every write, with no wait.
    */
   write(bytes: Uint8Array): Effect.Effect<void, SslError.SslError> {
     if (this.outputClosed) return Effect.fail(new SslError.IoError({ operation: "write", reason: "Closed" }))
-    return Effect.suspend(() => {
+    const step: Effect.Effect<void, SslError.SslError> = Effect.suspend(() => {
       const failed = this.writeFailure()
       if (failed !== undefined) return failed
       const socket = this.socket
       if (bytes.length === 0) return Effect.void
-      socket.write(socket.writableLength > 0 || this.options.copyWrites === true ? Buffer.from(bytes) : bytes)
-      return socket.writableLength > writeAhead ? this.waitForRoom() : Effect.void
+      const copyWrites = this.options.copyWrites === true
+      const queued = socket.writableLength
+      if (!copyWrites && queued > 0 && bytes.length > copyLimit && socket.writableNeedDrain) {
+        return Effect.zipRight(this.waitForRoom(0), step)
+      }
+      this.bytesWritten += bytes.length
+      socket.write(copyWrites || queued > 0 ? Buffer.from(bytes) : bytes)
+      return socket.writableLength > writeAhead ? this.waitForRoom(writeAhead) : Effect.void
     })
+    return step
   }
 
-  private waitForRoom(): Effect.Effect<void, SslError.SslError> {
-    return this.roomWait ??= Effect.async<void, SslError.SslError>((resume) => {
+  /** Waits until at most `limit` bytes are queued, or the socket has no more need to drain. */
+  private waitForRoom(limit: number): Effect.Effect<void, SslError.SslError> {
+    return Effect.async<void, SslError.SslError>((resume) => {
       const failed = this.writeFailure()
       if (failed !== undefined) return resume(failed)
-      if (this.socket.writableLength <= writeAhead || !this.socket.writableNeedDrain) return resume(Effect.void)
+      if (this.socket.writableLength <= limit || !this.socket.writableNeedDrain) return resume(Effect.void)
       if (this.drainWaiter === undefined) this.drainWaiter = resume
       else (this.drainWaiters ??= []).push(resume)
       return Effect.sync(() => {
@@ -274,14 +301,14 @@ export class SocketPorts {
       if (this.outputClosed || this.socket.writableLength === 0) return Effect.void
       return Effect.async<void, SslError.SslError>((resume) => {
         this.socket.write(new Uint8Array(0), (error) => {
-          resume(error ? Effect.fail(this.options.mapError(error, "write")) : Effect.void)
+          resume(error ? Effect.fail(this.mapError(error, "write")) : Effect.void)
         })
       })
     })
   }
 
   /** The output's close. */
-  get closeOutput(): Effect.Effect<void, SslError.SslError> {
+  get close(): Effect.Effect<void, SslError.SslError> {
     return Effect.suspend(() => {
       if (this.outputClosed) return Effect.void
       this.outputClosed = true
@@ -380,16 +407,3 @@ export class SocketPorts {
   }
 }
 
-/** The output's steps, for Port.makeOutput: one small object, no closures. */
-class SocketOutputSteps {
-  constructor(private readonly ports: SocketPorts) {}
-  write(bytes: Uint8Array): Effect.Effect<void, SslError.SslError> {
-    return this.ports.write(bytes)
-  }
-  get flush(): Effect.Effect<void, SslError.SslError> {
-    return this.ports.flush
-  }
-  get close(): Effect.Effect<void, SslError.SslError> {
-    return this.ports.closeOutput
-  }
-}

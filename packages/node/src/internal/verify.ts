@@ -75,10 +75,10 @@ export const clientVerdict = (
   peer: string | undefined
 ): ClientVerdict | SslError.SslError => {
   const chainError = identity.certificate === undefined ? nativeVerifyError(socket) : undefined
-  // node:tls fetched the certificate for its own check when the chain verified; otherwise it is
-  // asked for here (verification off or failing: not the common path).
-  const raw = identity.certificate?.raw ?? socket.getPeerX509Certificate()?.raw
-  const peerDer = raw === undefined ? undefined : derOf(raw)
+  // node:tls fetched the certificate and its chain for its own check when the chain verified;
+  // otherwise they are asked for here (verification off or failing: not the common path).
+  const certificate = identity.certificate ?? presented(socket.getPeerCertificate(true))
+  const peerDer = certificate === undefined ? undefined : derOf(certificate.raw)
   const required = state.verify || (state.tryVerify && peerDer !== undefined)
   if (required) {
     if (chainError !== undefined) return Errors.verifyError("client", peer, chainError.code, chainError.message)
@@ -88,13 +88,17 @@ export const clientVerdict = (
         return Errors.verifyError("client", peer, "ERR_TLS_CERT_ALTNAME_INVALID", identity.hostError.message)
       }
     }
+    const pinFailure = checkPins(state, certificate, "client", peer)
+    if (pinFailure !== undefined) return pinFailure
     return { verified: peerDer !== undefined, peerDer }
   }
+  const pinFailure = checkPins(state, certificate, "client", peer)
+  if (pinFailure !== undefined) return pinFailure
   // Chain verification is off. A host-name check still asked for is made now, on whatever
   // certificate came (Racket 9.3: "certificate not valid for hostname"); without a host name
   // there is nothing to check.
   if (state.verifyHostname && hostname !== undefined) {
-    const mismatch = hostMismatch(raw, hostname)
+    const mismatch = hostMismatch(certificate?.raw, hostname)
     if (mismatch !== undefined) return Errors.verifyError("client", peer, "ERR_TLS_CERT_ALTNAME_INVALID", mismatch)
     return { verified: chainError === undefined && peerDer !== undefined, peerDer }
   }
@@ -109,18 +113,51 @@ const hostMismatch = (raw: Buffer | undefined, hostname: string): string | undef
   return matched === undefined ? `the certificate is for ${x509.subjectAltName ?? x509.subject}, not ${hostname}` : undefined
 }
 
-// The fingerprint of the last certificate of the peer's chain as Node completes it from the trust
-// store: the anchor OpenSSL verified the chain against.
-const chainAnchor = (socket: Tls.TLSSocket): string => {
-  let cert: Tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true)
-  for (let depth = 0; cert !== undefined && depth < 32; depth++) {
+// node:tls gives an empty object when the peer sent no certificate.
+const presented = (certificate: Tls.DetailedPeerCertificate | undefined): Tls.DetailedPeerCertificate | undefined =>
+  certificate?.raw === undefined ? undefined : certificate
+
+// The peer's chain as node:tls completes it from the trust store: the certificates the peer sent,
+// then their issuers up to the anchor OpenSSL verified the chain against.
+const chainOf = (certificate: Tls.PeerCertificate | undefined): Array<Tls.PeerCertificate> => {
+  const chain: Array<Tls.PeerCertificate> = []
+  let cert = certificate as Tls.DetailedPeerCertificate | undefined
+  for (let depth = 0; cert?.raw !== undefined && depth < 32; depth++) {
+    chain.push(cert)
     const issuer: Tls.DetailedPeerCertificate | undefined = cert.issuerCertificate
-    if (issuer === undefined || issuer === cert || issuer.fingerprint256 === cert.fingerprint256) {
-      return cert.fingerprint256 ?? ""
-    }
+    if (issuer === undefined || issuer === cert || issuer.fingerprint256 === cert.fingerprint256) break
     cert = issuer
   }
-  return ""
+  return chain
+}
+
+// The fingerprint of the last certificate of the chain: its anchor.
+const chainAnchor = (certificate: Tls.PeerCertificate | undefined): string =>
+  chainOf(certificate).at(-1)?.fingerprint256 ?? ""
+
+/** The SPKI SHA-256 pin of a certificate, base64 (what `PeerCertificate.spkiSha256` says). @internal */
+export const spkiPin = (der: Uint8Array): string =>
+  Crypto.createHash("sha256").update(new Crypto.X509Certificate(der).publicKey.export({ type: "spki", format: "der" }))
+    .digest("base64")
+
+const checkPins = (
+  state: SslContextT.State,
+  certificate: Tls.PeerCertificate | undefined,
+  side: "client" | "server",
+  peer: string | undefined
+): SslError.VerifyError | undefined => {
+  const pins = state.pinnedPublicKeys
+  if (pins.length === 0) return undefined
+  const chain = chainOf(certificate)
+  if (chain.some((cert) => pins.includes(spkiPin(cert.raw)))) return undefined
+  return Errors.verifyError(
+    side,
+    peer,
+    "PIN_MISMATCH",
+    chain.length === 0
+      ? "the peer sent no certificate to check the pinned public keys against"
+      : `none of the ${chain.length} certificates of the chain has a pinned public key`
+  )
 }
 
 /**
@@ -135,14 +172,16 @@ export const serverVerdict = (
   peer: string | undefined
 ): ClientVerdict | SslError.SslError => {
   if (!state.verify && !state.tryVerify) return { verified: false, peerDer: undefined }
-  // Node 20 hands out the peer's certificate once per kind of call: the chain walk first.
-  const anchor = anchors !== undefined ? chainAnchor(socket) : undefined
-  const raw = socket.getPeerX509Certificate()?.raw
+  // The chain only where something needs it (it costs a walk of the chain in C++ and objects
+  // for each certificate); the certificate alone otherwise.
+  const needsChain = anchors !== undefined || state.pinnedPublicKeys.length > 0
+  const certificate = needsChain ? presented(socket.getPeerCertificate(true)) : undefined
+  const raw = needsChain ? certificate?.raw : socket.getPeerX509Certificate()?.raw
   const peerDer = raw === undefined ? undefined : derOf(raw)
   if (state.verify || peerDer !== undefined) {
     const native = nativeVerifyError(socket)
     if (native !== undefined) return Errors.verifyError("server", peer, native.code, native.message)
-    if (anchors !== undefined && !anchors.has(anchor ?? "")) {
+    if (anchors !== undefined && !anchors.has(chainAnchor(certificate))) {
       return Errors.verifyError(
         "server",
         peer,
@@ -150,6 +189,8 @@ export const serverVerdict = (
         "the client's chain ends at a suggested CA that is not a trusted root"
       )
     }
+    const pinFailure = checkPins(state, certificate, "server", peer)
+    if (pinFailure !== undefined) return pinFailure
   }
   return { verified: peerDer !== undefined, peerDer }
 }

@@ -18,7 +18,6 @@ import type * as Scope from "effect/Scope"
 import type * as Net from "node:net"
 import * as NodeStream from "node:stream"
 import type { TlsConnection } from "./connection.js"
-import * as Errors from "./errors.js"
 import { acquireConnection } from "./handshake.js"
 import { clientHandshake } from "./handshakeClient.js"
 import { serverHandshake } from "./handshakeServer.js"
@@ -38,7 +37,6 @@ const hasSocket = (duplex: PortT.Duplex): duplex is SocketDuplex => SocketTypeId
 /** Plain ports over a TCP socket, for STARTTLS: wrapping them later uses the socket itself. @internal */
 export const plainDuplex = (socket: Net.Socket): PortT.Duplex => {
   const ports = new SocketPorts(socket, {
-    mapError: Errors.ioError,
     shutdownOnClose: true,
     copyWrites: true
   })

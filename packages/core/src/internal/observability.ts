@@ -1,0 +1,279 @@
+/**
+ * Spans and metrics of connections, through Effect's own Tracer and Metric: what `Ssl.connect`,
+ * `Ssl.accept`, `Ssl.wrap` and `Ssl.serve` record around each handshake.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricLabel from "effect/MetricLabel"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Tracer from "effect/Tracer"
+import type { Connection, SessionInfo } from "../Ssl.js"
+import type { SslError } from "../SslError.js"
+
+/** @internal */
+export type Operation = "connect" | "accept" | "wrap"
+
+/** @internal */
+export type Side = "client" | "server"
+
+/** @internal */
+export const spanNames: Record<Operation, string> = {
+  connect: "effect-ssl.connect",
+  accept: "effect-ssl.accept",
+  wrap: "effect-ssl.wrap"
+}
+
+/** @internal */
+export const handshakeDuration = Metric.histogram(
+  "effect_ssl_handshake_duration_ms",
+  // from a loopback handshake (a few ms) to the default handshake timeout (30 s)
+  MetricBoundaries.fromIterable([1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000]),
+  "TLS handshakes, in milliseconds (for connect, from the start of the TCP connect); labels operation, side, outcome"
+)
+
+/** @internal */
+export const handshakes = Metric.counter("effect_ssl_handshakes_total", {
+  description:
+    "TLS handshakes by outcome (success, failure, interrupted); labels operation, side, outcome, and on failure error (the SslError's tag) and reason",
+  incremental: true
+})
+
+/** @internal */
+export const openConnections = Metric.gauge("effect_ssl_open_connections", {
+  description: "TLS connections established and not yet closed (their scope has not ended); labels operation, side"
+})
+
+/** @internal */
+export const bytesRead = Metric.counter("effect_ssl_bytes_read_total", {
+  description: "Application bytes read from TLS connections, counted when each connection ends",
+  incremental: true
+})
+
+/** @internal */
+export const bytesWritten = Metric.counter("effect_ssl_bytes_written_total", {
+  description: "Application bytes written to TLS connections, counted when each connection ends",
+  incremental: true
+})
+
+type Outcome = "success" | "failure" | "interrupted"
+
+// Label sets are made once per combination: a handshake only picks one.
+const labelCache = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
+
+const labels = (
+  operation: Operation,
+  side: Side,
+  outcome: Outcome | undefined,
+  error?: string,
+  reason?: string
+): ReadonlyArray<MetricLabel.MetricLabel> => {
+  const key = `${operation}|${side}|${outcome}|${error}|${reason}`
+  let cached = labelCache.get(key)
+  if (cached === undefined) {
+    const made = [MetricLabel.make("operation", operation), MetricLabel.make("side", side)]
+    if (outcome !== undefined) made.push(MetricLabel.make("outcome", outcome))
+    if (error !== undefined) made.push(MetricLabel.make("error", error))
+    if (reason !== undefined) made.push(MetricLabel.make("reason", reason))
+    labelCache.set(key, cached = made)
+  }
+  return cached
+}
+
+// The labels a program set with Effect.tagMetrics come first, as Metric.update would add them.
+const withFiberLabels = (
+  fiberLabels: ReadonlyArray<MetricLabel.MetricLabel>,
+  ours: ReadonlyArray<MetricLabel.MetricLabel>
+): ReadonlyArray<MetricLabel.MetricLabel> => fiberLabels.length === 0 ? ours : [...fiberLabels, ...ours]
+
+// A reason is a label only where it is one of a few literals; elsewhere it is free text (the
+// reason of an InvalidArgumentError), which would make a metric series per message.
+const literalReasons: ReadonlySet<string> = new Set([
+  "CertificateLoadError",
+  "PrivateKeyLoadError",
+  "ConnectError",
+  "ListenError",
+  "HandshakeError",
+  "VerifyError",
+  "IoError"
+])
+
+/** The error's reason, where it is one of its class's literals. @internal */
+export const reasonOf = (error: SslError): string | undefined =>
+  literalReasons.has(error._tag) ? (error as { readonly reason: string }).reason : undefined
+
+const certificateAttributes = (span: Tracer.Span, prefix: "tls.server" | "tls.client", session: SessionInfo) => {
+  if (Option.isNone(session.peerCertificate)) return
+  const certificate = session.peerCertificate.value
+  span.attribute(`${prefix}.subject`, certificate.subject)
+  span.attribute(`${prefix}.issuer`, certificate.issuer)
+  span.attribute(`${prefix}.not_before`, certificate.validFrom.toISOString())
+  span.attribute(`${prefix}.not_after`, certificate.validTo.toISOString())
+  // OpenTelemetry's form: upper-case hex without separators.
+  span.attribute(`${prefix}.hash.sha256`, certificate.fingerprint256.replaceAll(":", ""))
+}
+
+const protocolVersions: Record<SessionInfo["protocol"], string> = {
+  "TLSv1": "1.0",
+  "TLSv1.1": "1.1",
+  "TLSv1.2": "1.2",
+  "TLSv1.3": "1.3"
+}
+
+// Attribute names follow OpenTelemetry's semantic conventions (tls.*, network.*, server.*,
+// error.type) where there is one; the rest are effect_ssl.*.
+const sessionAttributes = (span: Tracer.Span, side: Side, session: SessionInfo) => {
+  span.attribute("tls.established", true)
+  span.attribute("tls.protocol.name", "tls")
+  span.attribute("tls.protocol.version", protocolVersions[session.protocol])
+  span.attribute("tls.cipher", session.cipher)
+  span.attribute("tls.resumed", session.resumed)
+  span.attribute("effect_ssl.verified", session.verified)
+  if (Option.isSome(session.alpnProtocol)) span.attribute("tls.next_protocol", session.alpnProtocol.value)
+  if (Option.isSome(session.servername)) span.attribute("tls.client.server_name", session.servername.value)
+  // A connection wrapped over something other than a socket (a pipe) has no addresses.
+  if (session.remoteAddress.hostname !== "") {
+    span.attribute("network.peer.address", session.remoteAddress.hostname)
+    span.attribute("network.peer.port", session.remoteAddress.port)
+  }
+  if (session.localAddress.hostname !== "") {
+    span.attribute("network.local.address", session.localAddress.hostname)
+    span.attribute("network.local.port", session.localAddress.port)
+  }
+  certificateAttributes(span, side === "client" ? "tls.server" : "tls.client", session)
+}
+
+const errorAttributes = (span: Tracer.Span, error: SslError) => {
+  span.attribute("error.type", error._tag)
+  const reason = reasonOf(error)
+  if (reason !== undefined) span.attribute("effect_ssl.error.reason", reason)
+  const { code, peer } = error as { readonly code?: string | undefined; readonly peer?: string | undefined }
+  if (code !== undefined) span.attribute("effect_ssl.error.code", code)
+  if (peer !== undefined) span.attribute("effect_ssl.peer", peer)
+}
+
+/** What a handshake's span starts with: the peer asked for, where it is known before. @internal */
+export interface Target {
+  /** "host:port" (connect) or the server name to verify (wrap) */
+  readonly peer?: string | undefined
+  readonly serverAddress?: string | undefined
+  readonly serverPort?: number | undefined
+}
+
+const initialAttributes = (target: Target | undefined): Record<string, unknown> | undefined => {
+  if (target === undefined) return undefined
+  const attributes: Record<string, unknown> = {}
+  if (target.peer !== undefined) attributes["effect_ssl.peer"] = target.peer
+  if (target.serverAddress !== undefined) attributes["server.address"] = target.serverAddress
+  if (target.serverPort !== undefined) attributes["server.port"] = target.serverPort
+  return attributes
+}
+
+const millisSince = (start: bigint, now: bigint): number => Number(now - start) / 1e6
+
+// Effect's default tracer, in force while no tracer is installed, keeps its spans for nobody:
+// under it a handshake makes no span (its attributes would be the most of what this costs) and
+// records its metrics only.
+const defaultTracer: Tracer.Tracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
+
+/**
+ * Runs a handshake (`connect`, an accepted connection's TLS, `wrap`) in its span, records its
+ * duration and outcome, and counts the connection as open until the scope it lives in ends.
+ *
+ * @internal
+ */
+export const observe = <R>(
+  operation: Operation,
+  side: Side,
+  target: Target | undefined,
+  handshake: Effect.Effect<Connection, SslError, R>
+): Effect.Effect<Connection, SslError, R | Scope.Scope> =>
+  Effect.withFiberRuntime((fiber) => {
+    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+    const start = clock.unsafeCurrentTimeNanos()
+    const measured = (span: Tracer.Span | undefined) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(
+          Effect.exit(restore(span === undefined ? handshake : Effect.withParentSpan(handshake, span))),
+          (exit) => settle(operation, side, span, millisSince(start, clock.unsafeCurrentTimeNanos()), exit)
+        )
+      )
+    if (fiber.currentTracer === defaultTracer) return measured(undefined)
+    return Effect.useSpan(
+      spanNames[operation],
+      {
+        kind: side,
+        attributes: initialAttributes(target),
+        // The stack would show this module, not the caller: not worth an Error per handshake.
+        captureStackTrace: false
+      },
+      measured
+    )
+  })
+
+/** Records how a handshake ended; on success, counts the connection open until its scope ends. */
+const settle = (
+  operation: Operation,
+  side: Side,
+  span: Tracer.Span | undefined,
+  elapsed: number,
+  exit: Exit.Exit<Connection, SslError>
+): Effect.Effect<Connection, SslError, Scope.Scope> =>
+  Effect.withFiberRuntime((fiber) => {
+    const fiberLabels = fiber.getFiberRef(FiberRef.currentMetricLabels)
+    if (Exit.isFailure(exit)) {
+      const failure = Cause.failureOption(exit.cause)
+      const outcome: Outcome = Option.isNone(failure) && Cause.isInterruptedOnly(exit.cause) ? "interrupted" : "failure"
+      handshakeDuration.unsafeUpdate(elapsed, withFiberLabels(fiberLabels, labels(operation, side, outcome)))
+      if (span !== undefined && Option.isSome(failure)) errorAttributes(span, failure.value)
+      handshakes.unsafeUpdate(
+        1,
+        withFiberLabels(
+          fiberLabels,
+          Option.isSome(failure)
+            ? labels(operation, side, outcome, failure.value._tag, reasonOf(failure.value))
+            : labels(operation, side, outcome)
+        )
+      )
+      return exit
+    }
+    const connection = exit.value
+    const success = withFiberLabels(fiberLabels, labels(operation, side, "success"))
+    handshakeDuration.unsafeUpdate(elapsed, success)
+    handshakes.unsafeUpdate(1, success)
+    const open = withFiberLabels(fiberLabels, labels(operation, side, undefined))
+    openConnections.unsafeModify(1, open)
+    // The scope's own finalizer, not Effect.addFinalizer: that one diffs and restores the fiber's
+    // FiberRefs around it, which costs more than the rest of this module.
+    const counted = Effect.scopeWith((scope) =>
+      Effect.as(Scope.addFinalizer(scope, Effect.sync(() => openConnections.unsafeModify(-1, open))), connection)
+    )
+    if (span === undefined) return counted
+    return Effect.flatMap(connection.session, (session) => {
+      sessionAttributes(span, side, session)
+      return counted
+    })
+  })
+
+/**
+ * Adds a connection's application bytes to the byte counters; a platform adapter calls it once
+ * per connection, when the connection ends.
+ *
+ * @internal
+ */
+export const recordBytes = (read: number, written: number): Effect.Effect<void> =>
+  Effect.withFiberRuntime((fiber) => {
+    const fiberLabels = fiber.getFiberRef(FiberRef.currentMetricLabels)
+    if (read > 0) bytesRead.unsafeUpdate(read, fiberLabels)
+    if (written > 0) bytesWritten.unsafeUpdate(written, fiberLabels)
+    return Effect.void
+  })
