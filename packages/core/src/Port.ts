@@ -247,22 +247,18 @@ function readExactly(this: { readonly channel: Channel }, n: number) {
  * `readExactly` are shared and the stream is built on first use: most connections are idle, and
  * every one has an input.
  */
-// The effects that are not bound functions are made when asked for: a connection that never
-// reads a line should not hold the effect that would.
 class ChannelInput implements Input {
   readonly read: Input["read"] = read.bind(this)
   readonly readExactly: Input["readExactly"] = readExactly.bind(this)
+  // Fields, not getters: an input copied with spread must work like the original.
+  readonly readLine: Effect.Effect<Option.Option<string>, SslError>
+  readonly readAll: Effect.Effect<Uint8Array, SslError>
+  readonly stream: Stream.Stream<Uint8Array, SslError>
 
-  constructor(readonly channel: Channel, readonly close: Effect.Effect<void>) {}
-
-  get readLine(): Effect.Effect<Option.Option<string>, SslError> {
-    return gathering(this.channel, readLineFrom)
-  }
-  get readAll(): Effect.Effect<Uint8Array, SslError> {
-    return gathering(this.channel, readAllFrom)
-  }
-  get stream(): Stream.Stream<Uint8Array, SslError> {
-    return chunksFrom(this.channel)
+  constructor(readonly channel: Channel, readonly close: Effect.Effect<void>) {
+    this.readLine = gathering(channel, readLineFrom)
+    this.readAll = gathering(channel, readAllFrom)
+    this.stream = Stream.suspend(() => chunksFrom(channel))
   }
 }
 
@@ -303,18 +299,17 @@ const invalidData = (data: unknown) =>
 /** An Output over its steps; own properties like the input's, the sink built on first use. */
 class StepsOutput implements Output {
   readonly write: Output["write"] = write.bind(this)
+  // Fields, not getters: an output copied with spread must work like the original.
+  readonly flush: Effect.Effect<void, SslError>
+  readonly close: Effect.Effect<void, SslError>
+  readonly sink: Sink.Sink<void, Uint8Array | string, never, SslError>
 
-  constructor(readonly steps: OutputSteps) {}
-
-  get flush(): Effect.Effect<void, SslError> {
-    return this.steps.flush
-  }
-  get close(): Effect.Effect<void, SslError> {
-    return this.steps.close
-  }
-  get sink(): Sink.Sink<void, Uint8Array | string, never, SslError> {
-    const steps = this.steps
-    return Sink.forEach((data: Uint8Array | string) => isData(data) ? steps.write(toBytes(data)) : invalidData(data))
+  constructor(readonly steps: OutputSteps) {
+    this.flush = steps.flush
+    this.close = steps.close
+    this.sink = Sink.suspend(() =>
+      Sink.forEach((data: Uint8Array | string) => isData(data) ? steps.write(toBytes(data)) : invalidData(data))
+    )
   }
 }
 

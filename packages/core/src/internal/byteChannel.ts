@@ -183,24 +183,44 @@ export class ByteChannel {
     this.onTaken?.(0)
   }
 
+  /**
+   * Everything buffered, up to `max`: one chunk as it is, or several joined into one array. A
+   * reader that falls behind a fast transport then takes in one step what came as many 16 KiB
+   * records, rather than one step (and, past the first, no wake-up) per record.
+   */
   private takeNow(max?: number): Uint8Array {
     const first = this.chunks[this.head]!
+    const limit = max === undefined ? this.buffered : Math.min(max, this.buffered)
     let out: Uint8Array
-    if (max === undefined || first.length <= max) {
-      out = first
-      this.chunks[this.head++] = undefined as unknown as Uint8Array
-      if (this.head > 1024 || this.head === this.chunks.length) {
-        this.chunks = this.chunks.slice(this.head)
-        this.head = 0
-      }
+    if (first.length >= limit) {
+      out = first.length === limit ? this.shift() : first.subarray(0, limit)
+      if (first.length > limit) this.chunks[this.head] = first.subarray(limit)
     } else {
-      out = first.subarray(0, max)
-      this.chunks[this.head] = first.subarray(max)
+      out = new Uint8Array(limit)
+      let offset = 0
+      while (offset < limit) {
+        const chunk = this.chunks[this.head]!
+        const n = Math.min(chunk.length, limit - offset)
+        out.set(n === chunk.length ? chunk : chunk.subarray(0, n), offset)
+        offset += n
+        if (n === chunk.length) this.shift()
+        else this.chunks[this.head] = chunk.subarray(n)
+      }
     }
     this.buffered -= out.length
     this.wakeWriters()
     this.onTaken?.(this.buffered)
     return out
+  }
+
+  private shift(): Uint8Array {
+    const chunk = this.chunks[this.head]!
+    this.chunks[this.head++] = undefined as unknown as Uint8Array
+    if (this.head > 1024 || this.head === this.chunks.length) {
+      this.chunks = this.chunks.slice(this.head)
+      this.head = 0
+    }
+    return chunk
   }
 
   // ---- waiting ----
