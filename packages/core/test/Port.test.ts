@@ -16,6 +16,10 @@ const decoder = new TextDecoder()
 const bytes = (s: string) => encoder.encode(s)
 const text = (b: Uint8Array) => decoder.decode(b)
 
+/** "Uint8Array" for a plain one; else the name of what it is (a Buffer, say). */
+const kindOf = (bytes: Uint8Array) =>
+  Object.getPrototypeOf(bytes) === Uint8Array.prototype ? "Uint8Array" : bytes.constructor.name
+
 /** n bytes whose values depend on their position, so loss, duplication and reordering all show. */
 const numbered = (n: number, salt = 0): Uint8Array => {
   const out = new Uint8Array(n)
@@ -261,6 +265,49 @@ describe("Port.pipe", () => {
       buffer.fill(0)
       yield* a.output.close
       expect(text(yield* b.input.readAll)).toBe("abcdefghijkl")
+    }))
+
+  // Node's Buffer is a Uint8Array whose `slice` shares memory: a copy made with it is no copy.
+  it.effect("a writer may reuse a Buffer, or a view into a larger one, once write has returned", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Port.pipe({ capacity: 100 })
+      const pooled = Buffer.from("--abcd--")
+      const view = pooled.subarray(2, 6)
+      yield* a.output.write(view)
+      pooled.fill(0)
+      const buffer = Buffer.alloc(4)
+      for (const s of ["efgh", "ijkl"]) {
+        buffer.write(s)
+        yield* a.output.write(buffer)
+      }
+      buffer.fill(0)
+      yield* a.output.close
+      expect(text(yield* b.input.readAll)).toBe("abcdefghijkl")
+    }))
+
+  it.effect("hands out plain Uint8Arrays whose .buffer holds just their bytes, whatever was written", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Port.pipe({ capacity: 1000 })
+      // A length-prefixed message written as a view into a Buffer (Node's are pooled: the pool's
+      // other bytes share its ArrayBuffer).
+      const message = Buffer.alloc(9)
+      message.writeUInt8(0x52, 0)
+      message.writeInt32BE(8, 1)
+      message.writeInt32BE(0x01020304, 5)
+      yield* a.output.write(Buffer.concat([Buffer.from("xx"), message]).subarray(2))
+      yield* a.output.write(Buffer.from("tail"))
+      yield* a.output.close
+      const header = yield* b.input.readExactly(5)
+      expect(kindOf(header)).toBe("Uint8Array")
+      // A protocol decoder's habit: a DataView over a copy's buffer.
+      const view = new DataView(header.slice().buffer)
+      expect([view.getUint8(0), view.getInt32(1)]).toEqual([0x52, 8])
+      const body = yield* b.input.readExactly(4)
+      expect(kindOf(body)).toBe("Uint8Array")
+      expect(new DataView(body.slice().buffer).getInt32(0)).toBe(0x01020304)
+      const rest = yield* b.input.read()
+      expect(Option.map(rest, kindOf)).toEqual(Option.some("Uint8Array"))
+      expect(Option.map(rest, text)).toEqual(Option.some("tail"))
     }))
 })
 

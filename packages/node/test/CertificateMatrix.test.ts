@@ -62,9 +62,11 @@ const verdictOf = (output: string, accepted: RegExp): OpensslVerdict => {
 const readFixture = (name: string) => Fs.readFileSync(Path.isAbsolute(name) ? name : fixture(name), "utf8")
 
 // ---------------------------------------------------------------------------------------------
-// Client leaves issued for this run (the fixture CAs sign them as generate.sh does)
+// Leaves issued for this run (the fixture CAs sign them as generate.sh does; so does a fixture
+// leaf, for the chains that use a leaf as a CA)
 
-let issued = ""
+// Made when the file loads, so that the tables below can name the files issued into it.
+const issued = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-ssl-matrix-"))
 const issuedFile = (name: string) => Path.join(issued, name)
 
 const VALID = ["20250101000000Z", "21241231235959Z"] as const
@@ -72,7 +74,6 @@ const EXPIRED = ["20200101000000Z", "20210101000000Z"] as const
 const FUTURE = ["20900101000000Z", "21900101000000Z"] as const
 
 beforeAll(() => {
-  issued = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-ssl-matrix-"))
   const run = (args: ReadonlyArray<string>) =>
     ChildProcess.execFileSync("openssl", args, {
       cwd: issued,
@@ -115,11 +116,25 @@ beforeAll(() => {
       ""
     ].join("\n")
   )
+  Fs.writeFileSync(
+    issuedFile("server.ext"),
+    [
+      "[ ext ]",
+      "basicConstraints = critical, CA:FALSE",
+      "keyUsage = critical, digitalSignature, keyEncipherment",
+      "extendedKeyUsage = serverAuth",
+      "subjectKeyIdentifier = hash",
+      "authorityKeyIdentifier = keyid:always",
+      "subjectAltName = DNS:localhost, IP:127.0.0.1",
+      ""
+    ].join("\n")
+  )
   const leaf = (
     name: string,
     key: "ec" | 512 | 1024,
     issuer: string | "self",
-    [start, end]: readonly [string, string]
+    [start, end]: readonly [string, string],
+    ext: "client" | "server" = "client"
   ) => {
     const keyFile = issuedFile(`${name}.key`)
     run(
@@ -147,7 +162,7 @@ beforeAll(() => {
       "-enddate",
       end,
       "-extfile",
-      issuedFile("client.ext"),
+      issuedFile(`${ext}.ext`),
       "-extensions",
       "ext",
       "-in",
@@ -162,10 +177,13 @@ beforeAll(() => {
   leaf("client-under-not-ca", "ec", "not-ca-intermediate", VALID)
   leaf("rsa1024-client", 1024, "intermediate-ca", VALID)
   leaf("rsa512-client", 512, "intermediate-ca", VALID)
+  // A fixture leaf (CA:FALSE, no keyCertSign) signing another leaf.
+  leaf("server-under-leaf", "ec", "server", VALID, "server")
+  leaf("client-under-leaf", "ec", "client", VALID)
 })
 
 afterAll(() => {
-  if (issued !== "") Fs.rmSync(issued, { recursive: true, force: true })
+  Fs.rmSync(issued, { recursive: true, force: true })
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -262,6 +280,14 @@ const serverCases: ReadonlyArray<ServerCase> = [
     ours: "InvalidCa"
   },
   {
+    name: "a leaf used as a CA (the server leaf signed another)",
+    chain: [issuedFile("server-under-leaf.pem"), "server.pem", "intermediate-ca.pem"],
+    key: issuedFile("server-under-leaf.key"),
+    host: "localhost",
+    openssl: { code: 79, text: "invalid CA certificate" },
+    ours: "InvalidCa"
+  },
+  {
     name: "RSA-1024 server key",
     chain: ["rsa1024.pem", "intermediate-ca.pem"],
     key: "rsa1024.key",
@@ -351,7 +377,7 @@ const servingContext = (row: ServerCase) =>
     const ctx = yield* SslContext.makeServer(row.weak === "tls1.2" ? "tls1.2" : "auto")
     if (row.weak !== undefined) yield* SslContext.setCiphers(ctx, "DEFAULT@SECLEVEL=0")
     yield* SslContext.loadCertificateChainPem(ctx, row.chain.map(readFixture).join(""))
-    yield* SslContext.loadPrivateKey(ctx, fixture(row.key), { rsa: false })
+    yield* SslContext.loadPrivateKey(ctx, Path.isAbsolute(row.key) ? row.key : fixture(row.key), { rsa: false })
     return ctx
   })
 
@@ -513,6 +539,13 @@ const clientCases: ReadonlyArray<ClientCase> = [
     name: "intermediate not marked CA",
     chain: () => [issuedFile("client-under-not-ca.pem"), "not-ca-intermediate.pem"],
     key: () => issuedFile("client-under-not-ca.key"),
+    openssl: { code: 79, text: "invalid CA certificate" },
+    ours: "InvalidCa"
+  },
+  {
+    name: "a leaf used as a CA (the client leaf signed another)",
+    chain: () => [issuedFile("client-under-leaf.pem"), "client.pem", "intermediate-ca.pem"],
+    key: () => issuedFile("client-under-leaf.key"),
     openssl: { code: 79, text: "invalid CA certificate" },
     ours: "InvalidCa"
   },

@@ -3,13 +3,15 @@
  * promptly, leak nothing and lose no bytes; reads and writes run at once; a writer faster than
  * its reader is held back.
  */
-import { Ssl } from "@effect-ssl/core"
+import { Port, Ssl } from "@effect-ssl/core"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
 import * as Crypto from "node:crypto"
 import {
   backTo,
@@ -142,6 +144,76 @@ describe("accept", () => {
       const server = yield* Fiber.join(accepted)
       yield* server.output.write("served\n")
       expect(yield* client.input.readLine).toEqual(Option.some("served"))
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+describe("the handshake timeout on the TestClock", () => {
+  // `it.scoped` runs on the TestClock: the timeout fires when the test moves the clock, never on
+  // its own. Real sockets are fine as long as nothing waits on the clock (these waits poll in real
+  // time instead), and an hour-long timeout cannot pass for real while the test runs.
+  const timeout = Duration.hours(1)
+
+  /** Polls `check` in real time (the TestClock's sleeps would never end) for at most 10 s. */
+  const realUntil = (what: string, check: Effect.Effect<boolean>) =>
+    Effect.gen(function*() {
+      const deadline = Date.now() + 10_000
+      while (!(yield* check)) {
+        if (Date.now() > deadline) return yield* Effect.dieMessage(`${what}: not within 10 s`)
+        yield* Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 5)))
+      }
+    })
+
+  /** The handshake's timer is registered with the TestClock. */
+  const timerSet = realUntil("the handshake's timer", Effect.map(TestClock.sleeps(), (sleeps) => Chunk.size(sleeps) > 0))
+
+  /** Moves the clock to just before the timeout (still pending), then past it; the fiber's failure. */
+  const pastTheTimeout = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
+    Effect.gen(function*() {
+      yield* TestClock.adjust(Duration.subtract(timeout, Duration.seconds(1)))
+      expect(yield* fiber.poll).toEqual(Option.none())
+      yield* TestClock.adjust(Duration.seconds(2))
+      // (Bounded in real time: a timer that ignored the TestClock would leave it pending.)
+      return yield* Effect.raceFirst(
+        Effect.flip(Fiber.join(fiber)),
+        Effect.async<never>((resume) => {
+          const timer = setTimeout(() => resume(Effect.dieMessage("still pending 10 s after the clock moved past the timeout")), 10_000)
+          return Effect.sync(() => clearTimeout(timer))
+        })
+      )
+    })
+
+  it.scoped("connect to a silent server: HandshakeError Timeout once the clock is moved past it", () =>
+    Effect.gen(function*() {
+      const silent = yield* silentServer
+      const connecting = yield* Effect.fork(
+        Effect.scoped(connectTo(silent.port)).pipe(Ssl.withHandshakeTimeout(timeout))
+      )
+      yield* realUntil("the silent server's connection", Effect.sync(() => silent.connections() === 1))
+      yield* timerSet
+      const error = yield* pastTheTimeout(connecting)
+      expect(error).toMatchObject({ _tag: "HandshakeError", reason: "Timeout", side: "client" })
+      yield* realUntil("the client's socket closed", Effect.sync(() => silent.sockets.size === 0))
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scoped("accept of a silent client: HandshakeError Timeout once the clock is moved past it", () =>
+    Effect.gen(function*() {
+      const listener = yield* localListener.pipe(Ssl.withHandshakeTimeout(timeout))
+      const accepting = yield* Effect.fork(Effect.scoped(Ssl.accept(listener)))
+      const silent = yield* rawClient(listener.address.port)
+      yield* timerSet
+      const error = yield* pastTheTimeout(accepting)
+      expect(error).toMatchObject({ _tag: "HandshakeError", reason: "Timeout", side: "server" })
+      yield* silent.closed
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scoped("wrap over a pipe nobody answers: HandshakeError Timeout once the clock is moved past it", () =>
+    Effect.gen(function*() {
+      const [a] = yield* Port.pipe()
+      const wrapping = yield* Effect.fork(Effect.scoped(Effect.flatMap(clientContext(), (context) =>
+        Ssl.wrap(a, { mode: "connect", hostname: "localhost", context }))).pipe(Ssl.withHandshakeTimeout(timeout)))
+      yield* timerSet
+      const error = yield* pastTheTimeout(wrapping)
+      expect(error).toMatchObject({ _tag: "HandshakeError", reason: "Timeout", side: "client" })
     }).pipe(Effect.provide(TestLayer)))
 })
 

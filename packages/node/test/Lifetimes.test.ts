@@ -187,14 +187,26 @@ describe("a connection's scope", () => {
       expect(yield* Fiber.join(server)).toEqual({ data: "raw", end: "IoError:TruncatedEof" })
     }).pipe(Effect.provide(TestLayer)))
 
+  /** Accepts one client, writes "partial" and drops TCP without close_notify (abandon, then its scope ends). */
+  const abandoningServer = (listener: Ssl.Listener) =>
+    Effect.fork(Effect.scoped(Effect.gen(function*() {
+      const conn = yield* Ssl.accept(listener)
+      yield* conn.output.write("partial")
+      yield* conn.abandon
+    })))
+
+  it.scopedLive("by default a server that drops TCP without close_notify is a clean end for the client too", () =>
+    Effect.gen(function*() {
+      const listener = yield* localListener
+      yield* abandoningServer(listener)
+      const conn = yield* connectTo(listener)
+      expect(yield* drain(conn.input)).toEqual({ data: "partial", end: "eof" })
+    }).pipe(Effect.provide(TestLayer)))
+
   it.scopedLive("with setDetectTruncation on the client, a server that drops TCP without close_notify is a truncation", () =>
     Effect.gen(function*() {
       const listener = yield* localListener
-      yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
-        const conn = yield* Ssl.accept(listener)
-        yield* conn.output.write("partial")
-        yield* conn.abandon
-      })))
+      yield* abandoningServer(listener)
       const client = yield* clientContext()
       yield* SslContext.setDetectTruncation(client, true)
       const conn = yield* Ssl.connect("localhost", listener.address.port, client)

@@ -154,6 +154,37 @@ describe("client verifies the server", () => {
       }).pipe(Effect.provide(TestLayer)))
   }
 
+  // Racket 9.3 checks the host name after the handshake when only the chain check is off
+  // ("certificate not valid for hostname").
+  it.scopedLive("chain verification off, host-name verification on again: the host name is still checked", () =>
+    Effect.gen(function*() {
+      const hostOnly = yield* SslContext.makeClient()
+      yield* SslContext.setVerify(hostOnly, false)
+      yield* SslContext.setVerifyHostname(hostOnly, true)
+      // A certificate for example.com, by name and by address.
+      const wrongHost = yield* serveOn(yield* serverContext("wrong-host-chain.pem", "wrong-host.key"))
+      for (const host of ["localhost", "127.0.0.1"]) {
+        const error = yield* failure(Ssl.connect(host, wrongHost.address.port, hostOnly))
+        expect(error).toBeInstanceOf(SslError.VerifyError)
+        expect(error).toMatchObject({ reason: "HostnameMismatch", side: "client" })
+        expect(error.message).toContain(`${host}:${wrongHost.address.port}`)
+      }
+      // The right host, under a root this context does not trust (none loaded): it connects,
+      // unverified.
+      const rightHost = yield* serveOn(yield* serverContext())
+      for (const host of ["localhost", "127.0.0.1"]) {
+        const conn = yield* Ssl.connect(host, rightHost.address.port, hostOnly)
+        expect((yield* conn.session).verified).toBe(false)
+        yield* conn.output.write("right host\n")
+        expect(yield* conn.input.readLine).toEqual(Option.some("right host"))
+      }
+      // Both off: the wrong host connects too.
+      const conn = yield* Ssl.connect("localhost", wrongHost.address.port, yield* unverifiedClient)
+      expect((yield* conn.session).verified).toBe(false)
+      yield* conn.output.write("anything goes\n")
+      expect(yield* conn.input.readLine).toEqual(Option.some("anything goes"))
+    }).pipe(Effect.provide(TestLayer)))
+
   it.scopedLive("a client refusing the server aborts: a server detecting truncation sees its connection fail, never end cleanly", () =>
     Effect.gen(function*() {
       // (node:tls's client, like ours, cannot send an alert once it has seen the certificate: it

@@ -522,6 +522,52 @@ describe("STARTTLS over TCP (tcpListen, tcpAccept, tcpConnect)", () => {
     }).pipe(Effect.provide(TestLayer)))
 })
 
+describe("a bare end of the transport (no close_notify) under wrap", () => {
+  /** Two connected duplexes (the client's first), in the current scope. */
+  const tcpPorts = Effect.gen(function*() {
+    const listener = yield* NodeSsl.tcpListen(0, { hostname: "127.0.0.1" })
+    const accepted = yield* Effect.fork(NodeSsl.tcpAccept(listener))
+    const client = yield* NodeSsl.tcpConnect("127.0.0.1", listener.address.port)
+    return [client, yield* Fiber.join(accepted)] as const
+  })
+  const transports = [
+    { over: "TCP ports (tcpConnect, tcpAccept)", pair: tcpPorts },
+    { over: "Port.pipe", pair: Port.pipe({ capacity: 4096 }) }
+  ] as const
+  // (The server reading over Port.pipe: "shutdownOnClose: false …" above.)
+  const cases = transports.flatMap(({ over, pair }) =>
+    (["server", "client"] as const).filter((reader) => reader === "client" || over !== "Port.pipe").flatMap((reader) =>
+      [false, true].map((detect) => ({ over, pair, reader, detect }))
+    )
+  )
+  for (const { detect, over, pair, reader } of cases) {
+    const expected = detect ? "IoError TruncatedEof" : "a clean end of input"
+    it.scopedLive(`over ${over}, the ${reader} reading${detect ? " with setDetectTruncation" : ""}: ${expected}`, () =>
+      Effect.gen(function*() {
+        const [a, b] = yield* pair
+        const server = yield* serverContext()
+        const client = yield* clientContext()
+        if (detect) yield* SslContext.setDetectTruncation(reader === "server" ? server : client, true)
+        // The other side writes, abandons its output (no close_notify), and its scope then ends
+        // the transport with it (closeOriginal): a bare FIN, or a pipe's bare end.
+        const truncate = (conn: Ssl.Connection) => Effect.zipRight(conn.output.write("partial"), conn.abandon)
+        const serving = yield* Effect.fork(Effect.scoped(Effect.flatMap(
+          Ssl.wrap(b, { mode: "accept", context: server, closeOriginal: reader === "client" }),
+          (conn) => reader === "server" ? drain(conn.input) : Effect.as(truncate(conn), undefined)
+        )))
+        const outcome = yield* Effect.scoped(Effect.flatMap(
+          Ssl.wrap(a, { mode: "connect", hostname: "localhost", context: client, closeOriginal: reader === "server" }),
+          (conn) => reader === "client" ? drain(conn.input) : Effect.as(truncate(conn), undefined)
+        ))
+        const served = yield* Fiber.join(serving)
+        expect(reader === "server" ? served : outcome).toEqual({
+          data: "partial",
+          end: detect ? "IoError:TruncatedEof" : "eof"
+        })
+      }).pipe(Effect.provide(TestLayer)))
+  }
+})
+
 describe("leaks", () => {
   it.live("every socket and file descriptor of this file is released", () =>
     Effect.gen(function*() {

@@ -330,6 +330,15 @@ export const silentServer: Effect.Effect<
     })
 ).pipe(Effect.map(({ count, port, sockets }) => ({ port, connections: () => count.n, sockets })))
 
+/** Completes once `socket` has closed (emitted 'close'), at once if it already has. */
+export const closeOf = (socket: Net.Socket): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (socket.closed) return resume(Effect.void)
+    const onClose = () => resume(Effect.void)
+    socket.once("close", onClose)
+    return Effect.sync(() => socket.off("close", onClose))
+  })
+
 /**
  * A raw node:net client connected to 127.0.0.1:port that says nothing; `closed` completes when
  * the other side has closed the connection (the socket saw 'close'). Destroyed with the scope.
@@ -338,23 +347,11 @@ export const rawClient = (port: number) =>
   Effect.acquireRelease(
     Effect.async<{ socket: Net.Socket; closed: Effect.Effect<void>; received: () => number }, Error>((resume) => {
       const socket = Net.connect({ host: "127.0.0.1", port })
-      let isClosed = false
       let received = 0
-      const waiters = new Set<() => void>()
       socket.on("data", (chunk: Buffer) => {
         received += chunk.length
       })
-      socket.on("close", () => {
-        isClosed = true
-        for (const w of Array.from(waiters)) w()
-      })
-      const closed = Effect.async<void>((resumeClosed) => {
-        if (isClosed) return resumeClosed(Effect.void)
-        const w = () => resumeClosed(Effect.void)
-        waiters.add(w)
-        return Effect.sync(() => waiters.delete(w))
-      })
-      socket.once("connect", () => resume(Effect.succeed({ socket, closed, received: () => received })))
+      socket.once("connect", () => resume(Effect.succeed({ socket, closed: closeOf(socket), received: () => received })))
       socket.on("error", (error) => {
         if (socket.connecting) resume(Effect.fail(error))
       })

@@ -67,8 +67,10 @@ export class ByteChannel {
       if (room > 0) {
         const n = Math.min(room, bytes.length - offset)
         // a copy: the writer may reuse its buffer as soon as offer returns, long before the reader
-        // takes the bytes (and the reader gets bytes no writer can change under it)
-        this.push(bytes.slice(offset, offset + n))
+        // takes the bytes (and the reader gets bytes no writer can change under it). Made by the
+        // Uint8Array constructor, not `slice`: a Node Buffer's slice shares its memory, and the
+        // reader is promised a plain Uint8Array.
+        this.push(new Uint8Array(bytes.subarray(offset, offset + n)))
         offset += n
         if (offset >= bytes.length) return Effect.void
       }

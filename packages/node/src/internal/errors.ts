@@ -104,6 +104,7 @@ const verifyReasons: Record<string, SslError.VerifyReason> = {
   INVALID_CA: "InvalidCa",
   INVALID_PURPOSE: "InvalidCa",
   PATH_LENGTH_EXCEEDED: "InvalidCa",
+  KEYUSAGE_NO_CERTSIGN: "InvalidCa",
   EE_KEY_TOO_SMALL: "WeakKey",
   CA_KEY_TOO_SMALL: "WeakKey",
   CA_MD_TOO_WEAK: "WeakKey",
@@ -117,7 +118,9 @@ const verifyReasons: Record<string, SslError.VerifyReason> = {
 const unnamedVerifyErrors: Record<string, string> = {
   "EE certificate key too weak": "EE_KEY_TOO_SMALL",
   "CA certificate key too weak": "CA_KEY_TOO_SMALL",
-  "CA signature digest algorithm too weak": "CA_MD_TOO_WEAK"
+  "CA signature digest algorithm too weak": "CA_MD_TOO_WEAK",
+  // A leaf (no keyCertSign) used as a CA: Node reports the last of the chain's errors, this one.
+  "key usage does not include certificate signing": "KEYUSAGE_NO_CERTSIGN"
 }
 
 /** OpenSSL's name for a verification error, where Node gives none. @internal */
@@ -149,6 +152,10 @@ const lateHandshakeAlerts = new Set([
   "ERR_SSL_TLSV1_ALERT_DECRYPT_ERROR"
 ])
 
+// node:tls's own errors for a client that asks to renegotiate (refused outright, or beyond its
+// limit): the peer broke the protocol as a server runs it, as much as a bad record does.
+const renegotiationCodes = new Set(["ERR_TLS_RENEGOTIATION_DISABLED", "ERR_TLS_SESSION_ATTACK"])
+
 /**
  * An error seen reading or writing. `handshake` (TLS ports) lets a handshake rejection that
  * arrives after the handshake completed locally be reported as the HandshakeError it is.
@@ -169,7 +176,7 @@ export const ioError = (
     ? "Reset"
     : code === "EPIPE" || code === "ERR_STREAM_WRITE_AFTER_END" || code === "ERR_STREAM_DESTROYED"
     ? "BrokenPipe"
-    : code !== undefined && code.startsWith("ERR_SSL_")
+    : code !== undefined && (code.startsWith("ERR_SSL_") || renegotiationCodes.has(code))
     ? "Protocol"
     : "Other"
   return new SslError.IoError({ operation, reason, code, cause: error })

@@ -41,6 +41,12 @@ export interface SocketPortsOptions {
   readonly shutdownOnClose: boolean
   /** Called once both ports are closed. */
   readonly onBothClosed?: (() => void) | undefined
+  /**
+   * Every write is copied, not only those queued behind another: a plain TCP socket hands the
+   * kernel what it can at once and keeps the caller's memory for the rest (a TLS socket encrypts
+   * the whole write before it returns).
+   */
+  readonly copyWrites?: boolean | undefined
 }
 
 type Resume = (effect: Effect.Effect<void, SslError.SslError>) => void
@@ -242,7 +248,7 @@ export class SocketPorts {
    * may reuse its array as soon as the write returns: small writes queued so are copied (they are
    * coalesced into full TLS records); a large one waits until the queue has gone instead, and is
    * then handed over as it is (OpenSSL takes it at once), as copying 64 KiB costs more than the
-   * wait.
+   * wait. A plain TCP socket (`copyWrites`) gets a copy of every write, with no wait.
    */
   write(bytes: Uint8Array): Effect.Effect<void, SslError.SslError> {
     if (this.outputClosed) return Effect.fail(new SslError.IoError({ operation: "write", reason: "Closed" }))
@@ -251,12 +257,13 @@ export class SocketPorts {
       if (failed !== undefined) return failed
       const socket = this.socket
       if (bytes.length === 0) return Effect.void
+      const copyWrites = this.options.copyWrites === true
       const queued = socket.writableLength
-      if (queued > 0 && bytes.length > copyLimit && socket.writableNeedDrain) {
+      if (!copyWrites && queued > 0 && bytes.length > copyLimit && socket.writableNeedDrain) {
         return Effect.zipRight(this.waitForRoom(0), step)
       }
       this.bytesWritten += bytes.length
-      socket.write(queued > 0 ? Buffer.from(bytes) : bytes)
+      socket.write(copyWrites || queued > 0 ? Buffer.from(bytes) : bytes)
       return socket.writableLength > writeAhead ? this.waitForRoom(writeAhead) : Effect.void
     })
     return step

@@ -37,7 +37,8 @@ const hasSocket = (duplex: PortT.Duplex): duplex is SocketDuplex => SocketTypeId
 /** Plain ports over a TCP socket, for STARTTLS: wrapping them later uses the socket itself. @internal */
 export const plainDuplex = (socket: Net.Socket): PortT.Duplex => {
   const ports = new SocketPorts(socket, {
-    shutdownOnClose: true
+    shutdownOnClose: true,
+    copyWrites: true
   })
   return { input: ports.input, output: ports.output, [SocketTypeId]: ports } as SocketDuplex
 }

@@ -1,0 +1,265 @@
+/**
+ * The bytes ports hand out and take: every read gives a plain Uint8Array (never a Node Buffer,
+ * whose `slice` shares memory, so that `new DataView(bytes.slice().buffer)` reads other bytes),
+ * whatever the transport; and a write that returned leaves the caller free to change its array.
+ */
+import { Port, Ssl, SslContext } from "@effect-ssl/core"
+import { NodeSsl } from "@effect-ssl/node"
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { clientContext, serverContext, TestLayer, watchProcess } from "./helpers.js"
+
+const watcher = watchProcess()
+afterAll(() => {
+  watcher.stop()
+  expect(watcher.seen).toEqual([])
+})
+
+/** "Uint8Array" for a plain one; else the name of what it is ("Buffer"). */
+const kindOf = (bytes: Uint8Array) =>
+  Object.getPrototypeOf(bytes) === Uint8Array.prototype ? "Uint8Array" : bytes.constructor.name
+
+/** A decoder's habit: the bytes a DataView over a copy's `.buffer` sees. */
+const throughDataView = (bytes: Uint8Array) => {
+  const view = new DataView(bytes.slice().buffer)
+  return Array.from({ length: view.byteLength }, (_, i) => view.getUint8(i))
+}
+
+/** Fails a wait that a wrong length (a read for 1.3 GB, say) would make last for ever. */
+const bounded = <A, E, R>(what: string, effect: Effect.Effect<A, E, R>) =>
+  Effect.timeoutFail(effect, { duration: "10 seconds", onTimeout: () => new Error(`${what}: not within 10 s`) })
+
+/** Two connected duplexes: what `a` writes, `b` reads, over one kind of transport. */
+interface Transport {
+  readonly name: string
+  readonly pair: Effect.Effect<readonly [Port.Duplex, Port.Duplex], unknown, Scope.Scope | Ssl.Ssl | SslContextDeps>
+}
+type SslContextDeps = Effect.Effect.Context<ReturnType<typeof serverContext>>
+
+const tlsPair = (detectTruncation: boolean) =>
+  Effect.gen(function*() {
+    const server = yield* serverContext()
+    const client = yield* clientContext()
+    if (detectTruncation) {
+      yield* SslContext.setDetectTruncation(server, true)
+      yield* SslContext.setDetectTruncation(client, true)
+    }
+    const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: server })
+    const accepted = yield* Effect.fork(Ssl.accept(listener))
+    const a = yield* Ssl.connect("localhost", listener.address.port, client)
+    const b = yield* Fiber.join(accepted)
+    return [a, b] as const
+  })
+
+/** Plain TCP ports: tcpConnect to a tcpListen listener. */
+const tcpPair = Effect.gen(function*() {
+  const listener = yield* NodeSsl.tcpListen(0, { hostname: "127.0.0.1" })
+  const accepted = yield* Effect.fork(NodeSsl.tcpAccept(listener))
+  const a = yield* NodeSsl.tcpConnect("127.0.0.1", listener.address.port)
+  return [a, yield* Fiber.join(accepted)] as const
+})
+
+/** Both ends of `[a, b]` wrapped: a as the client, b as the server. */
+const wrapped = (pair: readonly [Port.Duplex, Port.Duplex]) =>
+  Effect.gen(function*() {
+    const server = yield* Effect.fork(
+      Effect.flatMap(serverContext(), (context) => Ssl.wrap(pair[1], { mode: "accept", context }))
+    )
+    const a = yield* Ssl.wrap(pair[0], { mode: "connect", hostname: "localhost", context: yield* clientContext() })
+    return [a, yield* Fiber.join(server)] as const
+  })
+
+const transports: ReadonlyArray<Transport> = [
+  { name: "TLS on the native handle", pair: tlsPair(false) },
+  { name: "TLS over the JS-stream transport (setDetectTruncation)", pair: tlsPair(true) },
+  { name: "Ssl.wrap over Port.pipe", pair: Effect.flatMap(Port.pipe({ capacity: 4096 }), wrapped) },
+  { name: "Ssl.wrap over TCP ports (STARTTLS)", pair: Effect.flatMap(tcpPair, wrapped) },
+  { name: "plain TCP ports", pair: tcpPair }
+]
+
+/** 64 KiB numbered by position, written as a view into a larger Node Buffer. */
+const payload = (() => {
+  const bytes = Buffer.alloc(64 * 1024 + 16)
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + (i >>> 8)) & 255
+  return bytes.subarray(16)
+})()
+
+describe("every read hands out plain Uint8Arrays that a DataView reads right", () => {
+  for (const transport of transports) {
+    it.scopedLive(transport.name, () =>
+      Effect.gen(function*() {
+        const [a, b] = yield* transport.pair
+        yield* Effect.fork(Effect.zipRight(a.output.write(payload), a.output.close))
+        const pieces: Array<{ readonly how: string; readonly bytes: Uint8Array }> = []
+        const first = yield* b.input.read(3)
+        if (Option.isSome(first)) pieces.push({ how: "read(3)", bytes: first.value })
+        pieces.push({ how: "readExactly", bytes: yield* b.input.readExactly(5) })
+        const read = yield* b.input.read(1000)
+        if (Option.isSome(read)) pieces.push({ how: "read(1000)", bytes: read.value })
+        const streamed = yield* Stream.runCollect(Stream.take(b.input.stream, 1))
+        for (const bytes of streamed) pieces.push({ how: "stream", bytes })
+        pieces.push({ how: "readAll", bytes: yield* bounded("readAll", b.input.readAll) })
+
+        expect(pieces.map(({ bytes, how }) => `${how}: ${kindOf(bytes)}`)).toEqual(
+          pieces.map(({ how }) => `${how}: Uint8Array`)
+        )
+        let offset = 0
+        for (const { bytes, how } of pieces) {
+          expect(throughDataView(bytes), `${how} at ${offset}`).toEqual(
+            Array.from(payload.subarray(offset, offset + bytes.length))
+          )
+          offset += bytes.length
+        }
+        expect(offset).toBe(payload.length)
+        expect(Chunk.size(streamed)).toBe(1)
+      }).pipe(Effect.provide(TestLayer)))
+  }
+})
+
+describe("after STARTTLS ends (closeOriginal: false)", () => {
+  it.scopedLive("the plain ports hand out plain Uint8Arrays again", () =>
+    Effect.gen(function*() {
+      const listener = yield* NodeSsl.tcpListen(0, { hostname: "127.0.0.1" })
+      yield* Effect.forkScoped(Effect.scoped(Effect.gen(function*() {
+        const plain = yield* NodeSsl.tcpAccept(listener)
+        yield* Effect.scoped(Effect.gen(function*() {
+          const conn = yield* Ssl.wrap(plain, { mode: "accept", context: yield* serverContext() })
+          yield* conn.output.write("secure\n")
+          yield* conn.output.close
+          yield* conn.input.readAll
+        }))
+        yield* plain.output.write(Buffer.from("xxplain after TLS\n").subarray(2))
+        yield* plain.input.read()
+      })))
+      const plain = yield* NodeSsl.tcpConnect("127.0.0.1", listener.address.port)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Ssl.wrap(plain, { mode: "connect", hostname: "localhost", context: yield* clientContext() })
+        expect(yield* conn.input.readLine).toEqual(Option.some("secure"))
+        yield* conn.output.close
+        expect(yield* conn.input.read()).toEqual(Option.none())
+      }))
+      const after = yield* bounded("the plaintext", plain.input.readExactly(16))
+      expect(kindOf(after)).toBe("Uint8Array")
+      expect(throughDataView(after)).toEqual(Array.from(Buffer.from("plain after TLS\n")))
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+// ---------------------------------------------------------------------------------------------
+// A PostgreSQL-style exchange: SSLRequest in plaintext, then TLS, then length-prefixed messages
+
+const sslRequestCode = 80877103
+
+/** A message: a type byte, then a big-endian int32 length that counts itself and the body. */
+const message = (type: string, body: Uint8Array | string): Buffer => {
+  const payload = typeof body === "string" ? Buffer.from(body, "utf8") : Buffer.from(body)
+  const header = Buffer.alloc(5)
+  header.write(type, 0, "latin1")
+  header.writeInt32BE(4 + payload.length, 1)
+  return Buffer.concat([header, payload])
+}
+
+/** Reads one message as a PostgreSQL driver does: readExactly, and a DataView for the length. */
+const readMessage = (input: Port.Input) =>
+  Effect.gen(function*() {
+    const header = yield* input.readExactly(5)
+    const view = new DataView(header.slice().buffer)
+    const type = String.fromCharCode(view.getUint8(0))
+    const length = view.getInt32(1)
+    if (length < 4 || length > 1024 * 1024) {
+      return yield* Effect.fail(new Error(`message ${type}: a length of ${length}`))
+    }
+    const body = yield* input.readExactly(length - 4)
+    return { type, body: new TextDecoder().decode(body) }
+  })
+
+describe("a PostgreSQL-style client and server (SSLRequest, wrap, length-prefixed messages)", () => {
+  it.scopedLive("both sides decode every length with a DataView over .slice().buffer", () =>
+    Effect.gen(function*() {
+      const listener = yield* NodeSsl.tcpListen(0, { hostname: "127.0.0.1" })
+      const server = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const plain = yield* NodeSsl.tcpAccept(listener)
+        const request = yield* plain.input.readExactly(8)
+        const view = new DataView(request.slice().buffer)
+        const startup = [view.getInt32(0), view.getInt32(4)]
+        yield* plain.output.write("S")
+        const conn = yield* Ssl.wrap(plain, { mode: "accept", context: yield* serverContext() })
+        // Several messages in one write, as a server sends them: they arrive in one record.
+        yield* conn.output.write(Buffer.concat([
+          message("R", Buffer.from([0, 0, 0, 0])),
+          message("S", "server_version\u000016.0\u0000"),
+          message("S", "client_encoding\u0000UTF8\u0000"),
+          message("Z", "I")
+        ]))
+        const query = yield* readMessage(conn.input)
+        yield* conn.output.write(Buffer.concat([message("C", "SELECT 1\u0000"), message("Z", "I")]))
+        return { startup, query }
+      })))
+
+      const plain = yield* NodeSsl.tcpConnect("127.0.0.1", listener.address.port)
+      const request = Buffer.alloc(8)
+      request.writeInt32BE(8, 0)
+      request.writeInt32BE(sslRequestCode, 4)
+      yield* plain.output.write(request)
+      expect(new TextDecoder().decode(yield* plain.input.readExactly(1))).toBe("S")
+      const conn = yield* Ssl.wrap(plain, { mode: "connect", hostname: "localhost", context: yield* clientContext() })
+      const greeting = []
+      for (let done = false; !done;) {
+        const next = yield* bounded("a message", readMessage(conn.input))
+        greeting.push(next)
+        done = next.type === "Z"
+      }
+      expect(greeting).toEqual([
+        { type: "R", body: "\u0000\u0000\u0000\u0000" },
+        { type: "S", body: "server_version\u000016.0\u0000" },
+        { type: "S", body: "client_encoding\u0000UTF8\u0000" },
+        { type: "Z", body: "I" }
+      ])
+      yield* conn.output.write(message("Q", "SELECT 1\u0000"))
+      expect(yield* bounded("the reply", readMessage(conn.input))).toEqual({ type: "C", body: "SELECT 1\u0000" })
+      expect(yield* bounded("ready", readMessage(conn.input))).toEqual({ type: "Z", body: "I" })
+      expect(yield* bounded("the server", Fiber.join(server))).toEqual({
+        startup: [8, sslRequestCode],
+        query: { type: "Q", body: "SELECT 1\u0000" }
+      })
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+// ---------------------------------------------------------------------------------------------
+// Writes
+
+describe("a write that returned leaves the caller's array free", () => {
+  // Large writes, quickly, so that the socket queues some of them behind the first.
+  const blocks = 8
+  const blockSize = 512 * 1024
+  for (const transport of transports) {
+    it.scopedLive(`${transport.name}: each buffer is overwritten right after its write; the peer gets what was written`, () =>
+      Effect.gen(function*() {
+        const [a, b] = yield* transport.pair
+        const received = yield* Effect.fork(b.input.readAll)
+        for (let i = 0; i < blocks; i++) {
+          const buffer = Buffer.alloc(blockSize, i + 1)
+          yield* a.output.write(buffer)
+          buffer.fill(0xee)
+        }
+        // A plain Uint8Array too, the same way.
+        const last = new Uint8Array(blockSize).fill(blocks + 1)
+        yield* a.output.write(last)
+        last.fill(0xee)
+        yield* a.output.close
+        const bytes = yield* bounded("the peer's readAll", Fiber.join(received))
+        expect(bytes.length).toBe((blocks + 1) * blockSize)
+        const wrong: Array<string> = []
+        for (let i = 0; i <= blocks; i++) {
+          const block = bytes.subarray(i * blockSize, (i + 1) * blockSize)
+          const bad = block.findIndex((byte) => byte !== i + 1)
+          if (bad >= 0) wrong.push(`block ${i}: byte ${bad} is ${block[bad]}`)
+        }
+        expect(wrong).toEqual([])
+      }).pipe(Effect.provide(TestLayer)))
+  }
+})
