@@ -234,7 +234,11 @@ export class SocketPorts {
   /** Listens to the socket again after TLS has let go of it (STARTTLS without closeOriginal). */
   reattach(leftover: ReadonlyArray<Uint8Array>): void {
     this.socket.on("error", SocketPorts.onError)
-    for (let i = leftover.length - 1; i >= 0; i--) this.channel.unread(leftover[i]!)
+    // (plain views: what a feed held back comes as Node Buffers)
+    for (let i = leftover.length - 1; i >= 0; i--) {
+      const chunk = leftover[i]!
+      this.channel.unread(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+    }
     if (this.socket.destroyed) return this.closeEvent()
     this.listen()
     if (this.socket.readableEnded) this.endEvent()
