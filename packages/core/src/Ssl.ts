@@ -313,7 +313,7 @@ export const connect = (
   observe(
     "connect",
     "client",
-    { peer: `${hostname}:${port}`, serverAddress: hostname, serverPort: port },
+    () => ({ peer: `${hostname}:${port}`, serverAddress: hostname, serverPort: port }),
     Effect.flatMap(Ssl, (ssl) => ssl.connect(hostname, port, context))
   )
 
@@ -371,7 +371,7 @@ export const wrap = (
   observe(
     "wrap",
     options.mode === "connect" ? "client" : "server",
-    options.hostname === undefined ? undefined : { peer: options.hostname },
+    options.hostname === undefined ? undefined : () => ({ peer: options.hostname }),
     Effect.flatMap(Ssl, (ssl) => ssl.wrap(duplex, options))
   )
 

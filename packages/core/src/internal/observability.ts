@@ -169,8 +169,9 @@ export interface Target {
   readonly serverPort?: number | undefined
 }
 
-const initialAttributes = (target: Target | undefined): Record<string, unknown> | undefined => {
-  if (target === undefined) return undefined
+const initialAttributes = (made: (() => Target) | undefined): Record<string, unknown> | undefined => {
+  if (made === undefined) return undefined
+  const target = made()
   const attributes: Record<string, unknown> = {}
   if (target.peer !== undefined) attributes["effect_ssl.peer"] = target.peer
   if (target.serverAddress !== undefined) attributes["server.address"] = target.serverAddress
@@ -194,7 +195,8 @@ const defaultTracer: Tracer.Tracer = Context.get(DefaultServices.liveServices, T
 export const observe = <R>(
   operation: Operation,
   side: Side,
-  target: Target | undefined,
+  /** what the span names at its start; made only when there is a span */
+  target: (() => Target) | undefined,
   handshake: Effect.Effect<Connection, SslError, R>
 ): Effect.Effect<Connection, SslError, R | Scope.Scope> =>
   Effect.withFiberRuntime((fiber) => {

@@ -12,7 +12,7 @@ import * as Crypto from "node:crypto"
 import type * as Net from "node:net"
 import type * as Tls from "node:tls"
 import { channelBinding } from "./channelBinding.js"
-import type { SocketPorts } from "./socketPorts.js"
+import { type NodeSocket, SocketPorts, type SocketPortsOptions } from "./socketPorts.js"
 import { describeCertificate } from "./x509.js"
 
 /** What the handshake established, besides the socket. @internal */
@@ -67,13 +67,19 @@ export class TlsConnection implements Ssl.Connection {
   /** the scope has ended: the socket may linger while its close_notify goes out, the connection is over */
   private released = false
 
+  readonly ports: SocketPorts
+
   constructor(
     readonly socket: Tls.TLSSocket,
-    readonly ports: SocketPorts,
-    established: Established
+    established: Established,
+    ports: Omit<SocketPortsOptions, "side">
   ) {
-    this.input = ports.input
-    this.output = ports.output
+    this.ports = new SocketPorts(socket as unknown as NodeSocket, {
+      ...ports,
+      side: established.mode === "connect" ? "client" : "server"
+    })
+    this.input = this.ports.input
+    this.output = this.ports.output
     this.mode = established.mode
     this.verified = established.verified
     this.resumed = established.resumed

@@ -18,7 +18,6 @@ import { keyLogger } from "./keyLog.js"
 import { type EndWatch, SocketFeed } from "./jsStreamTransport.js"
 import type { Compiled } from "./secureContext.js"
 import * as SessionCache from "./sessionCache.js"
-import { type NodeSocket, SocketPorts } from "./socketPorts.js"
 import { ignore, isIp, stripBrackets } from "./tcp.js"
 import { clientVerdict, ServerIdentity } from "./verify.js"
 
@@ -147,15 +146,8 @@ export const clientHandshake = (
         SessionCache.store(context, key, { session: pendingSession, ...outcome })
         pendingSession = undefined
       }
-      const ports = new SocketPorts(socket as unknown as NodeSocket, {
-        side: "client",
-        peer,
-        onEnd: transport.kind === "stream" ? transport.endWatch?.onEnd : undefined,
-        shutdownOnClose: spec.shutdownOnClose,
-        onBothClosed: spec.onBothClosed
-      })
       finish(Effect.succeed(
-        new TlsConnection(socket, ports, {
+        new TlsConnection(socket, {
           mode: "connect",
           verified: outcome.verified,
           resumed,
@@ -164,6 +156,11 @@ export const clientHandshake = (
           servername,
           addressed: transport.kind === "stream" ? transport.addressed : undefined,
           native: tcp
+        }, {
+          peer,
+          onEnd: transport.kind === "stream" ? transport.endWatch?.onEnd : undefined,
+          shutdownOnClose: spec.shutdownOnClose,
+          onBothClosed: spec.onBothClosed
         })
       ))
     }

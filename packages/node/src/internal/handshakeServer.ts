@@ -24,7 +24,6 @@ import { awaitHandshake, timeoutError } from "./handshake.js"
 import { keyLogger } from "./keyLog.js"
 import { type EndWatch, SocketFeed } from "./jsStreamTransport.js"
 import { type Compiled, secureContextFor } from "./secureContext.js"
-import { type NodeSocket, SocketPorts } from "./socketPorts.js"
 import { ignore } from "./tcp.js"
 import { serverVerdict } from "./verify.js"
 import { alpnWire, readAlpnOffer, shouldOfferAlpn, watchAlpnOffer } from "./workarounds/alpnNoMatch.js"
@@ -152,15 +151,8 @@ export const serverHandshake = (
         if (transport.kind === "tcp") (transport.socket as Net.Socket & { resetAndClosing: boolean }).resetAndClosing = true
         return fail(verdict)
       }
-      const ports = new SocketPorts(socket as unknown as NodeSocket, {
-        side: "server",
-        peer,
-        onEnd: transport.kind === "stream" ? transport.endWatch?.onEnd : undefined,
-        shutdownOnClose: spec.shutdownOnClose,
-        onBothClosed: spec.onBothClosed
-      })
       finish(Effect.succeed(
-        new TlsConnection(socket, ports, {
+        new TlsConnection(socket, {
           mode: "accept",
           verified: verdict.verified,
           resumed: socket.isSessionReused(),
@@ -170,6 +162,11 @@ export const serverHandshake = (
           // (the TCP socket has the peer's address already: the listener asked for it)
           addressed: transport.kind === "tcp" ? transport.socket : transport.addressed,
           native: transport.kind === "tcp"
+        }, {
+          peer,
+          onEnd: transport.kind === "stream" ? transport.endWatch?.onEnd : undefined,
+          shutdownOnClose: spec.shutdownOnClose,
+          onBothClosed: spec.onBothClosed
         })
       ))
     }
