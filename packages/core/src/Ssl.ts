@@ -9,6 +9,7 @@ import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Deferred from "effect/Deferred"
 import * as Exit from "effect/Exit"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
@@ -450,27 +451,25 @@ const serveImpl = <E, R>(
     const reported = (cause: Cause.Cause<E | SslError>) =>
       onError === undefined || Cause.isInterruptedOnly(cause) ? logFailure(cause) : onError(cause)
     const runFork = yield* FiberSet.runtime(fibers)<R>()
-    while (true) {
-      // One scope per connection, the handler's own: the connection lives in it.
-      const scope = yield* Scope.make()
-      const accepted = yield* Effect.exit(Scope.extend(listener.acceptTransport, scope))
-      if (Exit.isFailure(accepted)) {
-        yield* Scope.close(scope, accepted)
-        return yield* accepted
-      }
-      // The handshake takes no permit: a client that never finishes its handshake must not keep
-      // a slot of the handler's concurrency from a good client.
-      const handshake = accepted.value
-      const served = permits === undefined
-        ? Effect.flatMap(observeAccept(handshake), handler)
-        : Effect.flatMap(observeAccept(handshake), (connection) => permits.withPermits(1)(handler(connection)))
-      runFork(
-        Effect.provideService(served, Scope.Scope, scope).pipe(
-          Effect.catchAllCause(reported),
-          Effect.onExit((exit) => Scope.close(scope, exit))
-        ) as Effect.Effect<void, never, R>
-      )
-    }
+    const stopped = yield* Deferred.make<void, SslError>()
+    // Each connection's fiber is the one that waited for it: once it has its connection it forks
+    // the next waiter, then handshakes and runs the handler, all in one scope (the handler's own).
+    // No loop fiber wakes per connection, and the scope is provided once.
+    // The handshake takes no permit: a client that never finishes its handshake must not keep a
+    // slot of the handler's concurrency from a good client.
+    const acceptor: Effect.Effect<void, never, R> = Effect.scoped(
+      Effect.flatMap(Effect.exit(listener.acceptTransport), (taken) => {
+        if (Exit.isFailure(taken)) return Deferred.failCause(stopped, taken.cause)
+        runFork(acceptor)
+        const connection = observeAccept(taken.value)
+        const served = permits === undefined
+          ? Effect.flatMap(connection, handler)
+          : Effect.flatMap(connection, (conn) => permits.withPermits(1)(handler(conn)))
+        return Effect.catchAllCause(served, reported)
+      })
+    ) as Effect.Effect<void, never, R>
+    runFork(acceptor)
+    return yield* Deferred.await(stopped)
   })) as never
 
 /**
