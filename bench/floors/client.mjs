@@ -1,0 +1,65 @@
+/**
+ * Floors of the client side of "handshakes sequential" (issue 12): the smallest Effect programs
+ * that do the same work as the bench's effect-ssl client (connect, one byte there and back,
+ * close), written on raw node:tls, against the raw server process. Run from bench/ after
+ * `node build.mjs`:
+ *
+ *   node floors/client.mjs COUNT one     the whole exchange in one Effect.async per handshake
+ *   node floors/client.mjs COUNT steps   connect, write, read and close as separate Effect steps
+ *                                        (Effect.scoped + acquireRelease), as a user's program has them
+ *
+ * floors/instructions.sh counts the instructions per handshake of these and of the bench's own
+ * clients with valgrind (repeatable on a loaded machine).
+ */
+import * as Effect from "effect/Effect"
+import { spawn } from "node:child_process"
+import { readFileSync } from "node:fs"
+import * as Tls from "node:tls"
+
+const count = Number(process.argv[2] ?? 300)
+const variant = process.argv[3] ?? "one"
+const server = spawn(process.execPath, ["dist/children-server.js", "--impl", "raw"], {
+  stdio: ["ignore", "pipe", "inherit", "ipc"]
+})
+const ports = await new Promise((resolve) =>
+  server.stdout.once("data", (data) => resolve(JSON.parse(String(data).split("\n")[0])))
+)
+const secureContext = Tls.createSecureContext({
+  ca: readFileSync("../packages/core/test/fixtures/root-ca.pem"),
+  minVersion: "TLSv1.3"
+})
+const H = Buffer.from("h")
+const options = { host: "localhost", port: ports.rsa, secureContext }
+
+const one = Effect.async((resume) => {
+  const socket = Tls.connect(options, () => socket.write(H))
+  socket.once("data", () =>
+    socket.end(() => {
+      socket.destroy()
+      resume(Effect.void)
+    }))
+  socket.on("error", (error) => resume(Effect.fail(error)))
+})
+
+const connect = Effect.async((resume) => {
+  const socket = Tls.connect(options, () => resume(Effect.succeed(socket)))
+  socket.on("error", (error) => resume(Effect.fail(error)))
+})
+const close = (socket) =>
+  Effect.async((resume) => {
+    socket.end(() => {
+      socket.destroy()
+      resume(Effect.void)
+    })
+  })
+const steps = Effect.scoped(Effect.gen(function*() {
+  const socket = yield* Effect.acquireRelease(connect, close)
+  yield* Effect.sync(() => socket.write(H))
+  yield* Effect.async((resume) => {
+    socket.once("data", () => resume(Effect.void))
+  })
+}))
+
+await Effect.runPromise(Effect.repeatN(variant === "one" ? one : steps, count - 1))
+server.kill()
+process.exit(0)
