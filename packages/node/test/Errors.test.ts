@@ -15,18 +15,12 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Net from "node:net"
-import {
-  clientContext,
-  echo,
-  fixture,
-  freePort,
-  serveOn,
-  serverContext,
-  silentServer,
-  sServer,
-  TestLayer,
-  watchProcess
-} from "./helpers.js"
+import { echo, serveOn } from "../../core/test/helpers/Connections.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
+import { sServer } from "../../core/test/helpers/Openssl.js"
+import { freePort, silentServer } from "../../core/test/helpers/RawPeers.js"
+import { watchProcess } from "../../core/test/helpers/Resources.js"
 
 const watcher = watchProcess()
 afterAll(() => {

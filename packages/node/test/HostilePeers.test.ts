@@ -16,23 +16,17 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Http from "node:http"
 import * as Net from "node:net"
+import { echo } from "../../core/test/helpers/Connections.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { prng, seededBytes } from "../../core/test/helpers/Random.js"
 import {
-  backTo,
   captureClientHello,
-  clientContext,
-  echo,
-  eventually,
-  prng,
   type RawEnding,
   rawPeer,
-  resources,
-  seededBytes,
-  serverContext,
   silentServer,
-  tcpServer,
-  TestLayer,
-  watchProcess
-} from "./helpers.js"
+  tcpServer
+} from "../../core/test/helpers/RawPeers.js"
+import { backTo, eventually, resources, watchProcess } from "../../core/test/helpers/Resources.js"
 
 const watcher = watchProcess()
 afterAll(() => {

@@ -9,7 +9,10 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
-import { clientContext, fixture, serveOn, serverContext, TestLayer, watchProcess } from "./helpers.js"
+import { serveOn } from "../../core/test/helpers/Connections.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
+import { watchProcess } from "../../core/test/helpers/Resources.js"
 
 const watcher = watchProcess()
 afterAll(() => {

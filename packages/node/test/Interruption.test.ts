@@ -13,19 +13,16 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 import * as Crypto from "node:crypto"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { rawClient, silentServer } from "../../core/test/helpers/RawPeers.js"
 import {
   backTo,
-  clientContext,
   eventually,
-  rawClient,
-  resources,
   type Resources,
-  serverContext,
-  silentServer,
+  resources,
   suspended,
-  TestLayer,
   watchProcess
-} from "./helpers.js"
+} from "../../core/test/helpers/Resources.js"
 
 const decoder = new TextDecoder()
 const text = (bytes: Uint8Array) => decoder.decode(bytes)

@@ -13,19 +13,12 @@ import * as Net from "node:net"
 import * as os from "node:os"
 import * as nodePath from "node:path"
 import * as Tls from "node:tls"
-import {
-  backTo,
-  clientContext,
-  fixture,
-  rawPeer,
-  resources,
-  serverContext,
-  serveOn,
-  sServer,
-  spawnOpenssl,
-  suspended,
-  TestLayer
-} from "./helpers.js"
+import { serveOn } from "../../core/test/helpers/Connections.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
+import { spawnOpenssl, sServer } from "../../core/test/helpers/Openssl.js"
+import { rawPeer } from "../../core/test/helpers/RawPeers.js"
+import { backTo, resources, suspended } from "../../core/test/helpers/Resources.js"
 
 /** Accepts one connection and hands back its session and the connection, in the test's scope. */
 const acceptOne = (listener: Ssl.Listener) =>

@@ -15,21 +15,18 @@ import * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Tls from "node:tls"
+import { drain } from "../../core/test/helpers/Connections.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
+import { rawClient, rawPeer } from "../../core/test/helpers/RawPeers.js"
 import {
   backTo,
-  clientContext,
-  drain,
   eventually,
-  fixture,
-  rawClient,
-  rawPeer,
-  resources,
   type Resources,
-  serverContext,
+  resources,
   suspended,
-  TestLayer,
   watchProcess
-} from "./helpers.js"
+} from "../../core/test/helpers/Resources.js"
 
 
 /** A listener on 127.0.0.1 with the fixture server chain, in the current scope. */

@@ -15,12 +15,12 @@ import * as Tracer from "effect/Tracer"
 import {
   clientContext,
   clientWithCertificate,
-  eventually,
   requiringClientCertificates,
   serverContext,
-  silentServer,
   TestLayer
-} from "./helpers.js"
+} from "../../core/test/helpers/Contexts.js"
+import { silentServer } from "../../core/test/helpers/RawPeers.js"
+import { eventually } from "../../core/test/helpers/Resources.js"
 
 /** A tracer that keeps every span Effect's own tracer makes. */
 const collectingTracer = Effect.map(Effect.tracer, (native) => {
@@ -122,7 +122,7 @@ describe("spans", () => {
     Effect.gen(function*() {
       const { named, tracer } = yield* collectingTracer
       const serverFailure = yield* Deferred.make<SslError.SslError>()
-      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* requiringClientCertificates })
+      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* requiringClientCertificates() })
       yield* Effect.forkScoped(
         Ssl.serve(listener, () => Effect.void, {
           onError: (cause) => Effect.asVoid(Deferred.succeed(serverFailure, Cause.squash(cause) as SslError.SslError))
@@ -185,13 +185,13 @@ describe("metrics", () => {
         const handled = yield* Deferred.make<void>()
         const release = yield* Deferred.make<void>()
         const serverFailure = yield* Deferred.make<SslError.SslError>()
-        const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* requiringClientCertificates })
+        const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* requiringClientCertificates() })
         yield* Effect.forkScoped(
           Ssl.serve(listener, () => Effect.zipRight(Deferred.succeed(handled, undefined), Deferred.await(release)), {
             onError: (cause) => Effect.asVoid(Deferred.succeed(serverFailure, Cause.squash(cause) as SslError.SslError))
           })
         )
-        const ctx = yield* clientWithCertificate
+        const ctx = yield* clientWithCertificate()
         const open = (labels: Record<string, string>) =>
           Effect.map(metricValue("effect_ssl_open_connections", { test, ...labels }), (v) => v.total)
 

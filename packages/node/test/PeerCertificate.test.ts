@@ -10,7 +10,10 @@ import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import { describeCertificate } from "../src/internal/x509.js"
-import { fixture, fixturesDir, serveOn, serverContext, TestLayer, watchProcess } from "./helpers.js"
+import { serveOn } from "../../core/test/helpers/Connections.js"
+import { serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { fixture, fixturesDir } from "../../core/test/helpers/Fixtures.js"
+import { watchProcess } from "../../core/test/helpers/Resources.js"
 
 const watcher = watchProcess()
 afterAll(() => {

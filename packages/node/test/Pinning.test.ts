@@ -8,7 +8,9 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as ChildProcess from "node:child_process"
-import { clientContext, echo, fixture, serveOn, serverContext, TestLayer } from "./helpers.js"
+import { echo, serveOn } from "../../core/test/helpers/Connections.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
 
 /** The SPKI SHA-256 pin of the first certificate of a PEM file, as `openssl` computes it. */
 const opensslPin = (file: string): string =>

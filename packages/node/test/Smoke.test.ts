@@ -3,7 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import { clientContext, serverContext, TestLayer } from "./helpers.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
 
 describe("smoke", () => {
   it.live("NodeSsl.layer: TLS is available on Node, with no load failure to report", () =>

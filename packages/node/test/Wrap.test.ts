@@ -15,19 +15,17 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Stream from "node:stream"
 import * as Tls from "node:tls"
+import { drain } from "../../core/test/helpers/Connections.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
 import {
   backTo,
-  clientContext,
-  drain,
   eventually,
-  fixture,
-  resources,
   type Resources,
-  serverContext,
+  resources,
   suspended,
-  TestLayer,
   watchProcess
-} from "./helpers.js"
+} from "../../core/test/helpers/Resources.js"
 
 const decoder = new TextDecoder()
 

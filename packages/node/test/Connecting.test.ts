@@ -12,7 +12,10 @@ import * as Option from "effect/Option"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { clientContext, fixture, fixturesDir, serverContext, silentServer, TestLayer, watchProcess } from "./helpers.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { fixture, fixturesDir } from "../../core/test/helpers/Fixtures.js"
+import { silentServer } from "../../core/test/helpers/RawPeers.js"
+import { watchProcess } from "../../core/test/helpers/Resources.js"
 
 const watcher = watchProcess()
 afterAll(() => {

@@ -8,7 +8,7 @@ import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import * as Tls from "node:tls"
 import { parseClientHelloAlpn } from "../src/internal/workarounds/clientHello.js"
-import { spawnOpenssl } from "./helpers.js"
+import { spawnOpenssl } from "../../core/test/helpers/Openssl.js"
 
 /** Listens on 127.0.0.1, and resolves with the first bytes a client sends once they hold a whole ClientHello. */
 const captureHello = (

@@ -11,7 +11,10 @@ import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import { clientContext, fixture, serverContext, spawnOpenssl, sServer, TestLayer, watchProcess } from "./helpers.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
+import { spawnOpenssl, sServer } from "../../core/test/helpers/Openssl.js"
+import { watchProcess } from "../../core/test/helpers/Resources.js"
 
 const watcher = watchProcess()
 afterAll(() => {

@@ -16,16 +16,11 @@ import type * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Tls from "node:tls"
-import {
-  clientContext,
-  closeOf,
-  fixture,
-  serverContext,
-  spawnOpenssl,
-  tcpServer,
-  TestLayer,
-  watchProcess
-} from "./helpers.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
+import { spawnOpenssl } from "../../core/test/helpers/Openssl.js"
+import { closeOf, tcpServer } from "../../core/test/helpers/RawPeers.js"
+import { watchProcess } from "../../core/test/helpers/Resources.js"
 
 const watcher = watchProcess()
 afterAll(() => {

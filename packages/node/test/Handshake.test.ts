@@ -7,7 +7,9 @@ import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import { clientContext, serverContext, silentServer, TestLayer, watchProcess } from "./helpers.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { silentServer } from "../../core/test/helpers/RawPeers.js"
+import { watchProcess } from "../../core/test/helpers/Resources.js"
 
 const watcher = watchProcess()
 afterAll(() => {

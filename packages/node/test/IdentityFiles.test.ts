@@ -13,7 +13,9 @@ import * as Dns from "node:dns"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { fixture, TestLayer, watchProcess } from "./helpers.js"
+import { TestLayer } from "../../core/test/helpers/Contexts.js"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
+import { watchProcess } from "../../core/test/helpers/Resources.js"
 
 const watcher = watchProcess()
 const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-ssl-files-"))

@@ -1,0 +1,80 @@
+/**
+ * What a test leaves behind: the process's uncaught errors, its file descriptors and TCP handles,
+ * and waits for conditions that settle asynchronously (without sleeping in their place).
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Fs from "node:fs"
+
+/**
+ * Records every 'uncaughtException' and 'unhandledRejection' of the process from now on; a test
+ * file asserts at its end that `seen` is empty.
+ */
+export const watchProcess = () => {
+  const seen: Array<{ readonly kind: string; readonly error: unknown }> = []
+  const onException = (error: unknown) => seen.push({ kind: "uncaughtException", error })
+  const onRejection = (error: unknown) => seen.push({ kind: "unhandledRejection", error })
+  process.on("uncaughtException", onException)
+  process.on("unhandledRejection", onRejection)
+  return {
+    seen,
+    stop: () => {
+      process.off("uncaughtException", onException)
+      process.off("unhandledRejection", onRejection)
+    }
+  }
+}
+
+/** What the process holds open: file descriptors and libuv TCP handles. */
+export interface Resources {
+  readonly fds: number
+  readonly tcpSockets: number
+  readonly tcpServers: number
+}
+
+/** The process's open file descriptors and TCP socket/server handles, now. */
+export const resources: Effect.Effect<Resources> = Effect.sync(() => {
+  let tcpSockets = 0
+  let tcpServers = 0
+  for (const name of process.getActiveResourcesInfo()) {
+    if (name === "TCPSocketWrap") tcpSockets++
+    else if (name === "TCPServerWrap") tcpServers++
+  }
+  return { fds: Fs.readdirSync("/proc/self/fd").length, tcpSockets, tcpServers }
+})
+
+/**
+ * Polls `check` (every few milliseconds, at most `within`) until it holds; fails with `what` and
+ * the last value seen otherwise. For states that settle asynchronously (a closed fd, a handle).
+ */
+export const eventually = <A>(
+  what: string,
+  probe: Effect.Effect<A>,
+  check: (a: A) => boolean,
+  within: Duration.DurationInput = "5 seconds"
+): Effect.Effect<A, Error> =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + Duration.toMillis(Duration.decode(within))
+    while (true) {
+      const value = yield* probe
+      if (check(value)) return value
+      if (Date.now() > deadline) {
+        return yield* Effect.fail(new Error(`${what}: still ${JSON.stringify(value)} after ${Duration.format(within)}`))
+      }
+      yield* Effect.sleep("5 millis")
+    }
+  })
+
+/** Waits until the process holds no more fds or TCP handles than `baseline`. */
+export const backTo = (baseline: Resources, within: Duration.DurationInput = "5 seconds") =>
+  eventually(
+    `resources back to ${JSON.stringify(baseline)}`,
+    resources,
+    (now) => now.fds <= baseline.fds && now.tcpSockets <= baseline.tcpSockets && now.tcpServers <= baseline.tcpServers,
+    within
+  )
+
+/** Waits until a fiber is suspended (blocked on I/O or a wait), not running. */
+export const suspended = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
+  eventually(`fiber ${fiber.id().id} suspended`, Fiber.status(fiber), (status) => status._tag === "Suspended")
