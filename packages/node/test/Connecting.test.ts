@@ -1,20 +1,18 @@
 /**
- * Bad input through the API: each a typed error whose message names the argument (or the path),
- * and none of them touches the network. What the core tests and Errors.test.ts already try
- * (pipe capacities, read counts, protocol names for contexts, missing files, directories and
- * garbage for chains and keys, most out-of-range ports) is not repeated here.
+ * Reaching a peer: a first connection on NodeSsl.layer, the addresses a session reports (IPv4 and
+ * IPv6), and connections that cannot be made (nothing listening, no such host). Bad arguments to
+ * connect, listen, accept and wrap (ports, backlogs, host names, protocol names, contexts) are
+ * each a typed error whose message names the argument, before any I/O. (Pipe capacities, read
+ * counts and protocol names for contexts: the core tests; files: IdentityFiles.test.ts.)
  */
 import { Port, type Protocol, Ssl, SslContext, SslError } from "@effect-ssl/core"
 import { NodeSsl } from "@effect-ssl/node"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as Fs from "node:fs"
-import * as Os from "node:os"
-import * as Path from "node:path"
 import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
-import { fixture, fixturesDir } from "../../core/test/helpers/Fixtures.js"
-import { silentServer } from "../../core/test/helpers/RawPeers.js"
+import { freePort, silentServer } from "../../core/test/helpers/RawPeers.js"
 import { watchProcess } from "../../core/test/helpers/Resources.js"
 
 const watcher = watchProcess()
@@ -32,7 +30,108 @@ const expectInvalid = (error: unknown, argument: string, shown: string) => {
   expect(invalid.message).toContain(shown)
 }
 
+describe("a first connection", () => {
+  it.live("NodeSsl.layer: TLS is available on Node, with no load failure to report", () =>
+    Effect.gen(function*() {
+      expect(yield* Ssl.available).toBe(true)
+      expect(yield* Ssl.loadFailReason).toEqual(Option.none())
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("connect and accept talk both ways", () =>
+    Effect.gen(function*() {
+      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* serverContext() })
+      const server = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Ssl.accept(listener)
+        const line = yield* conn.input.readLine
+        yield* conn.output.write(`echo ${Option.getOrElse(line, () => "?")}\n`)
+        yield* conn.output.close
+        return yield* conn.session
+      })))
+      const conn = yield* Ssl.connect("localhost", listener.address.port, yield* clientContext())
+      yield* conn.output.write("hello\n")
+      const reply = yield* conn.input.readLine
+      expect(reply).toEqual(Option.some("echo hello"))
+      const session = yield* conn.session
+      expect(session.verified).toBe(true)
+      expect(session.protocol).toBe("TLSv1.3")
+      const eof = yield* conn.input.read()
+      expect(Option.isNone(eof)).toBe(true)
+      const serverSession = yield* Fiber.join(server)
+      expect(serverSession.verified).toBe(false)
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+describe("addresses", () => {
+  it.scopedLive("local and remote addresses match the listener and the client's socket", () =>
+    Effect.gen(function*() {
+      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* serverContext() })
+      expect(listener.address.hostname).toBe("127.0.0.1")
+      expect(listener.address.port).toBeGreaterThan(0)
+      const server = yield* Effect.fork(Effect.scoped(Effect.flatMap(Ssl.accept(listener), (conn) => conn.session)))
+      const conn = yield* Ssl.connect("localhost", listener.address.port, yield* clientContext())
+      const client = yield* conn.session
+      const accepted = yield* Fiber.join(server)
+      expect(client.remoteAddress).toEqual({ hostname: "127.0.0.1", port: listener.address.port })
+      expect(accepted.localAddress).toEqual({ hostname: "127.0.0.1", port: listener.address.port })
+      expect(client.localAddress.hostname).toBe("127.0.0.1")
+      expect(client.localAddress.port).toBeGreaterThan(0)
+      expect(client.localAddress.port).not.toBe(listener.address.port)
+      expect(accepted.remoteAddress).toEqual(client.localAddress)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("IPv6: [::1] and ::1 connect and verify against the IP SAN", () =>
+    Effect.gen(function*() {
+      const listener = yield* Ssl.listen(0, { hostname: "::1", context: yield* serverContext() })
+      expect(listener.address.hostname).toBe("::1")
+      yield* Effect.forkScoped(Ssl.serve(listener, (conn) => Effect.asVoid(conn.input.readAll)))
+      for (const host of ["::1", "[::1]"]) {
+        const conn = yield* Ssl.connect(host, listener.address.port, yield* clientContext())
+        const session = yield* conn.session
+        expect(session.verified).toBe(true)
+        expect(session.servername).toEqual(Option.none())
+        expect(session.remoteAddress).toEqual({ hostname: "::1", port: listener.address.port })
+      }
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+describe("a connection that cannot be made", () => {
+  it.live("nothing listening: ConnectError Refused", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      const error = yield* Effect.flip(Effect.scoped(Ssl.connect("127.0.0.1", port, yield* clientContext())))
+      expect(error).toBeInstanceOf(SslError.ConnectError)
+      expect(error).toMatchObject({ reason: "Refused", hostname: "127.0.0.1", port, code: "ECONNREFUSED" })
+      expect(error.message).toContain(`127.0.0.1:${port}`)
+      const tcpError = yield* Effect.flip(Effect.scoped(NodeSsl.tcpConnect("127.0.0.1", port)))
+      expect(tcpError).toMatchObject({ _tag: "ConnectError", reason: "Refused" })
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.live("unknown host: ConnectError UnknownHost", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Effect.scoped(Ssl.connect("no-such-host.invalid", 443)))
+      expect(error).toMatchObject({ _tag: "ConnectError", reason: "UnknownHost", hostname: "no-such-host.invalid" })
+      expect(error.message).toContain("no-such-host.invalid")
+    }).pipe(Effect.provide(TestLayer)))
+})
+
 describe("ports, backlogs and host names", () => {
+  it.live("a port out of range or not an integer: InvalidArgumentError naming the port", () =>
+    Effect.gen(function*() {
+      for (const port of [0, 70000, 1.5, -1, Number.NaN, 65536]) {
+        const connectError = yield* Effect.flip(Effect.scoped(Ssl.connect("127.0.0.1", port)))
+        expect(connectError).toMatchObject({ _tag: "InvalidArgumentError", argument: "port" })
+        expect(connectError.message).toContain("port")
+        const tcpError = yield* Effect.flip(Effect.scoped(NodeSsl.tcpConnect("127.0.0.1", port)))
+        expect(tcpError).toMatchObject({ _tag: "InvalidArgumentError", argument: "port" })
+      }
+      for (const port of [70000, 1.5, -1]) {
+        const listenError = yield* Effect.flip(Effect.scoped(Ssl.listen(port, { context: yield* serverContext() })))
+        expect(listenError).toMatchObject({ _tag: "InvalidArgumentError", argument: "port" })
+        const tcpError = yield* Effect.flip(Effect.scoped(NodeSsl.tcpListen(port)))
+        expect(tcpError).toMatchObject({ _tag: "InvalidArgumentError", argument: "port" })
+      }
+    }).pipe(Effect.provide(TestLayer)))
+
   it.scopedLive("listen and tcpListen: 65536, NaN, Infinity and -0.5 are InvalidArgumentError port", () =>
     Effect.gen(function*() {
       const context = yield* serverContext()
@@ -118,113 +217,5 @@ describe("protocol names and contexts through connect, listen and wrap", () => {
           .toMatchObject({ _tag: "InvalidArgumentError", argument: "context" })
       }
       expect(silent.connections()).toBe(0)
-    }).pipe(Effect.provide(TestLayer)))
-})
-
-describe("files", () => {
-  /** A private copy of some fixtures, in a folder removed with the scope. */
-  const scratch = Effect.acquireRelease(
-    Effect.sync(() => {
-      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-ssl-bad-input-"))
-      for (const name of ["server-chain.pem", "server.key", "root-ca.pem", "garbage.pem"]) {
-        Fs.copyFileSync(fixture(name), Path.join(dir, name))
-      }
-      return dir
-    }),
-    (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-  )
-
-  it.scopedLive("non-PEM text where roots, suggested CAs or an identity are expected: Malformed, naming the file", () =>
-    Effect.gen(function*() {
-      const garbage = fixture("garbage.pem")
-      const server = yield* serverContext()
-      const roots = yield* Effect.flip(SslContext.loadVerifyRootCertificates(server, garbage))
-      expect(roots).toMatchObject({ _tag: "CertificateLoadError", reason: "Malformed", path: garbage })
-      expect(roots.message).toContain(garbage)
-      const suggested = yield* Effect.flip(SslContext.loadSuggestedCertificateAuthorities(server, garbage))
-      expect(suggested).toMatchObject({ _tag: "CertificateLoadError", reason: "Malformed", path: garbage })
-      const chain = yield* Effect.flip(SslContext.setIdentity(server, { chain: garbage, key: fixture("server.key") }))
-      expect(chain).toMatchObject({ _tag: "CertificateLoadError", reason: "Malformed", path: garbage })
-      expect(chain.message).toContain(garbage)
-      const key = yield* Effect.flip(SslContext.setIdentity(server, { chain: fixture("server-chain.pem"), key: garbage }))
-      expect(key).toMatchObject({ _tag: "PrivateKeyLoadError", reason: "Malformed", path: garbage })
-      expect(key.message).toContain(garbage)
-    }).pipe(Effect.provide(TestLayer)))
-
-  it.scopedLive("a directory where roots, suggested CAs or an identity are expected: IsDirectory, naming it", () =>
-    Effect.gen(function*() {
-      const dir = fixturesDir.replace(/\/$/, "")
-      const server = yield* serverContext()
-      for (
-        const error of [
-          yield* Effect.flip(SslContext.loadVerifyRootCertificates(server, dir)),
-          yield* Effect.flip(SslContext.loadSuggestedCertificateAuthorities(server, dir)),
-          yield* Effect.flip(SslContext.setIdentity(server, { chain: dir, key: fixture("server.key") })),
-          yield* Effect.flip(SslContext.setIdentity(server, { chain: fixture("server-chain.pem"), key: dir }))
-        ]
-      ) {
-        expect(error).toMatchObject({ reason: "IsDirectory", path: dir })
-        expect(error.message).toContain(dir)
-        expect(error.message).toContain("directory")
-      }
-    }).pipe(Effect.provide(TestLayer)))
-
-  it.scopedLive("a file that vanishes between two loads: the second fails NotFound; what the first loaded stays and serves", () =>
-    Effect.gen(function*() {
-      const dir = yield* scratch
-      const chain = Path.join(dir, "server-chain.pem")
-      const key = Path.join(dir, "server.key")
-      const root = Path.join(dir, "root-ca.pem")
-      const server = yield* SslContext.makeServer()
-      const client = yield* SslContext.makeClient()
-      yield* SslContext.loadCertificateChain(server, chain)
-      yield* SslContext.loadPrivateKey(server, key)
-      yield* SslContext.loadVerifyRootCertificates(client, root)
-      yield* SslContext.setIdentity(server, { chain, key })
-
-      for (const file of [chain, key, root]) Fs.rmSync(file)
-
-      const results = [
-        yield* Effect.flip(SslContext.loadCertificateChain(server, chain)),
-        yield* Effect.flip(SslContext.loadPrivateKey(server, key)),
-        yield* Effect.flip(SslContext.loadVerifyRootCertificates(client, root)),
-        yield* Effect.flip(SslContext.loadSuggestedCertificateAuthorities(server, root)),
-        yield* Effect.flip(SslContext.setIdentity(server, { chain, key }))
-      ]
-      const paths = [chain, key, root, root, chain]
-      results.forEach((error, i) => {
-        expect(error).toMatchObject({ reason: "NotFound", path: paths[i] })
-        expect(error.message).toContain(paths[i])
-        expect(error.message).toContain("does not exist")
-      })
-      expect(results.map((e) => e._tag)).toEqual([
-        "CertificateLoadError",
-        "PrivateKeyLoadError",
-        "CertificateLoadError",
-        "CertificateLoadError",
-        "CertificateLoadError"
-      ])
-
-      // the failed loads changed nothing: the identity and roots loaded before still work
-      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: server })
-      const accepted = yield* Effect.fork(Effect.scoped(Effect.flatMap(Ssl.accept(listener), (conn) =>
-        Effect.zipRight(conn.output.write("still here\n"), conn.output.close))))
-      const conn = yield* Ssl.connect("localhost", listener.address.port, client)
-      expect((yield* conn.session).verified).toBe(true)
-      expect(yield* conn.input.readLine).toEqual(Option.some("still here"))
-      yield* accepted.await
-    }).pipe(Effect.provide(TestLayer)))
-
-  it.scopedLive("a file replaced by a directory between two loads: IsDirectory", () =>
-    Effect.gen(function*() {
-      const dir = yield* scratch
-      const chain = Path.join(dir, "server-chain.pem")
-      const server = yield* SslContext.makeServer()
-      yield* SslContext.loadCertificateChain(server, chain)
-      Fs.rmSync(chain)
-      Fs.mkdirSync(chain)
-      const error = yield* Effect.flip(SslContext.loadCertificateChain(server, chain))
-      expect(error).toMatchObject({ _tag: "CertificateLoadError", reason: "IsDirectory", path: chain })
-      expect(error.message).toContain(chain)
     }).pipe(Effect.provide(TestLayer)))
 })

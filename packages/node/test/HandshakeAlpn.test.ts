@@ -1,14 +1,191 @@
 /**
- * The ALPN offer read out of real ClientHellos (node:tls and openssl s_client capture), however
- * the bytes are split and however the message is spread over records.
+ * ALPN, over real handshakes: the server chooses by its own preference, against openssl s_client
+ * and s_server too; with nothing in common it goes on without ALPN (Racket's allow-no-match) or,
+ * with `allowNoMatch: false`, refuses. To go on, the server reads the client's offer out of its
+ * ClientHello before OpenSSL does: `parseClientHelloAlpn`, checked on real ClientHellos (node:tls
+ * and openssl s_client), however the bytes are split and however the message is spread over
+ * records.
  */
+import { Port, Ssl, SslContext } from "@effect-ssl/core"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import * as Tls from "node:tls"
 import { parseClientHelloAlpn } from "../src/internal/workarounds/clientHello.js"
-import { spawnOpenssl } from "../../core/test/helpers/Openssl.js"
+import { acceptOne, serveOn } from "../../core/test/helpers/Connections.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { spawnOpenssl, sServer } from "../../core/test/helpers/Openssl.js"
+
+/** `openssl s_client` to 127.0.0.1:port offering `alpn`, trusting the fixture root. */
+const sClientOffering = (port: number, alpn: string) =>
+  spawnOpenssl(["s_client", "-connect", `127.0.0.1:${port}`, "-alpn", alpn, "-CAfile", "root-ca.pem"])
+
+describe("ALPN", () => {
+  it.scopedLive("the server chooses by its own preference and both sides can read the choice", () =>
+    Effect.gen(function*() {
+      const server = yield* serverContext()
+      yield* SslContext.setAlpn(server, ["http/1.1", "h2"])
+      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: server })
+      const accepted = yield* acceptOne(listener)
+      const client = yield* clientContext()
+      yield* SslContext.setAlpn(client, ["h2", "http/1.1"])
+      const clientSession = yield* (yield* Ssl.connect("localhost", listener.address.port, client)).session
+      const serverSession = yield* Effect.flatMap(accepted.connection, (c) => c.session)
+      expect(clientSession.alpnProtocol).toEqual(Option.some("http/1.1"))
+      expect(serverSession.alpnProtocol).toEqual(Option.some("http/1.1"))
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("against openssl s_server -alpn", () =>
+    Effect.gen(function*() {
+      const peer = yield* sServer(["-alpn", "h2"])
+      const client = yield* clientContext()
+      yield* SslContext.setAlpn(client, ["h2", "http/1.1"])
+      const session = yield* (yield* Ssl.connect("localhost", peer.port, client)).session
+      expect(session.alpnProtocol).toEqual(Option.some("h2"))
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("with nothing in common the server continues without ALPN by default (Racket's allow-no-match)", () =>
+    Effect.gen(function*() {
+      const server = yield* serverContext()
+      yield* SslContext.setAlpn(server, ["h2", "http/1.1"])
+      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: server })
+      const accepted = yield* acceptOne(listener)
+      const client = yield* clientContext()
+      yield* SslContext.setAlpn(client, ["spdy/3", "imap"])
+      const conn = yield* Ssl.connect("localhost", listener.address.port, client)
+      const served = yield* accepted.connection
+      expect((yield* conn.session).alpnProtocol).toEqual(Option.none())
+      expect((yield* served.session).alpnProtocol).toEqual(Option.none())
+      // The connection works: the bytes the server read first went on to TLS.
+      yield* conn.output.write("ping\n")
+      expect(yield* served.input.readLine).toEqual(Option.some("ping"))
+
+      // The same listener still chooses when there is something in common.
+      const next = yield* acceptOne(listener)
+      const h2 = yield* clientContext()
+      yield* SslContext.setAlpn(h2, ["spdy/3", "http/1.1", "h2"])
+      const chosen = yield* (yield* Ssl.connect("localhost", listener.address.port, h2)).session
+      expect(chosen.alpnProtocol).toEqual(Option.some("h2"))
+      expect((yield* Effect.flatMap(next.connection, (c) => c.session)).alpnProtocol).toEqual(Option.some("h2"))
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("openssl s_client offering nothing in common is served without ALPN", () =>
+    Effect.gen(function*() {
+      const server = yield* serverContext()
+      yield* SslContext.setAlpn(server, ["h2"])
+      const listener = yield* serveOn(server)
+      const peer = yield* sClientOffering(listener.address.port, "spdy/3")
+      yield* peer.waitFor(/No ALPN negotiated/)
+      // The echo handler answers: the connection is up.
+      yield* peer.write("hello over no ALPN\n")
+      yield* peer.waitFor(/^hello over no ALPN$/m)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("allowNoMatch: false refuses a client with nothing in common", () =>
+    Effect.gen(function*() {
+      const server = yield* serverContext()
+      yield* SslContext.setAlpn(server, ["h2"], { allowNoMatch: false })
+      const listener = yield* serveOn(server)
+      const other = yield* clientContext()
+      yield* SslContext.setAlpn(other, ["spdy/3"])
+      const error = yield* Effect.flip(Ssl.connect("localhost", listener.address.port, other))
+      expect(error).toMatchObject({ _tag: "HandshakeError", reason: "NoApplicationProtocol" })
+      // A client that offers no ALPN at all is served without it.
+      const plain = yield* (yield* Ssl.connect("localhost", listener.address.port, yield* clientContext())).session
+      expect(plain.alpnProtocol).toEqual(Option.none())
+      const peer = yield* sClientOffering(listener.address.port, "spdy/3")
+      yield* peer.waitFor(/no application protocol/)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("over Ssl.wrap, a ClientHello arriving one byte at a time is read and passed on whole", () =>
+    Effect.gen(function*() {
+      const server = yield* serverContext()
+      yield* SslContext.setAlpn(server, ["h2", "http/1.1"])
+      // Both ends over a pipe that holds one byte; a line goes through; each end's choice.
+      const overPipe = (offer: ReadonlyArray<string>) =>
+        Effect.gen(function*() {
+          const [a, b] = yield* Port.pipe({ capacity: 1 })
+          const served = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+            const conn = yield* Ssl.wrap(b, { mode: "accept", context: server })
+            return { line: yield* conn.input.readLine, alpn: (yield* conn.session).alpnProtocol }
+          })))
+          const client = yield* clientContext()
+          yield* SslContext.setAlpn(client, offer)
+          const conn = yield* Ssl.wrap(a, { mode: "connect", hostname: "localhost", context: client })
+          yield* conn.output.write("over a pipe\n")
+          return { client: (yield* conn.session).alpnProtocol, server: yield* Fiber.join(served) }
+        })
+      expect(yield* overPipe(["spdy/3"])).toEqual({
+        client: Option.none(),
+        server: { line: Option.some("over a pipe"), alpn: Option.none() }
+      })
+      expect(yield* overPipe(["http/1.1"])).toEqual({
+        client: Option.some("http/1.1"),
+        server: { line: Option.some("over a pipe"), alpn: Option.some("http/1.1") }
+      })
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a ClientHello in many records is left to OpenSSL: chosen when something overlaps, refused otherwise", () =>
+    Effect.gen(function*() {
+      const server = yield* serverContext()
+      yield* SslContext.setAlpn(server, ["h2"])
+      const listener = yield* serveOn(server)
+      // A proxy that re-frames the client's ClientHello into 1-byte handshake records.
+      const proxy = yield* Effect.acquireRelease(
+        Effect.async<Net.Server>((resume) => {
+          const proxy = Net.createServer((client) => {
+            const upstream = Net.connect({ host: "127.0.0.1", port: listener.address.port })
+            client.on("error", () => {})
+            upstream.on("error", () => {})
+            let first = true
+            let head = Buffer.alloc(0)
+            client.on("data", (data: Buffer) => {
+              if (!first) return void upstream.write(data)
+              // The whole first record, however TCP delivers it.
+              head = Buffer.concat([head, data])
+              if (head.length < 5 || head.length < 5 + head.readUInt16BE(3)) return
+              first = false
+              const chunk = head
+              const length = chunk.readUInt16BE(3)
+              const records = Array.from(chunk.subarray(5, 5 + length), (byte) => Buffer.from([22, 3, 1, 0, 1, byte]))
+              upstream.write(Buffer.concat([...records, chunk.subarray(5 + length)]))
+            })
+            upstream.pipe(client)
+            client.on("close", () => upstream.destroy())
+            upstream.on("close", () => client.destroy())
+          })
+          proxy.listen(0, "127.0.0.1", () => resume(Effect.succeed(proxy)))
+        }),
+        (proxy) => Effect.sync(() => proxy.close())
+      )
+      const port = (proxy.address() as Net.AddressInfo).port
+      const connect = (offer: string) =>
+        Effect.async<string | false | null, Error>((resume) => {
+          const socket = Tls.connect({ host: "127.0.0.1", port, servername: "localhost", rejectUnauthorized: false, ALPNProtocols: [offer] })
+          socket.once("secureConnect", () => {
+            resume(Effect.succeed(socket.alpnProtocol))
+            socket.destroy()
+          })
+          socket.once("error", (error) => resume(Effect.fail(error)))
+        })
+      expect(yield* connect("h2")).toBe("h2")
+      const refused = yield* Effect.flip(connect("spdy/3"))
+      expect(refused.message).toMatch(/no application protocol/)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.effect("allowNoMatch must be a boolean", () =>
+    Effect.gen(function*() {
+      const server = yield* SslContext.makeServer("auto")
+      const error = yield* Effect.flip(SslContext.setAlpn(server, ["h2"], { allowNoMatch: "yes" as unknown as boolean }))
+      expect(error).toMatchObject({ _tag: "InvalidArgumentError", argument: "allowNoMatch" })
+    }))
+})
+
+// ---------------------------------------------------------------------------------------------
+// The offer read out of ClientHellos
 
 /** Listens on 127.0.0.1, and resolves with the first bytes a client sends once they hold a whole ClientHello. */
 const captureHello = (

@@ -1,20 +1,23 @@
 /**
- * Hostile paths where certificate and key files are expected: a FIFO (whose open waits for a
- * writer in one of libuv's four threads, out of reach of any interruption), a device that never
- * ends (/dev/zero), a file too large to be a certificate. Each is refused before it is opened, with
- * a typed error naming the path, and the process's file reads and DNS lookups go on working.
+ * Files where certificates and keys are expected, and what each loader of SslContext does with
+ * them: a FIFO (whose open waits for a writer in one of libuv's four threads, out of reach of any
+ * interruption), a device that never ends (/dev/zero), a file too large to be a certificate are
+ * refused before they are opened; text that is not PEM, a directory, a file that vanishes or turns
+ * into a directory between two loads are refused when read. Each with a typed error naming the
+ * path; a failed load changes nothing, and the process's file reads and DNS lookups go on working.
  */
-import { SslContext } from "@effect-ssl/core"
+import { Ssl, SslContext } from "@effect-ssl/core"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as ChildProcess from "node:child_process"
 import * as Dns from "node:dns"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { TestLayer } from "../../core/test/helpers/Contexts.js"
-import { fixture } from "../../core/test/helpers/Fixtures.js"
+import { serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { fixture, fixturesDir } from "../../core/test/helpers/Fixtures.js"
 import { watchProcess } from "../../core/test/helpers/Resources.js"
 
 const watcher = watchProcess()
@@ -137,5 +140,113 @@ describe("file sizes", () => {
       Fs.truncateSync(large, 16 * 1024 * 1024)
       const server = yield* SslContext.makeServer()
       expectRefused(yield* failure(SslContext.loadCertificateChain(server, large)), "CertificateLoadError", "Malformed", large)
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+describe("files that are not certificates or keys, or go away", () => {
+  /** A private copy of some fixtures, in a folder removed with the scope. */
+  const scratch = Effect.acquireRelease(
+    Effect.sync(() => {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-ssl-bad-input-"))
+      for (const name of ["server-chain.pem", "server.key", "root-ca.pem", "garbage.pem"]) {
+        Fs.copyFileSync(fixture(name), Path.join(dir, name))
+      }
+      return dir
+    }),
+    (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+  )
+
+  it.scopedLive("non-PEM text where roots, suggested CAs or an identity are expected: Malformed, naming the file", () =>
+    Effect.gen(function*() {
+      const garbage = fixture("garbage.pem")
+      const server = yield* serverContext()
+      const roots = yield* Effect.flip(SslContext.loadVerifyRootCertificates(server, garbage))
+      expect(roots).toMatchObject({ _tag: "CertificateLoadError", reason: "Malformed", path: garbage })
+      expect(roots.message).toContain(garbage)
+      const suggested = yield* Effect.flip(SslContext.loadSuggestedCertificateAuthorities(server, garbage))
+      expect(suggested).toMatchObject({ _tag: "CertificateLoadError", reason: "Malformed", path: garbage })
+      const chain = yield* Effect.flip(SslContext.setIdentity(server, { chain: garbage, key: fixture("server.key") }))
+      expect(chain).toMatchObject({ _tag: "CertificateLoadError", reason: "Malformed", path: garbage })
+      expect(chain.message).toContain(garbage)
+      const key = yield* Effect.flip(SslContext.setIdentity(server, { chain: fixture("server-chain.pem"), key: garbage }))
+      expect(key).toMatchObject({ _tag: "PrivateKeyLoadError", reason: "Malformed", path: garbage })
+      expect(key.message).toContain(garbage)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a directory where roots, suggested CAs or an identity are expected: IsDirectory, naming it", () =>
+    Effect.gen(function*() {
+      const dir = fixturesDir.replace(/\/$/, "")
+      const server = yield* serverContext()
+      for (
+        const error of [
+          yield* Effect.flip(SslContext.loadVerifyRootCertificates(server, dir)),
+          yield* Effect.flip(SslContext.loadSuggestedCertificateAuthorities(server, dir)),
+          yield* Effect.flip(SslContext.setIdentity(server, { chain: dir, key: fixture("server.key") })),
+          yield* Effect.flip(SslContext.setIdentity(server, { chain: fixture("server-chain.pem"), key: dir }))
+        ]
+      ) {
+        expect(error).toMatchObject({ reason: "IsDirectory", path: dir })
+        expect(error.message).toContain(dir)
+        expect(error.message).toContain("directory")
+      }
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a file that vanishes between two loads: the second fails NotFound; what the first loaded stays and serves", () =>
+    Effect.gen(function*() {
+      const dir = yield* scratch
+      const chain = Path.join(dir, "server-chain.pem")
+      const key = Path.join(dir, "server.key")
+      const root = Path.join(dir, "root-ca.pem")
+      const server = yield* SslContext.makeServer()
+      const client = yield* SslContext.makeClient()
+      yield* SslContext.loadCertificateChain(server, chain)
+      yield* SslContext.loadPrivateKey(server, key)
+      yield* SslContext.loadVerifyRootCertificates(client, root)
+      yield* SslContext.setIdentity(server, { chain, key })
+
+      for (const file of [chain, key, root]) Fs.rmSync(file)
+
+      const results = [
+        yield* Effect.flip(SslContext.loadCertificateChain(server, chain)),
+        yield* Effect.flip(SslContext.loadPrivateKey(server, key)),
+        yield* Effect.flip(SslContext.loadVerifyRootCertificates(client, root)),
+        yield* Effect.flip(SslContext.loadSuggestedCertificateAuthorities(server, root)),
+        yield* Effect.flip(SslContext.setIdentity(server, { chain, key }))
+      ]
+      const paths = [chain, key, root, root, chain]
+      results.forEach((error, i) => {
+        expect(error).toMatchObject({ reason: "NotFound", path: paths[i] })
+        expect(error.message).toContain(paths[i])
+        expect(error.message).toContain("does not exist")
+      })
+      expect(results.map((e) => e._tag)).toEqual([
+        "CertificateLoadError",
+        "PrivateKeyLoadError",
+        "CertificateLoadError",
+        "CertificateLoadError",
+        "CertificateLoadError"
+      ])
+
+      // the failed loads changed nothing: the identity and roots loaded before still work
+      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: server })
+      const accepted = yield* Effect.fork(Effect.scoped(Effect.flatMap(Ssl.accept(listener), (conn) =>
+        Effect.zipRight(conn.output.write("still here\n"), conn.output.close))))
+      const conn = yield* Ssl.connect("localhost", listener.address.port, client)
+      expect((yield* conn.session).verified).toBe(true)
+      expect(yield* conn.input.readLine).toEqual(Option.some("still here"))
+      yield* accepted.await
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a file replaced by a directory between two loads: IsDirectory", () =>
+    Effect.gen(function*() {
+      const dir = yield* scratch
+      const chain = Path.join(dir, "server-chain.pem")
+      const server = yield* SslContext.makeServer()
+      yield* SslContext.loadCertificateChain(server, chain)
+      Fs.rmSync(chain)
+      Fs.mkdirSync(chain)
+      const error = yield* Effect.flip(SslContext.loadCertificateChain(server, chain))
+      expect(error).toMatchObject({ _tag: "CertificateLoadError", reason: "IsDirectory", path: chain })
+      expect(error.message).toContain(chain)
     }).pipe(Effect.provide(TestLayer)))
 })

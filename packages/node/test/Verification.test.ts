@@ -1,18 +1,25 @@
 /**
- * Certificate verification, both ways: what a client accepts from servers, what a server demands
- * of clients, what `session` reports about the peer, and certificate rotation on a live listener.
+ * A client verifying its server, over real handshakes: the chain (trusted, expired, not yet valid,
+ * self-signed, unknown issuer, missing intermediate), the host name (by name, by IP address, and
+ * apart from the chain), the certificate the session then describes (as the `openssl` command
+ * sees it), and pinned public keys. What a server demands of its clients:
+ * VerificationOfClients.test.ts; every kind of certificate against `openssl`'s verdict:
+ * VerificationMatrix.test.ts.
  */
 import { Ssl, SslContext, SslError } from "@effect-ssl/core"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
-import { serveOn } from "../../core/test/helpers/Connections.js"
+import { describeCertificate } from "../src/internal/x509.js"
+import { echo, serveOn } from "../../core/test/helpers/Connections.js"
 import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
-import { fixture } from "../../core/test/helpers/Fixtures.js"
+import { failure } from "../../core/test/helpers/Expect.js"
+import { fixture, fixturesDir } from "../../core/test/helpers/Fixtures.js"
+import { opensslPin } from "../../core/test/helpers/Openssl.js"
 import { watchProcess } from "../../core/test/helpers/Resources.js"
 
 const watcher = watchProcess()
@@ -23,39 +30,11 @@ afterAll(() => {
 
 const x509 = (name: string) => new Crypto.X509Certificate(Fs.readFileSync(fixture(name)))
 
-/** The typed failure of an effect that must fail (a defect or a success fails the test). */
-const failure = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.flatMap(Effect.exit(effect), (exit) => {
-    if (Exit.isFailure(exit)) {
-      const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
-      if (error !== undefined) return Effect.succeed(error)
-      return Effect.dieMessage(`expected a typed failure, got cause ${String(exit.cause)}`)
-    }
-    return Effect.dieMessage("expected a failure, got a success")
-  })
-
 const unverifiedClient = Effect.gen(function*() {
   const ctx = yield* SslContext.makeClient()
   yield* SslContext.setVerify(ctx, false)
   return ctx
 })
-
-const clientWith = (chain: string, key: string, protocol: "auto" | "tls1.2" | "tls1.3" = "auto") =>
-  Effect.gen(function*() {
-    const ctx = yield* clientContext(protocol)
-    yield* SslContext.loadCertificateChain(ctx, fixture(chain))
-    yield* SslContext.loadPrivateKey(ctx, fixture(key))
-    return ctx
-  })
-
-/** A server context that requires a client certificate issued under the fixture root. */
-const verifyingServer = (protocol: "auto" | "tls1.2" | "tls1.3" = "auto") =>
-  Effect.gen(function*() {
-    const ctx = yield* serverContext("server-chain.pem", "server.key", protocol)
-    yield* SslContext.setVerify(ctx, true)
-    yield* SslContext.loadVerifyRootCertificates(ctx, fixture("root-ca.pem"))
-    return ctx
-  })
 
 describe("client verifies the server", () => {
   it.scopedLive("a trusted chain verifies; session describes the server's certificate", () =>
@@ -214,141 +193,170 @@ describe("client verifies the server", () => {
     }).pipe(Effect.provide(TestLayer)))
 })
 
-describe("server verifies the client", () => {
-  it.scopedLive("a client certificate under a loaded root is accepted; both sessions say so", () =>
+describe("host-name verification apart from the chain", () => {
+  it.scopedLive("off: a trusted certificate for another host is accepted; the chain is still checked", () =>
     Effect.gen(function*() {
-      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* verifyingServer() })
-      const server = yield* Effect.fork(Effect.scoped(Effect.flatMap(Ssl.accept(listener), (conn) =>
-        Effect.zipLeft(conn.session, Effect.zipRight(conn.output.write("hi\n"), conn.output.close)))))
-      const conn = yield* Ssl.connect("localhost", listener.address.port, yield* clientWith("client-chain.pem", "client.key"))
-      expect(yield* conn.input.readLine).toEqual(Option.some("hi"))
-      const serverSession = yield* Fiber.join(server)
-      expect(serverSession.verified).toBe(true)
-      const cert = Option.getOrThrow(serverSession.peerCertificate)
-      expect(cert.subject).toBe("/O=effect-ssl/CN=effect-ssl test client")
-      expect(cert.issuer).toBe("/O=effect-ssl/CN=effect-ssl Test Intermediate CA")
-      expect(cert.subjectAltNames).toEqual(["DNS:client.example.test"])
-      expect(cert.fingerprint256).toBe(x509("client.pem").fingerprint256)
-      expect((yield* conn.session).verified).toBe(true)
+      const wrongHost = yield* serveOn(yield* serverContext("wrong-host-chain.pem", "wrong-host.key"))
+      const expired = yield* serveOn(yield* serverContext("expired-chain.pem", "expired.key"))
+      const client = yield* clientContext()
+      const refused = yield* Effect.flip(Ssl.connect("localhost", wrongHost.address.port, client))
+      expect(refused).toMatchObject({ _tag: "VerifyError", reason: "HostnameMismatch" })
+
+      yield* SslContext.setVerifyHostname(client, false)
+      const conn = yield* Ssl.connect("localhost", wrongHost.address.port, client)
+      const session = yield* conn.session
+      expect(session.verified).toBe(true)
+      const peer = Option.getOrThrow(session.peerCertificate)
+      expect(Ssl.checkHostname(peer, "example.com")).toBe(true)
+      expect(Ssl.checkHostname(peer, "localhost")).toBe(false)
+      expect(Ssl.peerHostnames(peer)).toEqual(["example.com"])
+
+      const stillChecked = yield* Effect.flip(Ssl.connect("localhost", expired.address.port, client))
+      expect(stillChecked).toMatchObject({ _tag: "VerifyError", reason: "Expired" })
     }).pipe(Effect.provide(TestLayer)))
 
-  it.scopedLive("TLS 1.2, no client certificate: both handshakes fail with typed errors", () =>
+  it.scopedLive("a wildcard certificate matches one label, as Racket's ssl-peer-check-hostname", () =>
     Effect.gen(function*() {
-      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* verifyingServer("tls1.2") })
-      const server = yield* Effect.fork(Effect.scoped(failure(Ssl.accept(listener))))
-      const clientError = yield* failure(Ssl.connect("localhost", listener.address.port, yield* clientContext("tls1.2")))
-      const serverError = yield* Fiber.join(server)
-      expect(serverError).toMatchObject({ _tag: "HandshakeError", reason: "CertificateRequired", side: "server" })
-      // TLS 1.2 has no certificate_required alert: OpenSSL aborts with handshake_failure.
-      expect(clientError).toMatchObject({
-        _tag: "HandshakeError",
-        side: "client",
-        reason: "AlertReceived",
-        code: "ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE"
-      })
-    }).pipe(Effect.provide(TestLayer)))
-
-  it.scopedLive("TLS 1.3, no client certificate: the server fails; the client's first read does", () =>
-    Effect.gen(function*() {
-      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* verifyingServer("tls1.3") })
-      const server = yield* Effect.fork(Effect.scoped(failure(Ssl.accept(listener))))
-      // In TLS 1.3 the client's handshake is over before the server has seen its (empty) certificate.
-      const conn = yield* Ssl.connect("localhost", listener.address.port, yield* clientContext("tls1.3"))
-      const serverError = yield* Fiber.join(server)
-      expect(serverError).toMatchObject({ _tag: "HandshakeError", reason: "CertificateRequired", side: "server" })
-      const readError = yield* failure(conn.input.read())
-      expect(readError).toMatchObject({
-        _tag: "HandshakeError",
-        side: "client",
-        reason: "CertificateRequired",
-        code: "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED"
-      })
-    }).pipe(Effect.provide(TestLayer)))
-
-  for (const protocol of ["tls1.2", "tls1.3"] as const) {
-    it.scopedLive(`${protocol}: an untrusted client certificate fails on the server; the client sees a typed error`, () =>
-      Effect.gen(function*() {
-        const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* verifyingServer(protocol) })
-        // Accepted into the test's own scope: the failed accept must release its socket at once,
-        // or the client below would wait for the end of the test.
-        const server = yield* Effect.fork(failure(Ssl.accept(listener)))
-        const client = yield* clientWith("untrusted-client.pem", "untrusted-client.key", protocol)
-        const clientError = yield* failure(Effect.gen(function*() {
-          const conn = yield* Ssl.connect("localhost", listener.address.port, client)
-          return yield* conn.input.read()
-        }))
-        const serverError = yield* Fiber.join(server)
-        expect(serverError).toMatchObject({ _tag: "VerifyError", reason: "UnknownIssuer", side: "server" })
-        // Node verifies a client's chain only after the handshake (its OpenSSL verify callback
-        // always says yes), so no alert can be sent: the server resets the connection, which the
-        // client's handshake (TLS 1.2) or first read (TLS 1.3) reports as a reset, never as a
-        // clean end of input.
-        expect(SslError.isSslError(clientError)).toBe(true)
-        expect(clientError).toMatchObject({ reason: "Reset" })
-      }).pipe(Effect.provide(TestLayer)))
-  }
-
-  it.scopedLive("suggested CAs are not trusted unless also loaded as roots", () =>
-    Effect.gen(function*() {
-      // root suggested, not loaded: a client under it is refused
-      const onlySuggested = yield* serverContext()
-      yield* SslContext.setVerify(onlySuggested, true)
-      yield* SslContext.loadSuggestedCertificateAuthorities(onlySuggested, fixture("root-ca.pem"))
-      const a = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: onlySuggested })
-      const refused = yield* Effect.fork(Effect.scoped(failure(Ssl.accept(a))))
-      yield* Effect.exit(Effect.scoped(Effect.flatMap(
-        Ssl.connect("localhost", a.address.port, yield* clientWith("client-chain.pem", "client.key")),
-        (conn) => conn.input.read()
-      )))
-      expect(yield* Fiber.join(refused)).toMatchObject({ _tag: "VerifyError", reason: "UnknownIssuer", side: "server" })
-
-      // unknown CA suggested next to the real root: its client is still refused, the root's accepted
-      const mixed = yield* verifyingServer()
-      yield* SslContext.loadSuggestedCertificateAuthorities(mixed, fixture("unknown-ca.pem"))
-      const b = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: mixed })
-      const refusedToo = yield* Effect.fork(Effect.scoped(failure(Ssl.accept(b))))
-      yield* Effect.exit(Effect.scoped(Effect.flatMap(
-        Ssl.connect("localhost", b.address.port, yield* clientWith("untrusted-client.pem", "untrusted-client.key")),
-        (conn) => conn.input.read()
-      )))
-      expect(yield* Fiber.join(refusedToo)).toMatchObject({ _tag: "VerifyError", reason: "UnknownIssuer" })
-      const accepted = yield* Effect.fork(Effect.scoped(Effect.flatMap(Ssl.accept(b), (conn) => conn.session)))
-      yield* Effect.scoped(Ssl.connect("localhost", b.address.port, yield* clientWith("client-chain.pem", "client.key")))
-      expect((yield* Fiber.join(accepted)).verified).toBe(true)
+      const listener = yield* serveOn(yield* serverContext("wildcard-chain.pem", "wildcard.key"))
+      const client = yield* clientContext()
+      yield* SslContext.setVerifyHostname(client, false)
+      const peer = Option.getOrThrow((yield* (yield* Ssl.connect("127.0.0.1", listener.address.port, client)).session).peerCertificate)
+      expect(Ssl.checkHostname(peer, "www.example.test")).toBe(true)
+      expect(Ssl.checkHostname(peer, "a.b.example.test")).toBe(false)
+      expect(Ssl.checkHostname(peer, "example.test")).toBe(false)
     }).pipe(Effect.provide(TestLayer)))
 })
 
-describe("context changes apply to later connections", () => {
-  const subjectSeen = (port: number) =>
-    Effect.scoped(Effect.gen(function*() {
-      const conn = yield* Ssl.connect("localhost", port, yield* clientContext())
-      const session = yield* conn.session
-      expect(session.verified).toBe(true)
-      return Option.getOrThrow(session.peerCertificate).subject
-    }))
+// ---------------------------------------------------------------------------------------------
+// The peer certificate a session describes
 
-  it.scopedLive("loadCertificateChain + loadPrivateKey, then setIdentity, rotate a live listener", () =>
+/** What the openssl command says of a certificate file. */
+const openssl = (name: string) => {
+  const run = (script: string) =>
+    ChildProcess.execFileSync("bash", ["-c", script], { cwd: fixturesDir, env: { ...process.env, F: name } })
+  return {
+    der: new Uint8Array(run("openssl x509 -in \"$F\" -outform der")),
+    serialNumber: run("openssl x509 -in \"$F\" -noout -serial").toString().trim().replace(/^serial=/, ""),
+    spkiSha256: opensslPin(name)
+  }
+}
+
+const leaves = ["server.pem", "server-ec.pem", "server-ed25519.pem", "client.pem"] as const
+
+/** The peer certificate of a connection to a server with `chain` and `key`, unverified. */
+const peerOf = (chain: string, key: string) =>
+  Effect.gen(function*() {
+    const listener = yield* serveOn(yield* serverContext(chain, key))
+    const client = yield* SslContext.makeClient()
+    yield* SslContext.setVerify(client, false)
+    const conn = yield* Ssl.connect("127.0.0.1", listener.address.port, client)
+    return Option.getOrThrow((yield* conn.session).peerCertificate)
+  })
+
+describe("describeCertificate", () => {
+  for (const name of leaves) {
+    it(`${name}: der, serialNumber and spkiSha256 are what the openssl command prints`, () => {
+      const described = describeCertificate(new Crypto.X509Certificate(Fs.readFileSync(fixture(name))))
+      expect({
+        der: described.der,
+        serialNumber: described.serialNumber,
+        spkiSha256: described.spkiSha256
+      }).toEqual(openssl(name))
+      // plain bytes, not a Buffer (whose slice shares memory)
+      expect(Object.getPrototypeOf(described.der)).toBe(Uint8Array.prototype)
+    })
+  }
+
+  it("keeps what it had: subject and issuer in OpenSSL's one-line form, alt names, dates, fingerprint", () => {
+    const certificate = new Crypto.X509Certificate(Fs.readFileSync(fixture("server.pem")))
+    const described = describeCertificate(certificate)
+    expect(described.subject).toBe("/O=effect-ssl/CN=localhost")
+    expect(described.issuer).toBe("/O=effect-ssl/CN=effect-ssl Test Intermediate CA")
+    expect(described.subjectAltNames).toEqual(["DNS:localhost", "IP Address:127.0.0.1", "IP Address:0:0:0:0:0:0:0:1"])
+    expect(described.fingerprint256).toBe(certificate.fingerprint256)
+    expect(described.validFrom).toEqual(new Date("2025-01-01T00:00:00Z"))
+    expect(described.validTo).toEqual(new Date("2124-12-31T23:59:59Z"))
+  })
+})
+
+describe("the peer certificate of a handshake", () => {
+  it.scopedLive("carries der, serialNumber and spkiSha256 as the openssl command prints them", () =>
     Effect.gen(function*() {
-      const listener = yield* serveOn(yield* serverContext())
-      const port = listener.address.port
-      const before = yield* Ssl.connect("localhost", port, yield* clientContext())
-      expect(yield* subjectSeen(port)).toBe("/O=effect-ssl/CN=localhost")
-
-      yield* SslContext.loadCertificateChain(listener, fixture("other-server-chain.pem"))
-      yield* SslContext.loadPrivateKey(listener, fixture("other-server.key"))
-      expect(yield* subjectSeen(port)).toBe("/O=effect-ssl Rotated/CN=localhost")
-
-      yield* SslContext.setIdentity(listener, { chain: fixture("server-chain.pem"), key: fixture("server.key") })
-      expect(yield* subjectSeen(port)).toBe("/O=effect-ssl/CN=localhost")
-      yield* SslContext.setIdentity(listener, {
-        chain: fixture("other-server-chain.pem"),
-        key: fixture("other-server.key")
-      })
-      expect(yield* subjectSeen(port)).toBe("/O=effect-ssl Rotated/CN=localhost")
-
-      // the connection made before the rotations is untouched
-      yield* before.output.write("still here\n")
-      expect(yield* before.input.readLine).toEqual(Option.some("still here"))
-      expect(Option.getOrThrow((yield* before.session).peerCertificate).subject).toBe("/O=effect-ssl/CN=localhost")
+      for (const [chain, key, leaf] of [
+        ["server-chain.pem", "server.key", "server.pem"],
+        ["server-ed25519-chain.pem", "server-ed25519.key", "server-ed25519.pem"]
+      ] as const) {
+        const peer = yield* peerOf(chain, key)
+        expect({ der: peer.der, serialNumber: peer.serialNumber, spkiSha256: peer.spkiSha256 }).toEqual(openssl(leaf))
+      }
     }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a CN with a slash in it is one name: Ssl.checkHostname does not take its first half", () =>
+    Effect.gen(function*() {
+      const peer = yield* peerOf("cn-slash.pem", "cn-slash.key")
+      expect(Ssl.checkHostname(peer, "victim.example")).toBe(false)
+      expect(Ssl.checkHostname(peer, "admin")).toBe(false)
+      expect(Ssl.peerHostnames(peer)).toEqual(["victim.example/admin"])
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("two CNs and no alt names: both are names it is valid for, as OpenSSL checks them", () =>
+    Effect.gen(function*() {
+      const peer = yield* peerOf("two-cn.pem", "two-cn.key")
+      expect(Ssl.checkHostname(peer, "first.example")).toBe(true)
+      expect(Ssl.checkHostname(peer, "second.example")).toBe(true)
+      expect(Ssl.checkHostname(peer, "third.example")).toBe(false)
+      expect(Ssl.peerHostnames(peer)).toEqual(["first.example", "second.example"])
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+// ---------------------------------------------------------------------------------------------
+// Pinned public keys (SslContext.setPinnedPublicKeys): after the usual verification, the server's
+// chain must hold a certificate whose SubjectPublicKeyInfo digest is pinned.
+
+// Pins are computed with the `openssl` command, not with effect-ssl.
+const leafPin = opensslPin("server.pem")
+const intermediatePin = opensslPin("intermediate-ca.pem")
+const rootPin = opensslPin("root-ca.pem")
+const otherPin = opensslPin("unknown-ca.pem")
+
+const connectPinned = (port: number, pins: ReadonlyArray<string>) =>
+  Effect.scoped(Effect.gen(function*() {
+    const client = yield* clientContext()
+    yield* SslContext.setPinnedPublicKeys(client, pins)
+    const conn = yield* Ssl.connect("localhost", port, client)
+    yield* conn.output.write("pinned\n")
+    return yield* conn.input.readLine
+  }))
+
+describe("a client with pinned public keys", () => {
+  it.scopedLive("connects when the leaf, the intermediate or the root is pinned, and refuses a chain with none of them", () =>
+    Effect.gen(function*() {
+      const listener = yield* serveOn(yield* serverContext(), echo)
+      const port = listener.address.port
+      for (const pin of [leafPin, intermediatePin, rootPin]) {
+        expect(yield* connectPinned(port, [otherPin, pin])).toEqual(Option.some("pinned"))
+      }
+      const error = yield* Effect.flip(connectPinned(port, [otherPin]))
+      expect(error).toBeInstanceOf(SslError.VerifyError)
+      expect(error).toMatchObject({ reason: "PinMismatch", side: "client" })
+      // and no pins: no pinning
+      expect(yield* connectPinned(port, [])).toEqual(Option.some("pinned"))
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("the pin is what session.peerCertificate.spkiSha256 says", () =>
+    Effect.gen(function*() {
+      const listener = yield* serveOn(yield* serverContext(), echo)
+      const conn = yield* Ssl.connect("localhost", listener.address.port, yield* clientContext())
+      const session = yield* conn.session
+      expect(Option.map(session.peerCertificate, (c) => c.spkiSha256)).toEqual(Option.some(leafPin))
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.effect("pins that are not base64 SHA-256 digests are refused when set", () =>
+    Effect.gen(function*() {
+      const client = yield* SslContext.makeClient()
+      for (const bad of ["", "sha256/abc", leafPin.slice(1), `${leafPin}x`]) {
+        const error = yield* Effect.flip(SslContext.setPinnedPublicKeys(client, [bad]))
+        expect(error).toMatchObject({ _tag: "InvalidArgumentError", argument: "pins" })
+      }
+    }))
 })

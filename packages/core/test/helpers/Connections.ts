@@ -1,17 +1,24 @@
 /**
- * What tests do with connections: serve a listener in the background (echo by default) and read
- * an input to its end, saying how it ended.
+ * What tests do with connections: listen on loopback, serve a listener in the background (echo by
+ * default), accept one connection in the background, and read an input to its end, saying how it
+ * ended.
  */
 import { type Port, Ssl, type SslContext, type SslError } from "@effect-ssl/core"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { serverContext } from "./Contexts.js"
 
 /** A connection handler that echoes everything back, then closes its output (close_notify). */
 export const echo = (conn: Ssl.Connection): Effect.Effect<void, SslError.SslError> =>
   Effect.zipRight(Stream.run(conn.input.stream, conn.output.sink), conn.output.close)
+
+/** A listener on 127.0.0.1 (ephemeral port) with the fixture server chain, in the current scope. */
+export const localListener = Effect.flatMap(serverContext(), (context) => Ssl.listen(0, { hostname: "127.0.0.1", context }))
 
 /**
  * A listener on 127.0.0.1 (ephemeral port) served by `handler` (default: echo) in the background
@@ -25,6 +32,23 @@ export const serveOn = (
     const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context })
     yield* Effect.forkScoped(Ssl.serve(listener, handler))
     return listener
+  })
+
+/**
+ * Accepts one connection on `listener` in a fiber of the current scope: `connection` waits for it
+ * (or the accept's failure); the connection lives as long as that scope.
+ */
+export const acceptOne = (listener: Ssl.Listener): Effect.Effect<
+  { readonly connection: Effect.Effect<Ssl.Connection, SslError.SslError>; readonly fiber: Fiber.RuntimeFiber<boolean> },
+  never,
+  Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const done = yield* Deferred.make<Ssl.Connection, SslError.SslError>()
+    const fiber = yield* Effect.forkScoped(
+      Effect.flatMap(Effect.exit(Ssl.accept(listener)), (exit) => Deferred.complete(done, exit))
+    )
+    return { connection: Deferred.await(done), fiber }
   })
 
 /** How an input ended: cleanly (None after the data) or with a typed failure. */

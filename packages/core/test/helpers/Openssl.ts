@@ -7,6 +7,16 @@ import type * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
 import { fixture, fixturesDir } from "./Fixtures.js"
 
+/**
+ * The SHA-256 pin (base64) of the SubjectPublicKeyInfo of the first certificate in the fixture
+ * `name`, as the `openssl` command computes it.
+ */
+export const opensslPin = (name: string): string =>
+  ChildProcess.execFileSync("bash", [
+    "-c",
+    "openssl x509 -in \"$F\" -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64"
+  ], { env: { ...process.env, F: fixture(name) } }).toString().trim()
+
 /** A running `openssl` child process whose output the test can wait on. */
 export interface OpensslPeer {
   readonly child: ChildProcess.ChildProcess

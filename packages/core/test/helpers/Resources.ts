@@ -1,11 +1,18 @@
 /**
  * What a test leaves behind: the process's uncaught errors, its file descriptors and TCP handles,
  * and waits for conditions that settle asynchronously (without sleeping in their place).
+ *
+ * A test file that checks for leaks records a baseline before its tests (`resources`, or
+ * `warmBaseline` where what node:tls keeps loaded must not count) and, as its last test, waits
+ * with `backTo(baseline)`.
  */
+import { Ssl } from "@effect-ssl/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Fs from "node:fs"
+import { drain, localListener } from "./Connections.js"
+import { clientContext, TestLayer } from "./Contexts.js"
 
 /**
  * Records every 'uncaughtException' and 'unhandledRejection' of the process from now on; a test
@@ -78,3 +85,18 @@ export const backTo = (baseline: Resources, within: Duration.DurationInput = "5 
 /** Waits until a fiber is suspended (blocked on I/O or a wait), not running. */
 export const suspended = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
   eventually(`fiber ${fiber.id().id} suspended`, Fiber.status(fiber), (status) => status._tag === "Suspended")
+
+/**
+ * What the process holds once node:tls is loaded and a first connection on loopback has come and
+ * gone: a baseline that what node:tls and the fixtures keep open is part of.
+ */
+export const warmBaseline = Effect.gen(function*() {
+  yield* Effect.scoped(Effect.gen(function*() {
+    const listener = yield* localListener
+    const server = yield* Effect.fork(Effect.scoped(Effect.flatMap(Ssl.accept(listener), (conn) => drain(conn.input))))
+    yield* Effect.scoped(Effect.flatMap(clientContext(), (context) => Ssl.connect("localhost", listener.address.port, context)))
+    yield* Fiber.join(server)
+  }))
+  yield* backTo({ fds: Infinity, tcpSockets: 0, tcpServers: 0 })
+  return yield* resources
+}).pipe(Effect.provide(TestLayer))
