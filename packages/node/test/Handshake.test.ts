@@ -12,7 +12,7 @@ import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import { acceptOne, serveOn } from "../../core/test/helpers/Connections.js"
+import { acceptOne, localListener, serveOn } from "../../core/test/helpers/Connections.js"
 import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
 import { fixture } from "../../core/test/helpers/Fixtures.js"
 import { spawnOpenssl, sServer } from "../../core/test/helpers/Openssl.js"
@@ -162,9 +162,6 @@ describe("ciphers", () => {
 // its handshake with an RSA server, and both sessions name the suite.
 const suite = "DHE-RSA-AES128-GCM-SHA256"
 
-/** A listener with the RSA fixture chain, set up as every other (nothing about DHE). */
-const rsaListener = Effect.flatMap(serverContext(), (context) => Ssl.listen(0, { hostname: "127.0.0.1", context }))
-
 /** Accepts one connection and answers one line; the server's session. */
 const answerOnce = (listening: Ssl.Listener) =>
   Effect.fork(Effect.scoped(Effect.gen(function*() {
@@ -177,7 +174,8 @@ const answerOnce = (listening: Ssl.Listener) =>
 describe(`a TLS 1.2 client that offers only ${suite}`, () => {
   it.scopedLive("openssl s_client: the handshake completes with a DH key exchange", () =>
     Effect.gen(function*() {
-      const listening = yield* rsaListener
+      // The RSA fixture chain, set up as every other (nothing about DHE).
+      const listening = yield* localListener
       const server = yield* answerOnce(listening)
       const client = yield* spawnOpenssl([
         "s_client",
@@ -204,7 +202,7 @@ describe(`a TLS 1.2 client that offers only ${suite}`, () => {
 
   it.scopedLive("effect-ssl's own client (SslContext.setCiphers): both sessions say DHE", () =>
     Effect.gen(function*() {
-      const listening = yield* rsaListener
+      const listening = yield* localListener
       const server = yield* answerOnce(listening)
       const context = yield* clientContext("tls1.2")
       yield* SslContext.setCiphers(context, suite)

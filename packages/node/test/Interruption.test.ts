@@ -5,7 +5,7 @@
  * InterruptionProperty.test.ts.
  */
 import { Port, Ssl, SslContext } from "@effect-ssl/core"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -17,14 +17,7 @@ import * as Crypto from "node:crypto"
 import { localListener } from "../../core/test/helpers/Connections.js"
 import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
 import { rawClient, rawPeer, silentServer } from "../../core/test/helpers/RawPeers.js"
-import {
-  backTo,
-  eventually,
-  type Resources,
-  resources,
-  suspended,
-  watchProcess
-} from "../../core/test/helpers/Resources.js"
+import { backTo, eventually, leakCheck, resources, suspended } from "../../core/test/helpers/Resources.js"
 
 const decoder = new TextDecoder()
 const text = (bytes: Uint8Array) => decoder.decode(bytes)
@@ -48,14 +41,7 @@ const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     return [result, Date.now() - start] as const
   })
 
-let baseline: Resources
-const watcher = watchProcess()
-
-beforeAll(async () => {
-  baseline = await Effect.runPromise(resources)
-})
-
-afterAll(() => watcher.stop())
+const leaks = leakCheck()
 
 describe("connect", () => {
   it.scopedLive("interrupted during the handshake, it returns promptly and leaks no socket", () =>
@@ -308,9 +294,5 @@ describe("interrupted reads lose no bytes", () => {
 })
 
 describe("leaks", () => {
-  it.live("every socket and file descriptor of this file is released", () =>
-    Effect.gen(function*() {
-      yield* backTo(baseline)
-      expect(watcher.seen).toEqual([])
-    }))
+  it.live("every socket and file descriptor of this file is released", () => leaks.released)
 })

@@ -6,7 +6,7 @@
  */
 import { Ssl, SslContext } from "@effect-ssl/core"
 import { NodeSsl } from "@effect-ssl/node"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -20,15 +20,7 @@ import { drain, localListener } from "../../core/test/helpers/Connections.js"
 import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
 import { fixture } from "../../core/test/helpers/Fixtures.js"
 import { rawClient, rawPeer } from "../../core/test/helpers/RawPeers.js"
-import {
-  backTo,
-  eventually,
-  type Resources,
-  resources,
-  suspended,
-  warmBaseline,
-  watchProcess
-} from "../../core/test/helpers/Resources.js"
+import { backTo, eventually, leakCheck, resources, suspended } from "../../core/test/helpers/Resources.js"
 
 
 const detectingListener = Effect.flatMap(
@@ -43,15 +35,8 @@ const acceptAndDrain = (listener: Ssl.Listener) =>
 const connectTo = (listener: Ssl.Listener) =>
   Effect.flatMap(clientContext(), (context) => Ssl.connect("localhost", listener.address.port, context))
 
-let baseline: Resources
-const watcher = watchProcess()
-
 // What node:tls and the fixtures keep open once loaded is part of the baseline.
-beforeAll(async () => {
-  baseline = await Effect.runPromise(warmBaseline)
-})
-
-afterAll(() => watcher.stop())
+const leaks = leakCheck({ warm: true })
 
 describe("a connection's scope", () => {
   it.scopedLive("ending with success sends close_notify and releases both sockets", () =>
@@ -472,9 +457,5 @@ describe("a peer that reads nothing", () => {
 })
 
 describe("leaks", () => {
-  it.live("every socket and file descriptor of this file is released", () =>
-    Effect.gen(function*() {
-      yield* backTo(baseline)
-      expect(watcher.seen).toEqual([])
-    }))
+  it.live("every socket and file descriptor of this file is released", () => leaks.released)
 })

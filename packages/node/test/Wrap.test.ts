@@ -5,7 +5,7 @@
  */
 import { Port, Ssl, SslContext } from "@effect-ssl/core"
 import { NodeSsl } from "@effect-ssl/node"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -14,7 +14,7 @@ import * as Scope from "effect/Scope"
 import * as Crypto from "node:crypto"
 import { drain } from "../../core/test/helpers/Connections.js"
 import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
-import { backTo, eventually, type Resources, resources, watchProcess } from "../../core/test/helpers/Resources.js"
+import { eventually, leakCheck } from "../../core/test/helpers/Resources.js"
 
 const decoder = new TextDecoder()
 
@@ -50,14 +50,7 @@ const payload = (size: number) => {
 }
 const sha256 = (bytes: Uint8Array) => Crypto.createHash("sha256").update(bytes).digest("hex")
 
-let baseline: Resources
-const watcher = watchProcess()
-
-beforeAll(async () => {
-  baseline = await Effect.runPromise(resources)
-})
-
-afterAll(() => watcher.stop())
+const leaks = leakCheck()
 
 describe("wrap over Port.pipe", () => {
   for (const capacity of [1, 10, 100]) {
@@ -371,9 +364,5 @@ describe("a bare end of the transport (no close_notify) under wrap", () => {
 })
 
 describe("leaks", () => {
-  it.live("every socket and file descriptor of this file is released", () =>
-    Effect.gen(function*() {
-      yield* backTo(baseline)
-      expect(watcher.seen).toEqual([])
-    }))
+  it.live("every socket and file descriptor of this file is released", () => leaks.released)
 })

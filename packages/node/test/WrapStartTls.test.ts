@@ -6,7 +6,7 @@
  */
 import { Ssl } from "@effect-ssl/core"
 import { NodeSsl } from "@effect-ssl/node"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
@@ -18,7 +18,7 @@ import { drain } from "../../core/test/helpers/Connections.js"
 import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
 import { fixture } from "../../core/test/helpers/Fixtures.js"
 import { spawnOpenssl } from "../../core/test/helpers/Openssl.js"
-import { backTo, type Resources, resources, suspended, watchProcess } from "../../core/test/helpers/Resources.js"
+import { leakCheck, suspended } from "../../core/test/helpers/Resources.js"
 
 const clientOptions = Effect.map(clientContext(), (context) => ({
   mode: "connect" as const,
@@ -27,14 +27,7 @@ const clientOptions = Effect.map(clientContext(), (context) => ({
 }))
 const serverOptions = Effect.map(serverContext(), (context) => ({ mode: "accept" as const, context }))
 
-let baseline: Resources
-const watcher = watchProcess()
-
-beforeAll(async () => {
-  baseline = await Effect.runPromise(resources)
-})
-
-afterAll(() => watcher.stop())
+const leaks = leakCheck()
 
 describe("STARTTLS over TCP (tcpListen, tcpAccept, tcpConnect)", () => {
   /** A STARTTLS server: a plaintext greeting and command, then TLS on the same connection. */
@@ -272,9 +265,5 @@ describe("STARTTLS over TCP (tcpListen, tcpAccept, tcpConnect)", () => {
 })
 
 describe("leaks", () => {
-  it.live("every socket and file descriptor of this file is released", () =>
-    Effect.gen(function*() {
-      yield* backTo(baseline)
-      expect(watcher.seen).toEqual([])
-    }))
+  it.live("every socket and file descriptor of this file is released", () => leaks.released)
 })

@@ -2,11 +2,11 @@
  * What a test leaves behind: the process's uncaught errors, its file descriptors and TCP handles,
  * and waits for conditions that settle asynchronously (without sleeping in their place).
  *
- * A test file that checks for leaks records a baseline before its tests (`resources`, or
- * `warmBaseline` where what node:tls keeps loaded must not count) and, as its last test, waits
- * with `backTo(baseline)`.
+ * A test file that checks for leaks as a whole calls `leakCheck()` at its top and runs
+ * `released` as its last test.
  */
 import { Ssl } from "@effect-ssl/core"
+import { afterAll, beforeAll, expect } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -100,3 +100,23 @@ export const warmBaseline = Effect.gen(function*() {
   yield* backTo({ fds: Infinity, tcpSockets: 0, tcpServers: 0 })
   return yield* resources
 }).pipe(Effect.provide(TestLayer))
+
+/**
+ * A test file's leak check, called at its top level: before the file's tests it records what the
+ * process holds (`warmBaseline` when `warm`, else `resources`) and starts watching for uncaught
+ * errors; `released`, run as the file's last test, waits until the process holds no more than
+ * that and expects no uncaught error.
+ */
+export const leakCheck = (options: { readonly warm?: boolean } = {}) => {
+  let baseline: Resources = { fds: 0, tcpSockets: 0, tcpServers: 0 }
+  const watcher = watchProcess()
+  beforeAll(async () => {
+    baseline = await Effect.runPromise(options.warm === true ? warmBaseline : resources)
+  })
+  afterAll(() => watcher.stop())
+  const released: Effect.Effect<void, Error> = Effect.gen(function*() {
+    yield* backTo(baseline)
+    expect(watcher.seen).toEqual([])
+  })
+  return { released }
+}
