@@ -12,10 +12,10 @@ import * as Path from "node:path"
 import * as Tls from "node:tls"
 import { fileURLToPath } from "node:url"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
+import { sServerAccepting, sServerArgs } from "../../core/test/helpers/Openssl.js"
 
 const bin = fileURLToPath(new URL("../bin/effect-ssl.js", import.meta.url))
-const fixtures = fileURLToPath(new URL("../../core/test/fixtures/", import.meta.url))
-const fixture = (name: string) => Path.join(fixtures, name)
 const testPem = TestCertificates.path
 
 // ---------------------------------------------------------------------------------------------
@@ -119,16 +119,6 @@ const exec = (command: string, args: ReadonlyArray<string>, options: { cwd?: str
     child.stdin?.end(options.input ?? "")
   })
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = Net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as Net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
-
 /** `effect-ssl serve` on an ephemeral port, once it says it is listening. */
 const serve = async (args: ReadonlyArray<string> = []) => {
   const proc = cli(["serve", "0", ...args])
@@ -136,26 +126,15 @@ const serve = async (args: ReadonlyArray<string> = []) => {
   return { proc, port: Number(match[1]) }
 }
 
-/** `openssl s_server` on 127.0.0.1 serving `leaf` with the fixture intermediate, once it accepts. */
+/**
+ * `openssl s_server` on 127.0.0.1, on a port the kernel picks, serving `leaf` with the fixture
+ * intermediate for one connection, once it accepts.
+ */
 const sServer = async (leaf: string, key: string, extra: ReadonlyArray<string> = []) => {
-  const port = await freePort()
   // s_server's stdin stays open (a pipe): at its end s_server would shut down.
-  const proc = spawnProc("openssl", [
-    "s_server",
-    "-accept",
-    `127.0.0.1:${port}`,
-    "-cert",
-    fixture(leaf),
-    "-cert_chain",
-    fixture("intermediate-ca.pem"),
-    "-key",
-    fixture(key),
-    "-naccept",
-    "1",
-    ...extra
-  ])
-  await proc.waitFor("stdout", /^ACCEPT$/m)
-  return { proc, port }
+  const proc = spawnProc("openssl", [...sServerArgs("127.0.0.1:0", leaf, key), "-naccept", "1", ...extra])
+  const accepting = await proc.waitFor("stdout", sServerAccepting)
+  return { proc, port: Number(accepting[1]) }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -18,9 +18,10 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
+import { sServerAccepting, sServerArgs } from "../../core/test/helpers/Openssl.js"
 
 const root = fileURLToPath(new URL("../../../", import.meta.url))
-const fixtures = fileURLToPath(new URL("../../core/test/fixtures/", import.meta.url))
 const roundtrip = fileURLToPath(new URL("install/roundtrip.mjs", import.meta.url))
 
 /** The versions of the workspace's lockfile, so the project installs what the tests ran with. */
@@ -115,9 +116,7 @@ beforeAll(async () => {
     Path.join(project, "package.json"),
     JSON.stringify({ name: "effect-ssl-install-test", private: true, type: "module" }, null, 2)
   )
-  for (const name of ["root-ca.pem", "server.pem", "intermediate-ca.pem", "server.key"]) {
-    Fs.copyFileSync(Path.join(fixtures, name), Path.join(project, name))
-  }
+  Fs.copyFileSync(fixture("root-ca.pem"), Path.join(project, "root-ca.pem"))
   Fs.copyFileSync(roundtrip, Path.join(project, "roundtrip.mjs"))
 
   const installed = await run(
@@ -158,30 +157,16 @@ const dataFile = async (): Promise<{ readonly file: string; readonly sha1sum: st
  */
 const sServer = (): Promise<{ readonly port: number; readonly exited: Promise<number | null> }> =>
   new Promise((resolve, reject) => {
-    const child = spawn(
-      "openssl",
-      [
-        "s_server",
-        "-accept",
-        "127.0.0.1:0",
-        "-cert",
-        "server.pem",
-        "-cert_chain",
-        "intermediate-ca.pem",
-        "-key",
-        "server.key",
-        "-rev",
-        "-naccept",
-        "1"
-      ],
-      { cwd: project, stdio: ["ignore", "pipe", "pipe"] }
-    )
+    const child = spawn("openssl", [...sServerArgs("127.0.0.1:0"), "-rev", "-naccept", "1"], {
+      cwd: project,
+      stdio: ["ignore", "pipe", "pipe"]
+    })
     children.add(child)
     const exited = new Promise<number | null>((done) => child.on("close", (code) => done(code)))
     let output = ""
     const onData = (text: string) => {
       output += text
-      const match = /^ACCEPT 127\.0\.0\.1:(\d+)$/m.exec(output)
+      const match = sServerAccepting.exec(output)
       if (match !== null) resolve({ port: Number(match[1]), exited })
     }
     child.stdout.setEncoding("utf8").on("data", onData)

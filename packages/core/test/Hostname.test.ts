@@ -2,14 +2,11 @@ import { Pki, Ssl } from "@effect-ssl/core"
 import { NodeSsl } from "@effect-ssl/node"
 import { expect, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as fs from "node:fs"
-import { fileURLToPath } from "node:url"
-
-const fixture = (name: string): string => fs.readFileSync(fileURLToPath(new URL(`fixtures/${name}`, import.meta.url)), "utf8")
+import { readFixture } from "./helpers/Fixtures.js"
 
 /** The fixture's certificate as the platform describes it (what a handshake reports). */
 const peer = (name: string) =>
-  Effect.flatMap(Effect.orDie(Pki.parseCertificates(fixture(name))), (certs) => Pki.describe(certs[0]!))
+  Effect.flatMap(Effect.orDie(Pki.parseCertificates(readFixture(name))), (certs) => Pki.describe(certs[0]!))
 
 layer(NodeSsl.layer)("host names of a certificate, as OpenSSL reads them", (it) => {
   it.effect("lists the DNS subject alt names, ignoring the CN when there are any", () =>

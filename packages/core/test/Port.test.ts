@@ -10,6 +10,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
+import { pick, prng, randomInt } from "./helpers/Random.js"
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -73,21 +74,6 @@ const expectIoError = (result: Either.Either<unknown, unknown>, reason: SslError
 const collectGarbage = (): (() => void) => {
   v8.setFlagsFromString("--expose-gc")
   return vm.runInNewContext("gc") as () => void
-}
-
-/** A small seeded PRNG (mulberry32), so a failing round can be replayed. */
-const prng = (seed: number) => {
-  let a = seed >>> 0
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1))
-  const pick = <A>(xs: ReadonlyArray<A>): A => xs[int(0, xs.length - 1)]!
-  return { next, int, pick }
 }
 
 describe("Port.pipe", () => {
@@ -631,14 +617,14 @@ describe("Port.Input under interruption", () => {
     Effect.gen(function*() {
       for (let seed = 1; seed <= 30; seed++) {
         const rng = prng(seed)
-        const capacity = rng.pick([1, 3, 64, 1 << 20])
-        const total = rng.int(500, 6000)
+        const capacity = pick(rng, [1, 3, 64, 1 << 20])
+        const total = randomInt(rng, 500, 6000)
         // lowercase letters numbered by position, with random newlines for readLine
         const data = new Uint8Array(total)
-        for (let i = 0; i < total; i++) data[i] = rng.next() < 0.03 ? 10 : 97 + (i % 26)
+        for (let i = 0; i < total; i++) data[i] = rng() < 0.03 ? 10 : 97 + (i % 26)
         const pieces: Array<number> = []
         for (let left = total; left > 0;) {
-          const n = Math.min(left, rng.int(1, 16))
+          const n = Math.min(left, randomInt(rng, 1, 16))
           pieces.push(n)
           left -= n
         }
@@ -662,8 +648,8 @@ describe("Port.Input under interruption", () => {
         while (true) {
           rounds++
           expect(rounds, `seed ${seed}: no progress`).toBeLessThan(100_000)
-          const k = rng.int(1, 400)
-          const kind = rng.pick(["read", "readExactly", "readLine", "readAll"] as const)
+          const k = randomInt(rng, 1, 400)
+          const kind = pick(rng, ["read", "readExactly", "readLine", "readAll"] as const)
           const op: Effect.Effect<Got, SslError.SslError> = kind === "read"
             ? Effect.map(b.input.read(k), (o) => ({
               bytes: Option.getOrElse(o, () => new Uint8Array(0)),
@@ -685,7 +671,7 @@ describe("Port.Input under interruption", () => {
             }))
             : Effect.map(b.input.readAll, (bytes) => ({ bytes, eof: true }))
           const fiber = yield* Effect.fork(op)
-          yield* Effect.repeatN(Effect.yieldNow(), rng.int(0, 40))
+          yield* Effect.repeatN(Effect.yieldNow(), randomInt(rng, 0, 40))
           const exit = yield* Fiber.interrupt(fiber)
           if (Exit.isFailure(exit)) {
             expect(Exit.isInterrupted(exit), `seed ${seed}: ${kind} failed`).toBe(true)
@@ -720,14 +706,14 @@ describe("Port.Input under interruption", () => {
         yield* a.output.close
         let pos = 0
         while (pos < total) {
-          const kind = rng.pick(["readExactly", "readAll", "readLine"] as const)
+          const kind = pick(rng, ["readExactly", "readAll", "readLine"] as const)
           const op: Effect.Effect<Uint8Array, SslError.SslError> = kind === "readExactly"
-            ? b.input.readExactly(Math.min(total - pos, rng.int(1, 5000)))
+            ? b.input.readExactly(Math.min(total - pos, randomInt(rng, 1, 5000)))
             : kind === "readAll"
             ? b.input.readAll
             : Effect.map(b.input.readLine, (o) => bytes(Option.getOrElse(o, () => "") + "\n"))
           const fiber = yield* Effect.fork(op)
-          yield* Effect.repeatN(Effect.yieldNow(), rng.int(0, 8))
+          yield* Effect.repeatN(Effect.yieldNow(), randomInt(rng, 0, 8))
           const exit = yield* Fiber.interrupt(fiber)
           if (Exit.isSuccess(exit)) {
             expect(exit.value, `round ${round}: ${kind} at ${pos}`).toEqual(

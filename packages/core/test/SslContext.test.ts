@@ -10,13 +10,12 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as nodePath from "node:path"
-import { fileURLToPath } from "node:url"
 import * as Pki from "../src/Pki.js"
 import * as Protocol from "../src/Protocol.js"
 import * as SslContext from "../src/SslContext.js"
 import type { CertificateLoadError, PrivateKeyLoadError } from "../src/SslError.js"
+import { fixture, fixturesDir } from "./helpers/Fixtures.js"
 
-const fixture = (name: string): string => fileURLToPath(new URL(`fixtures/${name}`, import.meta.url))
 const text = (name: string): string => fs.readFileSync(fixture(name), "utf8")
 const bytes = (name: string): Uint8Array => new Uint8Array(fs.readFileSync(fixture(name)))
 
@@ -530,7 +529,7 @@ layer(Platform)("SslContext", (it) => {
 
     it.effect("a directory: IsDirectory", () =>
       Effect.gen(function*() {
-        const path = fileURLToPath(new URL("fixtures", import.meta.url))
+        const path = fixturesDir.replace(/\/$/, "")
         expectReason(yield* certificateFailure(path), "CertificateLoadError", "IsDirectory", path)
         expectReason(yield* keyFailure(path), "PrivateKeyLoadError", "IsDirectory", path)
       }).pipe(Effect.provide(NodeContext.layer)))

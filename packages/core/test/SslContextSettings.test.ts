@@ -9,14 +9,13 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as nodePath from "node:path"
-import { fileURLToPath } from "node:url"
+import { fixture } from "./helpers/Fixtures.js"
 
-const fixture = (name: string) => fileURLToPath(new URL(`fixtures/${name}`, import.meta.url))
 
 /** Files, and certificates read by OpenSSL (node:crypto), without NodeSsl's cipher validator. */
 const Files = Layer.merge(NodeContext.layer, Layer.effect(Pki.Pki, Pki.Pki).pipe(Layer.provide(NodeSsl.layer)))
 
-describe("SslContext settings beyond the seed", () => {
+describe("SslContext settings", () => {
   it.effect("a sealed context refuses every change with a typed error saying it is sealed", () =>
     Effect.gen(function*() {
       const ctx = yield* SslContext.makeServer()

@@ -2,12 +2,17 @@
  * Hostile and broken peers. One listener, served by `Ssl.serve`, is fed random bytes, truncated
  * ClientHellos, plain HTTP, silence and resets while good clients keep being served; every bad
  * connection ends with a typed error on the server side (seen through `serve`'s `onError`) and is
- * released. Then the other way round: effect-ssl's client pointed at servers that are not TLS.
+ * released; a single accept fails with its own typed error and the next one succeeds; a listener
+ * that requires client certificates outlives garbage and untrusted clients. Then the other way
+ * round: effect-ssl's client pointed at servers that are not TLS (HTTP, noise, echo, silence,
+ * hang-ups and resets), each a typed error, never a hang.
  */
 import { Ssl, SslContext, SslError } from "@effect-ssl/core"
+import { NodeSsl } from "@effect-ssl/node"
 import { afterAll, describe, expect, it, layer } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -16,23 +21,18 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Http from "node:http"
 import * as Net from "node:net"
+import { echo, serveOn } from "../../core/test/helpers/Connections.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
+import { prng, seededBytes } from "../../core/test/helpers/Random.js"
 import {
-  backTo,
   captureClientHello,
-  clientContext,
-  echo,
-  eventually,
-  prng,
   type RawEnding,
   rawPeer,
-  resources,
-  seededBytes,
-  serverContext,
   silentServer,
-  tcpServer,
-  TestLayer,
-  watchProcess
-} from "./helpers.js"
+  tcpServer
+} from "../../core/test/helpers/RawPeers.js"
+import { backTo, eventually, resources, watchProcess } from "../../core/test/helpers/Resources.js"
 
 const watcher = watchProcess()
 afterAll(() => {
@@ -253,6 +253,91 @@ layer(ArenaLive, { excludeTestServices: true })("a listener under attack", (it) 
 })
 
 // ---------------------------------------------------------------------------------------------
+// Listeners of their own: one accept at a time, and one that requires client certificates
+
+describe("Ssl.accept of a client that is not TLS", () => {
+  it.live("the server side: HTTP, noise, silence and hang-ups fail accept with typed errors", () =>
+    Effect.gen(function*() {
+      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* serverContext() }).pipe(
+        Ssl.withHandshakeTimeout("300 millis")
+      )
+      const acceptWith = (client: (socket: Net.Socket) => void) =>
+        Effect.gen(function*() {
+          const accepting = yield* Effect.fork(Effect.scoped(Effect.flip(Ssl.accept(listener))))
+          const socket = Net.connect({ host: "127.0.0.1", port: listener.address.port })
+          socket.on("error", () => {})
+          socket.on("connect", () => client(socket))
+          return yield* Effect.ensuring(Fiber.join(accepting), Effect.sync(() => socket.destroy()))
+        })
+      expect(yield* acceptWith((s) => s.write("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"))).toMatchObject({
+        _tag: "HandshakeError",
+        reason: "NotTls",
+        side: "server",
+        code: "ERR_SSL_HTTP_REQUEST"
+      })
+      expect(yield* acceptWith((s) => s.write(seededBytes(prng(7), 512)))).toMatchObject({ _tag: "HandshakeError", reason: "NotTls" })
+      expect(yield* acceptWith(() => {})).toMatchObject({ _tag: "HandshakeError", reason: "Timeout", side: "server" })
+      expect(yield* acceptWith((s) => s.end())).toMatchObject({ _tag: "HandshakeError", reason: "PeerClosed" })
+    }).pipe(Effect.scoped, Effect.provide(TestLayer)))
+})
+
+describe("a listener outlives its bad clients", () => {
+  it.scopedLive("after a garbage client and a client that fails verification, a good client is served", () =>
+    Effect.gen(function*() {
+      const ctx = yield* serverContext()
+      yield* SslContext.setVerify(ctx, true)
+      yield* SslContext.loadVerifyRootCertificates(ctx, fixture("root-ca.pem"))
+      const listener = yield* serveOn(ctx, echo)
+      const port = listener.address.port
+
+      // 1. garbage over plain TCP: the server drops it
+      const garbage = yield* Effect.scoped(Effect.gen(function*() {
+        const plain = yield* NodeSsl.tcpConnect("127.0.0.1", port)
+        yield* plain.output.write(seededBytes(prng(99), 2048))
+        return yield* Effect.either(plain.input.readAll)
+      }))
+      // whatever came back (an alert, or nothing), the server ended it
+      expect(garbage._tag === "Left" ? SslError.isSslError(garbage.left) : true).toBe(true)
+
+      // 2. a certificate from an unknown CA: refused
+      const untrusted = yield* clientContext()
+      yield* SslContext.loadCertificateChain(untrusted, fixture("untrusted-client.pem"))
+      yield* SslContext.loadPrivateKey(untrusted, fixture("untrusted-client.key"))
+      const refused = yield* Effect.scoped(Effect.flip(Effect.flatMap(
+        Ssl.connect("localhost", port, untrusted),
+        (conn) => Effect.zipRight(conn.output.write("let me in\n"), conn.input.read())
+      )))
+      expect(SslError.isSslError(refused)).toBe(true)
+
+      // 3. a good client is still served
+      const good = yield* clientContext()
+      yield* SslContext.loadCertificateChain(good, fixture("client-chain.pem"))
+      yield* SslContext.loadPrivateKey(good, fixture("client.key"))
+      const conn = yield* Ssl.connect("localhost", port, good)
+      yield* conn.output.write("hello\n")
+      expect(yield* conn.input.readLine).toEqual(Option.some("hello"))
+      yield* conn.output.close
+      expect(yield* conn.input.read()).toEqual(Option.none())
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("Ssl.accept: a failed handshake fails that accept only; the next one succeeds", () =>
+    Effect.gen(function*() {
+      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* serverContext() })
+      const first = yield* Effect.fork(Effect.scoped(Effect.flip(Ssl.accept(listener))))
+      const plain = yield* Effect.scoped(Effect.gen(function*() {
+        const tcp = yield* NodeSsl.tcpConnect("127.0.0.1", listener.address.port)
+        yield* tcp.output.write("HELO not-tls\r\n")
+        return yield* Effect.either(tcp.input.readAll)
+      }))
+      expect(plain._tag === "Left" ? SslError.isSslError(plain.left) : true).toBe(true)
+      expect(yield* Fiber.join(first)).toMatchObject({ _tag: "HandshakeError", reason: "NotTls", side: "server" })
+      const second = yield* Effect.fork(Effect.scoped(Effect.flatMap(Ssl.accept(listener), (conn) => conn.session)))
+      yield* Effect.scoped(Ssl.connect("localhost", listener.address.port, yield* clientContext()))
+      expect((yield* Fiber.join(second)).protocol).toBe("TLSv1.3")
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+// ---------------------------------------------------------------------------------------------
 // effect-ssl's client against servers that are not TLS
 
 describe("a client pointed at a server that is not TLS", () => {
@@ -277,6 +362,46 @@ describe("a client pointed at a server that is not TLS", () => {
       expect(error).toMatchObject({ side: "client" })
       return error as SslError.HandshakeError
     })
+
+  it.live("an HTTP server answering 400: HandshakeError NotTls", () =>
+    Effect.gen(function*() {
+      const { port } = yield* tcpServer((socket) => {
+        socket.once("data", () => socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n"))
+      })
+      const error = yield* Effect.flip(Effect.scoped(Ssl.connect("localhost", port, yield* clientContext())))
+      expect(error).toMatchObject({ _tag: "HandshakeError", reason: "NotTls", side: "client" })
+      expect(error.message).toContain(`localhost:${port}`)
+    }).pipe(Effect.scoped, Effect.provide(TestLayer)))
+
+  it.live("a server sending random bytes: HandshakeError NotTls", () =>
+    Effect.gen(function*() {
+      const { port } = yield* tcpServer((socket) => {
+        socket.once("data", () => socket.write(seededBytes(prng(0x2545f491), 512)))
+      })
+      const error = yield* Effect.flip(Effect.scoped(Ssl.connect("localhost", port, yield* clientContext())))
+      expect(error).toMatchObject({ _tag: "HandshakeError", reason: "NotTls", side: "client" })
+    }).pipe(Effect.scoped, Effect.provide(TestLayer)))
+
+  it.live("a server that hangs up at once: HandshakeError PeerClosed", () =>
+    Effect.gen(function*() {
+      const { port } = yield* tcpServer((socket) => void socket.end())
+      const error = yield* Effect.flip(Effect.scoped(Ssl.connect("localhost", port, yield* clientContext())))
+      expect(error).toMatchObject({ _tag: "HandshakeError", reason: "PeerClosed", side: "client" })
+    }).pipe(Effect.scoped, Effect.provide(TestLayer)))
+
+  it.live("a silent server: HandshakeError Timeout after Ssl.withHandshakeTimeout", () =>
+    Effect.gen(function*() {
+      const silent = yield* silentServer
+      const started = Date.now()
+      const error = yield* Effect.flip(Effect.scoped(
+        Ssl.connect("localhost", silent.port, yield* clientContext()).pipe(Ssl.withHandshakeTimeout("300 millis"))
+      ))
+      const elapsed = Date.now() - started
+      expect(error).toMatchObject({ _tag: "HandshakeError", reason: "Timeout", side: "client" })
+      expect(elapsed).toBeGreaterThanOrEqual(290)
+      expect(elapsed).toBeLessThan(Duration.toMillis("5 seconds"))
+      expect(silent.connections()).toBe(1)
+    }).pipe(Effect.scoped, Effect.provide(TestLayer)))
 
   it.scopedLive("a TCP echo server (our own ClientHello comes back): HandshakeError, not a hang", () =>
     Effect.gen(function*() {

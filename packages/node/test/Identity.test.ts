@@ -1,7 +1,8 @@
 /**
  * A context's identity as OpenSSL judges it: a key belongs to a certificate when OpenSSL says so
  * (Ed25519, EC keys without their public point, either load order), passphrase-protected keys,
- * and PKCS#12 files. Every identity that loads is then served to a verifying client.
+ * and PKCS#12 files. Every identity that loads is then served to a verifying client; a listener's
+ * identity changes (rotation) apply to its later connections.
  */
 import { Ssl, SslContext } from "@effect-ssl/core"
 import { afterAll, describe, expect, it } from "@effect/vitest"
@@ -9,7 +10,10 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
-import { clientContext, fixture, serveOn, serverContext, TestLayer, watchProcess } from "./helpers.js"
+import { serveOn } from "../../core/test/helpers/Connections.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
+import { watchProcess } from "../../core/test/helpers/Resources.js"
 
 const watcher = watchProcess()
 afterAll(() => {
@@ -239,5 +243,40 @@ describe("PKCS#12", () => {
       yield* SslContext.seal(server)
       const sealed = yield* Effect.flip(SslContext.loadPkcs12(server, fixture("server.p12"), { passphrase: "secret" }))
       expect(sealed).toMatchObject({ _tag: "PrivateKeyLoadError", reason: "Sealed" })
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+describe("context changes apply to later connections", () => {
+  const subjectSeen = (port: number) =>
+    Effect.scoped(Effect.gen(function*() {
+      const conn = yield* Ssl.connect("localhost", port, yield* clientContext())
+      const session = yield* conn.session
+      expect(session.verified).toBe(true)
+      return Option.getOrThrow(session.peerCertificate).subject
+    }))
+
+  it.scopedLive("loadCertificateChain + loadPrivateKey, then setIdentity, rotate a live listener", () =>
+    Effect.gen(function*() {
+      const listener = yield* serveOn(yield* serverContext())
+      const port = listener.address.port
+      const before = yield* Ssl.connect("localhost", port, yield* clientContext())
+      expect(yield* subjectSeen(port)).toBe("/O=effect-ssl/CN=localhost")
+
+      yield* SslContext.loadCertificateChain(listener, fixture("other-server-chain.pem"))
+      yield* SslContext.loadPrivateKey(listener, fixture("other-server.key"))
+      expect(yield* subjectSeen(port)).toBe("/O=effect-ssl Rotated/CN=localhost")
+
+      yield* SslContext.setIdentity(listener, { chain: fixture("server-chain.pem"), key: fixture("server.key") })
+      expect(yield* subjectSeen(port)).toBe("/O=effect-ssl/CN=localhost")
+      yield* SslContext.setIdentity(listener, {
+        chain: fixture("other-server-chain.pem"),
+        key: fixture("other-server.key")
+      })
+      expect(yield* subjectSeen(port)).toBe("/O=effect-ssl Rotated/CN=localhost")
+
+      // the connection made before the rotations is untouched
+      yield* before.output.write("still here\n")
+      expect(yield* before.input.readLine).toEqual(Option.some("still here"))
+      expect(Option.getOrThrow((yield* before.session).peerCertificate).subject).toBe("/O=effect-ssl/CN=localhost")
     }).pipe(Effect.provide(TestLayer)))
 })

@@ -1,10 +1,11 @@
 /**
- * Interruption and concurrency: connect, accept and reads that are interrupted (or time out) return
- * promptly, leak nothing and lose no bytes; reads and writes run at once; a writer faster than
- * its reader is held back.
+ * Interruption: connect, accept (with or without an ALPN list to read the ClientHello for), wrap
+ * and reads that are interrupted or time out (on the live clock and on the TestClock) return
+ * promptly, leak nothing and lose no bytes. The same at random moments, hundreds of times:
+ * InterruptionProperty.test.ts.
  */
-import { Port, Ssl } from "@effect-ssl/core"
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Port, Ssl, SslContext } from "@effect-ssl/core"
+import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -13,24 +14,13 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 import * as Crypto from "node:crypto"
-import {
-  backTo,
-  clientContext,
-  eventually,
-  rawClient,
-  resources,
-  type Resources,
-  serverContext,
-  silentServer,
-  suspended,
-  TestLayer,
-  watchProcess
-} from "./helpers.js"
+import { localListener } from "../../core/test/helpers/Connections.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { rawClient, rawPeer, silentServer } from "../../core/test/helpers/RawPeers.js"
+import { backTo, eventually, leakCheck, resources, suspended } from "../../core/test/helpers/Resources.js"
 
 const decoder = new TextDecoder()
 const text = (bytes: Uint8Array) => decoder.decode(bytes)
-
-const localListener = Effect.flatMap(serverContext(), (context) => Ssl.listen(0, { hostname: "127.0.0.1", context }))
 
 const connectTo = (port: number) => Effect.flatMap(clientContext(), (context) => Ssl.connect("localhost", port, context))
 
@@ -51,14 +41,7 @@ const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     return [result, Date.now() - start] as const
   })
 
-let baseline: Resources
-const watcher = watchProcess()
-
-beforeAll(async () => {
-  baseline = await Effect.runPromise(resources)
-})
-
-afterAll(() => watcher.stop())
+const leaks = leakCheck()
 
 describe("connect", () => {
   it.scopedLive("interrupted during the handshake, it returns promptly and leaks no socket", () =>
@@ -144,6 +127,24 @@ describe("accept", () => {
       const server = yield* Fiber.join(accepted)
       yield* server.output.write("served\n")
       expect(yield* client.input.readLine).toEqual(Option.some("served"))
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("an accept of a server with ALPN, waiting for a ClientHello, is interruptible and releases the socket", () =>
+    Effect.gen(function*() {
+      const server = yield* serverContext()
+      yield* SslContext.setAlpn(server, ["h2"])
+      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: server })
+      const baseline = yield* resources
+      // Half a ClientHello record header, then silence.
+      const peer = yield* Effect.fork(rawPeer(listener.address.port, new Uint8Array([22, 3]), "silent"))
+      // The TCP connection is taken first, so that the suspended handshake is the offer's read.
+      const handshake = yield* listener.acceptTransport
+      const accepting = yield* Effect.fork(Effect.scoped(handshake))
+      yield* suspended(accepting)
+      yield* Fiber.interrupt(accepting)
+      // The peer's socket is closed by the server, and nothing is left open.
+      expect(yield* Fiber.join(peer)).toBe(0)
+      yield* backTo(baseline)
     }).pipe(Effect.provide(TestLayer)))
 })
 
@@ -292,136 +293,6 @@ describe("interrupted reads lose no bytes", () => {
     }).pipe(Effect.provide(TestLayer)))
 })
 
-describe("full duplex and backpressure", () => {
-  it.scopedLive("16 MiB each way at once over one connection, one fiber reading while another writes", () =>
-    Effect.gen(function*() {
-      const { client, server } = yield* connectedPair
-      const size = 16 * 1024 * 1024
-      const up = new Uint8Array(Crypto.randomBytes(size))
-      const down = new Uint8Array(Crypto.randomBytes(size))
-      const sha = (bytes: Uint8Array) => Crypto.createHash("sha256").update(bytes).digest("hex")
-      const send = (conn: Ssl.Connection, bytes: Uint8Array) =>
-        Effect.gen(function*() {
-          for (let offset = 0; offset < bytes.length; offset += 64 * 1024) {
-            yield* conn.output.write(bytes.subarray(offset, offset + 64 * 1024))
-          }
-          yield* conn.output.close
-        })
-      const receive = (conn: Ssl.Connection) =>
-        Effect.gen(function*() {
-          const hash = Crypto.createHash("sha256")
-          let count = 0
-          while (true) {
-            const chunk = yield* conn.input.read()
-            if (Option.isNone(chunk)) return { count, sha: hash.digest("hex") }
-            hash.update(chunk.value)
-            count += chunk.value.length
-          }
-        })
-      const [, , atServer, atClient] = yield* Effect.all([
-        send(client, up),
-        send(server, down),
-        receive(server),
-        receive(client)
-      ], { concurrency: "unbounded" })
-      expect(atServer).toEqual({ count: size, sha: sha(up) })
-      expect(atClient).toEqual({ count: size, sha: sha(down) })
-    }).pipe(Effect.provide(TestLayer)))
-
-  it.scopedLive("a writer whose reader does not read is suspended with bounded memory; everything arrives later", () =>
-    Effect.gen(function*() {
-      const { client, server } = yield* connectedPair
-      const chunk = new Uint8Array(1024 * 1024).fill(0x5a)
-      const total = 256 * chunk.length
-      const memoryBefore = process.memoryUsage()
-      let written = 0
-      const writer = yield* Effect.fork(Effect.gen(function*() {
-        while (written < total) {
-          yield* client.output.write(chunk)
-          written += chunk.length
-        }
-        yield* client.output.close
-      }))
-      // Wait until the writer is stuck: suspended, and no progress over a few polls.
-      let last = -1
-      let still = 0
-      yield* eventually("writer held back", Effect.gen(function*() {
-        const status = yield* Fiber.status(writer)
-        still = status._tag === "Suspended" && written === last ? still + 1 : 0
-        last = written
-        return { still, written }
-      }), (s) => s.still >= 20, "20 seconds")
-      const memoryHeld = process.memoryUsage()
-      expect(written).toBeGreaterThan(0)
-      expect(written).toBeLessThan(32 * 1024 * 1024)
-      expect(memoryHeld.arrayBuffers - memoryBefore.arrayBuffers).toBeLessThan(64 * 1024 * 1024)
-      expect(memoryHeld.rss - memoryBefore.rss).toBeLessThan(128 * 1024 * 1024)
-      // The reader starts: everything arrives, in order.
-      let received = 0
-      let intact = true
-      while (true) {
-        const next = yield* server.input.read()
-        if (Option.isNone(next)) break
-        received += next.value.length
-        if (intact && next.value.some((byte) => byte !== 0x5a)) intact = false
-      }
-      yield* Fiber.join(writer)
-      expect(received).toBe(total)
-      expect(intact).toBe(true)
-    }).pipe(Effect.provide(TestLayer)))
-})
-
-describe("a peer that reads nothing", () => {
-  it.scopedLive("cannot hold a connection's scope open: it ends within its grace period, without close_notify", () =>
-    Effect.gen(function*() {
-      const listener = yield* localListener
-      const accepted = yield* Effect.fork(Ssl.accept(listener))
-      const chunk = new Uint8Array(1024 * 1024).fill(0x33)
-      let written = 0
-      const clientScope = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
-        const client = yield* connectTo(listener.address.port)
-        while (true) {
-          yield* client.output.write(chunk)
-          written += chunk.length
-        }
-      })))
-      const server = yield* Fiber.join(accepted)
-      let last = -1
-      let still = 0
-      yield* eventually("writer held back", Effect.gen(function*() {
-        const status = yield* Fiber.status(clientScope)
-        still = status._tag === "Suspended" && written === last ? still + 1 : 0
-        last = written
-        return { still, written }
-      }), (s) => s.still >= 20, "20 seconds")
-      // The close_notify cannot get through a full window: the scope gives up after its grace.
-      const [, elapsed] = yield* timed(Fiber.interrupt(clientScope))
-      expect(elapsed).toBeLessThan(3000)
-      let received = 0
-      let end = ""
-      while (true) {
-        const next = yield* Effect.either(server.input.read())
-        if (next._tag === "Left") {
-          end = `${next.left._tag}:${"reason" in next.left ? String(next.left.reason) : ""}`
-          break
-        }
-        if (Option.isNone(next.right)) {
-          end = "eof"
-          break
-        }
-        received += next.right.value.length
-      }
-      // At most what was handed over: the completed writes and the one that was waiting.
-      expect(received).toBeLessThanOrEqual(written + chunk.length)
-      // (the server does not detect truncation: a bare FIN is an end of input to it)
-      expect(["eof", "IoError:Reset"]).toContain(end)
-    }).pipe(Effect.provide(TestLayer)))
-})
-
 describe("leaks", () => {
-  it.live("every socket and file descriptor of this file is released", () =>
-    Effect.gen(function*() {
-      yield* backTo(baseline)
-      expect(watcher.seen).toEqual([])
-    }))
+  it.live("every socket and file descriptor of this file is released", () => leaks.released)
 })

@@ -14,17 +14,10 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import {
-  backTo,
-  clientContext,
-  echo,
-  prng,
-  resources,
-  type Resources,
-  serverContext,
-  TestLayer,
-  watchProcess
-} from "./helpers.js"
+import { echo } from "../../core/test/helpers/Connections.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { prng } from "../../core/test/helpers/Random.js"
+import { backTo, type Resources, resources, watchProcess } from "../../core/test/helpers/Resources.js"
 
 let baseline: Resources
 const watcher = watchProcess()

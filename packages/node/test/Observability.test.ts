@@ -1,7 +1,8 @@
 /**
- * Spans and metrics of real TLS connections, read through a collecting tracer and metric snapshots.
+ * Spans and metrics of real TLS connections, read through a collecting tracer and metric snapshots;
+ * and the key log (SSLKEYLOGFILE lines, for Wireshark), compared with openssl s_client's.
  */
-import { Port, Ssl, SslError } from "@effect-ssl/core"
+import { Port, Ssl, SslContext, SslError } from "@effect-ssl/core"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
@@ -12,15 +13,20 @@ import * as Metric from "effect/Metric"
 import * as MetricState from "effect/MetricState"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as nodePath from "node:path"
+import { serveOn } from "../../core/test/helpers/Connections.js"
 import {
   clientContext,
   clientWithCertificate,
-  eventually,
   requiringClientCertificates,
   serverContext,
-  silentServer,
   TestLayer
-} from "./helpers.js"
+} from "../../core/test/helpers/Contexts.js"
+import { spawnOpenssl } from "../../core/test/helpers/Openssl.js"
+import { silentServer } from "../../core/test/helpers/RawPeers.js"
+import { eventually } from "../../core/test/helpers/Resources.js"
 
 /** A tracer that keeps every span Effect's own tracer makes. */
 const collectingTracer = Effect.map(Effect.tracer, (native) => {
@@ -122,7 +128,7 @@ describe("spans", () => {
     Effect.gen(function*() {
       const { named, tracer } = yield* collectingTracer
       const serverFailure = yield* Deferred.make<SslError.SslError>()
-      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* requiringClientCertificates })
+      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* requiringClientCertificates() })
       yield* Effect.forkScoped(
         Ssl.serve(listener, () => Effect.void, {
           onError: (cause) => Effect.asVoid(Deferred.succeed(serverFailure, Cause.squash(cause) as SslError.SslError))
@@ -185,13 +191,13 @@ describe("metrics", () => {
         const handled = yield* Deferred.make<void>()
         const release = yield* Deferred.make<void>()
         const serverFailure = yield* Deferred.make<SslError.SslError>()
-        const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* requiringClientCertificates })
+        const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* requiringClientCertificates() })
         yield* Effect.forkScoped(
           Ssl.serve(listener, () => Effect.zipRight(Deferred.succeed(handled, undefined), Deferred.await(release)), {
             onError: (cause) => Effect.asVoid(Deferred.succeed(serverFailure, Cause.squash(cause) as SslError.SslError))
           })
         )
-        const ctx = yield* clientWithCertificate
+        const ctx = yield* clientWithCertificate()
         const open = (labels: Record<string, string>) =>
           Effect.map(metricValue("effect_ssl_open_connections", { test, ...labels }), (v) => v.total)
 
@@ -253,4 +259,49 @@ describe("metrics", () => {
         expect(Exit.isInterrupted(endedWith(connect!)!)).toBe(true)
       })
     ).pipe(Effect.provide(TestLayer)))
+})
+
+describe("key logging", () => {
+  it.scopedLive("lines in SSLKEYLOGFILE format go to a function or a file, and nowhere by default", () =>
+    Effect.gen(function*() {
+      const listener = yield* serveOn(yield* serverContext())
+      const lines: Array<string> = []
+      const client = yield* clientContext()
+      yield* Ssl.connect("localhost", listener.address.port, client)
+      expect(lines).toEqual([])
+
+      yield* SslContext.setKeyLog(client, (line) => lines.push(line))
+      yield* Ssl.connect("localhost", listener.address.port, client)
+      expect(lines.some((l) => /^CLIENT_HANDSHAKE_TRAFFIC_SECRET [0-9a-f]{64} [0-9a-f]+$/.test(l))).toBe(true)
+      expect(lines.some((l) => l.startsWith("CLIENT_TRAFFIC_SECRET_0 "))).toBe(true)
+
+      const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), "effect-ssl-keylog-"))
+      const file = nodePath.join(dir, "keys.log")
+      yield* SslContext.setKeyLog(client, { file })
+      yield* Ssl.connect("localhost", listener.address.port, client)
+      const written = fs.readFileSync(file, "utf8").trim().split("\n")
+      expect(written.length).toBeGreaterThanOrEqual(5)
+      expect(written.every((l) => /^[A-Z_0-9]+ [0-9a-f]{64} [0-9a-f]+$/.test(l))).toBe(true)
+      fs.rmSync(dir, { recursive: true, force: true })
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("openssl s_client -keylogfile and our server log the same secrets", () =>
+    Effect.gen(function*() {
+      const server = yield* serverContext()
+      const lines: Array<string> = []
+      yield* SslContext.setKeyLog(server, (line) => lines.push(line))
+      const listener = yield* serveOn(server)
+      const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), "effect-ssl-keylog-"))
+      const file = nodePath.join(dir, "client.log")
+      const peer = yield* spawnOpenssl([
+        "s_client", "-connect", `127.0.0.1:${listener.address.port}`, "-CAfile", "root-ca.pem",
+        "-servername", "localhost", "-keylogfile", file, "-quiet"
+      ])
+      yield* peer.write("hello\n")
+      yield* peer.waitFor(/hello/)
+      const theirs = fs.readFileSync(file, "utf8").split("\n").filter((l) => l.startsWith("CLIENT_TRAFFIC_SECRET_0"))
+      expect(theirs).toHaveLength(1)
+      expect(lines).toContain(theirs[0])
+      fs.rmSync(dir, { recursive: true, force: true })
+    }).pipe(Effect.provide(TestLayer)))
 })

@@ -17,7 +17,13 @@ import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { clientContext, requiringClientCertificates, serveOn, serverContext, TestLayer } from "./helpers.js"
+import { serveOn } from "../../core/test/helpers/Connections.js"
+import {
+  clientContext,
+  requiringClientCertificates,
+  serverContext,
+  TestLayer
+} from "../../core/test/helpers/Contexts.js"
 
 const decoder = new TextDecoder()
 
@@ -254,7 +260,7 @@ describe("NodeSsl.layerSocketServer", () => {
     Effect.gen(function*() {
       const server = Context.get(
         yield* Layer.build(
-          NodeSsl.layerSocketServer({ port: 0, hostname: "127.0.0.1", context: yield* requiringClientCertificates })
+          NodeSsl.layerSocketServer({ port: 0, hostname: "127.0.0.1", context: yield* requiringClientCertificates() })
         ),
         SocketServer.SocketServer
       )

@@ -17,17 +17,10 @@ import * as Net from "node:net"
 import * as Tls from "node:tls"
 import * as V8 from "node:v8"
 import * as Vm from "node:vm"
-import {
-  clientContext,
-  closeOf,
-  eventually,
-  fixture,
-  rawClient,
-  resources,
-  serverContext,
-  TestLayer,
-  watchProcess
-} from "./helpers.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
+import { closeOf, rawClient } from "../../core/test/helpers/RawPeers.js"
+import { eventually, resources, watchProcess } from "../../core/test/helpers/Resources.js"
 
 const watcher = watchProcess()
 afterAll(() => {

@@ -6,34 +6,11 @@ import { createHash } from "node:crypto"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
+import { prng, randomInt, seededBytes } from "../../core/test/helpers/Random.js"
 
 const implementations: ReadonlyArray<Sha1.ImplementationName> = ["native", "portable"]
 
 const nodeSha1 = (data: Uint8Array | string): string => createHash("sha1").update(data).digest("hex")
-
-/** Deterministic pseudo-random bytes (xorshift32), so a failure can be reproduced. */
-const randomBytes = (length: number, seed: number): Uint8Array => {
-  const bytes = new Uint8Array(length)
-  let x = seed | 0 || 1
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    bytes[i] = x
-  }
-  return bytes
-}
-
-/** Deterministic pseudo-random integers in [0, bound). */
-const randomInts = (seed: number) => {
-  let x = seed | 0 || 1
-  return (bound: number): number => {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    return (x >>> 0) % bound
-  }
-}
 
 /** `data` cut at the given offsets (ascending; equal offsets make empty chunks). */
 const cutAt = (data: Uint8Array, cuts: ReadonlyArray<number>): Array<Uint8Array> => {
@@ -98,7 +75,7 @@ for (const implementation of implementations) {
 
     it.effect("every length from 0 to 130 bytes (around 55/56/63/64 and two blocks) matches node:crypto", () =>
       run(Effect.gen(function*() {
-        const data = randomBytes(130, 0x5eed)
+        const data = seededBytes(prng(0x5eed), 130)
         for (let length = 0; length <= 130; length++) {
           const message = data.subarray(0, length)
           const expected = nodeSha1(message)
@@ -115,7 +92,7 @@ for (const implementation of implementations) {
         // Every way of cutting messages of up to 9 bytes (2^(n-1) ways), and each way again
         // with an empty piece slipped in (in front, between two pieces or at the end).
         for (let length = 0; length <= 9; length++) {
-          const message = randomBytes(length, length + 1)
+          const message = seededBytes(prng(length + 1), length)
           const expected = nodeSha1(message)
           const ways = length === 0 ? 1 : 1 << (length - 1)
           for (let mask = 0; mask < ways; mask++) {
@@ -136,7 +113,7 @@ for (const implementation of implementations) {
       run(Effect.gen(function*() {
         // 65 bytes: the pieces start, end and straddle the block end (and the 55/56 padding edge)
         // in every combination, empty pieces included.
-        const message = randomBytes(65, 65)
+        const message = seededBytes(prng(65), 65)
         const expected = nodeSha1(message)
         for (let i = 0; i <= 65; i++) {
           for (let j = i; j <= 65; j++) {
@@ -149,7 +126,7 @@ for (const implementation of implementations) {
     it.effect("messages around one and two blocks split in two at every boundary", () =>
       run(Effect.gen(function*() {
         for (const length of [55, 56, 63, 64, 119, 120, 127, 128, 129, 130]) {
-          const message = randomBytes(length, length)
+          const message = seededBytes(prng(length), length)
           const expected = nodeSha1(message)
           for (let i = 0; i <= length; i++) {
             expect(yield* Sha1.sha1(Stream.fromIterable(cutAt(message, [i]))), `length ${length}, cut at ${i}`)
@@ -160,11 +137,12 @@ for (const implementation of implementations) {
 
     it.effect("a large message split at random boundaries hashes as one piece", () =>
       run(Effect.gen(function*() {
-        const message = randomBytes(3 * 1024 * 1024 + 17, 42)
+        const message = seededBytes(prng(42), 3 * 1024 * 1024 + 17)
         const expected = nodeSha1(message)
         expect(yield* Sha1.sha1(message)).toBe(expected)
         for (let seed = 1; seed <= 12; seed++) {
-          const next = randomInts(seed)
+          const random = prng(seed)
+          const next = (bound: number) => randomInt(random, 0, bound - 1)
           const cuts: Array<number> = []
           // Pieces from empty to 256 KiB, many of them odd-sized and not block-aligned.
           for (let at = next(70); at < message.length; at += next(seed % 2 === 0 ? 262_144 : 4_096)) cuts.push(at)
@@ -174,7 +152,7 @@ for (const implementation of implementations) {
 
     it.effect("reads bytes from a view at any offset into its buffer", () =>
       run(Effect.gen(function*() {
-        const buffer = randomBytes(4096 + 3, 7)
+        const buffer = seededBytes(prng(7), 4096 + 3)
         for (const offset of [0, 1, 2, 3]) {
           const view = buffer.subarray(offset, offset + 4096)
           expect(yield* Sha1.sha1(view), `offset ${offset}`).toBe(nodeSha1(view))
@@ -275,7 +253,7 @@ describe("Sha1 (both implementations)", () => {
 
   it.effect("both paths give the same digest for the same chunks", () =>
     Effect.gen(function*() {
-      const message = randomBytes(200_003, 9)
+      const message = seededBytes(prng(9), 200_003)
       const pieces = cutAt(message, [0, 1, 63, 64, 64, 1000, 65_536, 100_001])
       const native = yield* Sha1.sha1(streamOf(pieces)).pipe(Sha1.withImplementation("native"))
       const portable = yield* Sha1.sha1(streamOf(pieces)).pipe(Sha1.withImplementation("portable"))
@@ -340,7 +318,7 @@ describe("hex", () => {
   it.effect("round trips bytes -> hex -> bytes for every byte value and many lengths", () =>
     Effect.gen(function*() {
       for (let length = 0; length <= 300; length += 7) {
-        const bytes = randomBytes(length, length + 11)
+        const bytes = seededBytes(prng(length + 11), length)
         expect(yield* Sha1.hexStringToBytes(Sha1.bytesToHexString(bytes))).toEqual(bytes)
       }
       const all = Uint8Array.from({ length: 256 }, (_, i) => i)

@@ -22,14 +22,13 @@ import { execFile } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Tls from "node:tls"
 import {
-  backTo,
   clientContext,
-  fixture,
   requiringClientCertificates,
-  resources,
   serverContext,
   TestLayer
-} from "./helpers.js"
+} from "../../core/test/helpers/Contexts.js"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
+import { backTo, resources } from "../../core/test/helpers/Resources.js"
 
 const decoder = new TextDecoder()
 
@@ -124,7 +123,7 @@ describe("NodeSsl.layerHttpServer", () => {
       const requests = yield* Ref.make(0)
       const failures = yield* Ref.make<ReadonlyArray<string>>([])
       const port = yield* serveHttps({
-        context: yield* requiringClientCertificates,
+        context: yield* requiringClientCertificates(),
         onHandshakeError: (cause) =>
           Ref.update(failures, (all) => [
             ...all,

@@ -18,17 +18,16 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
 import {
-  backTo,
   clientContext,
   clientWithCertificate,
-  fixture,
   requiringClientCertificates,
-  resources,
   serverContext,
-  silentServer,
-  sServer,
   TestLayer
-} from "./helpers.js"
+} from "../../core/test/helpers/Contexts.js"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
+import { sServer } from "../../core/test/helpers/Openssl.js"
+import { silentServer } from "../../core/test/helpers/RawPeers.js"
+import { backTo, resources } from "../../core/test/helpers/Resources.js"
 
 /** The SPKI SHA-256 pin of the first certificate of a PEM file, as `openssl` computes it. */
 const opensslPin = (file: string): string =>
@@ -92,7 +91,7 @@ describe("NodeSsl.layerHttpClient", () => {
   it.scopedLive("presents the context's client certificate (s_server -www shows it)", () =>
     Effect.gen(function*() {
       const { port } = yield* sServer(["-www", "-Verify", "1", "-CAfile", "root-ca.pem"])
-      const client = yield* httpsClient(yield* clientWithCertificate)
+      const client = yield* httpsClient(yield* clientWithCertificate())
       const { status, text } = yield* getText(client, `https://localhost:${port}/`)
       expect(status).toBe(200)
       expect(text).toContain("Client certificate")
@@ -138,8 +137,8 @@ describe("NodeSsl.layerHttpClient", () => {
 
   it.scopedLive("talks to NodeSsl.layerHttpServer with mutual TLS: the server sees the client's certificate", () =>
     Effect.gen(function*() {
-      const port = yield* httpsServer(yield* requiringClientCertificates)
-      const withCertificate = yield* httpsClient(yield* clientWithCertificate)
+      const port = yield* httpsServer(yield* requiringClientCertificates())
+      const withCertificate = yield* httpsClient(yield* clientWithCertificate())
       const { status, text } = yield* getText(withCertificate, `https://localhost:${port}/whoami`)
       expect(status).toBe(200)
       expect(text).toMatch(/^client=.*CN=effect-ssl test client port=\d+ alpn=none resumed=false$/)

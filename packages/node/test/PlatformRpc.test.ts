@@ -12,15 +12,15 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
+import { serveOn } from "../../core/test/helpers/Connections.js"
 import {
   clientContext,
   clientWithCertificate,
-  freePort,
   requiringClientCertificates,
-  serveOn,
   serverContext,
   TestLayer
-} from "./helpers.js"
+} from "../../core/test/helpers/Contexts.js"
+import { freePort } from "../../core/test/helpers/RawPeers.js"
 
 /** The server connects to localhost:port for the caller and tells what it found. */
 class Probe extends Rpc.make("Probe", {
@@ -64,7 +64,7 @@ const handlers = (calls: Ref.Ref<number>) =>
 const startServer = (calls: Ref.Ref<number>) =>
   Effect.gen(function*() {
     const sockets = yield* Layer.build(
-      NodeSsl.layerSocketServer({ port: 0, hostname: "127.0.0.1", context: yield* requiringClientCertificates })
+      NodeSsl.layerSocketServer({ port: 0, hostname: "127.0.0.1", context: yield* requiringClientCertificates() })
     )
     yield* Layer.build(
       RpcServer.layer(Rpcs).pipe(
@@ -94,7 +94,7 @@ describe("@effect/rpc over mutually authenticated TLS", () => {
     Effect.gen(function*() {
       const calls = yield* Ref.make(0)
       const port = yield* startServer(calls)
-      const client = yield* makeClient(port, yield* clientWithCertificate)
+      const client = yield* makeClient(port, yield* clientWithCertificate())
 
       expect(yield* client.Echo({ text: "over TLS" })).toBe("over TLS")
 
@@ -118,7 +118,7 @@ describe("@effect/rpc over mutually authenticated TLS", () => {
     Effect.gen(function*() {
       const calls = yield* Ref.make(0)
       const port = yield* startServer(calls)
-      const client = yield* makeClient(port, yield* clientWithCertificate)
+      const client = yield* makeClient(port, yield* clientWithCertificate())
 
       // A server the probing context trusts, one with an expired certificate, one self-signed.
       const good = yield* serveOn(yield* serverContext())

@@ -25,7 +25,11 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { clientContext, fixture, serveOn, spawnOpenssl, sServer, TestLayer, watchProcess } from "./helpers.js"
+import { serveOn } from "../../core/test/helpers/Connections.js"
+import { clientContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
+import { spawnOpenssl, sServer } from "../../core/test/helpers/Openssl.js"
+import { watchProcess } from "../../core/test/helpers/Resources.js"
 
 const watcher = watchProcess()
 

@@ -1,7 +1,8 @@
 /**
- * The bytes ports hand out and take: every read gives a plain Uint8Array (never a Node Buffer,
- * whose `slice` shares memory, so that `new DataView(bytes.slice().buffer)` reads other bytes),
- * whatever the transport; and a write that returned leaves the caller free to change its array.
+ * Reads and writes: every read gives a plain Uint8Array (never a Node Buffer, whose `slice`
+ * shares memory, so that `new DataView(bytes.slice().buffer)` reads other bytes), whatever the
+ * transport; a write that returned leaves the caller free to change its array; both directions
+ * run at once over one connection, and a writer faster than its reader is held back.
  */
 import { Port, Ssl, SslContext } from "@effect-ssl/core"
 import { NodeSsl } from "@effect-ssl/node"
@@ -12,7 +13,9 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { clientContext, serverContext, TestLayer, watchProcess } from "./helpers.js"
+import * as Crypto from "node:crypto"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { eventually, watchProcess } from "../../core/test/helpers/Resources.js"
 
 const watcher = watchProcess()
 afterAll(() => {
@@ -262,4 +265,86 @@ describe("a write that returned leaves the caller's array free", () => {
         expect(wrong).toEqual([])
       }).pipe(Effect.provide(TestLayer)))
   }
+})
+
+// ---------------------------------------------------------------------------------------------
+// Both ways at once
+
+describe("full duplex and backpressure", () => {
+  it.scopedLive("16 MiB each way at once over one connection, one fiber reading while another writes", () =>
+    Effect.gen(function*() {
+      const [client, server] = yield* tlsPair(false)
+      const size = 16 * 1024 * 1024
+      const up = new Uint8Array(Crypto.randomBytes(size))
+      const down = new Uint8Array(Crypto.randomBytes(size))
+      const sha = (bytes: Uint8Array) => Crypto.createHash("sha256").update(bytes).digest("hex")
+      const send = (conn: Ssl.Connection, bytes: Uint8Array) =>
+        Effect.gen(function*() {
+          for (let offset = 0; offset < bytes.length; offset += 64 * 1024) {
+            yield* conn.output.write(bytes.subarray(offset, offset + 64 * 1024))
+          }
+          yield* conn.output.close
+        })
+      const receive = (conn: Ssl.Connection) =>
+        Effect.gen(function*() {
+          const hash = Crypto.createHash("sha256")
+          let count = 0
+          while (true) {
+            const chunk = yield* conn.input.read()
+            if (Option.isNone(chunk)) return { count, sha: hash.digest("hex") }
+            hash.update(chunk.value)
+            count += chunk.value.length
+          }
+        })
+      const [, , atServer, atClient] = yield* Effect.all([
+        send(client, up),
+        send(server, down),
+        receive(server),
+        receive(client)
+      ], { concurrency: "unbounded" })
+      expect(atServer).toEqual({ count: size, sha: sha(up) })
+      expect(atClient).toEqual({ count: size, sha: sha(down) })
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a writer whose reader does not read is suspended with bounded memory; everything arrives later", () =>
+    Effect.gen(function*() {
+      const [client, server] = yield* tlsPair(false)
+      const chunk = new Uint8Array(1024 * 1024).fill(0x5a)
+      const total = 256 * chunk.length
+      const memoryBefore = process.memoryUsage()
+      let written = 0
+      const writer = yield* Effect.fork(Effect.gen(function*() {
+        while (written < total) {
+          yield* client.output.write(chunk)
+          written += chunk.length
+        }
+        yield* client.output.close
+      }))
+      // Wait until the writer is stuck: suspended, and no progress over a few polls.
+      let last = -1
+      let still = 0
+      yield* eventually("writer held back", Effect.gen(function*() {
+        const status = yield* Fiber.status(writer)
+        still = status._tag === "Suspended" && written === last ? still + 1 : 0
+        last = written
+        return { still, written }
+      }), (s) => s.still >= 20, "20 seconds")
+      const memoryHeld = process.memoryUsage()
+      expect(written).toBeGreaterThan(0)
+      expect(written).toBeLessThan(32 * 1024 * 1024)
+      expect(memoryHeld.arrayBuffers - memoryBefore.arrayBuffers).toBeLessThan(64 * 1024 * 1024)
+      expect(memoryHeld.rss - memoryBefore.rss).toBeLessThan(128 * 1024 * 1024)
+      // The reader starts: everything arrives, in order.
+      let received = 0
+      let intact = true
+      while (true) {
+        const next = yield* server.input.read()
+        if (Option.isNone(next)) break
+        received += next.value.length
+        if (intact && next.value.some((byte) => byte !== 0x5a)) intact = false
+      }
+      yield* Fiber.join(writer)
+      expect(received).toBe(total)
+      expect(intact).toBe(true)
+    }).pipe(Effect.provide(TestLayer)))
 })

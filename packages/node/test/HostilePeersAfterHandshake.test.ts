@@ -1,31 +1,30 @@
 /**
- * TLS errors after the handshake: a record that does not authenticate, and a client that asks to
- * renegotiate. Both end the connection at once with a typed IoError on the pending read, on the
- * native handle and over the JS-stream transport (truncation detection) alike; a renegotiation is
- * refused before any of its handshake is done, so a client cannot make the server spend its CPU
- * on handshake after handshake.
+ * Peers that break the connection after the handshake: a record that does not authenticate, and a
+ * client that asks to renegotiate. Both end the connection at once with a typed IoError on the
+ * pending read, on the native handle and over the JS-stream transport (truncation detection)
+ * alike; a renegotiation is refused before any of its handshake is done, so a client cannot make
+ * the server spend its CPU on handshake after handshake. And peers that vanish mid-stream (a TCP
+ * reset, a killed openssl s_server): IoErrors on both ports, never a clean end of input.
  */
 import { Ssl, SslContext, SslError } from "@effect-ssl/core"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Tls from "node:tls"
-import {
-  clientContext,
-  closeOf,
-  fixture,
-  serverContext,
-  spawnOpenssl,
-  tcpServer,
-  TestLayer,
-  watchProcess
-} from "./helpers.js"
+import { serveOn } from "../../core/test/helpers/Connections.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
+import { spawnOpenssl, sServer } from "../../core/test/helpers/Openssl.js"
+import { closeOf, tcpServer } from "../../core/test/helpers/RawPeers.js"
+import { watchProcess } from "../../core/test/helpers/Resources.js"
 
 const watcher = watchProcess()
 afterAll(() => {
@@ -252,5 +251,71 @@ describe("a record with one flipped bit", () => {
       const conn = yield* Ssl.connect("localhost", proxy.port, client)
       const result = yield* atOnce("the client's read", Effect.either(conn.input.read()))
       expectProtocolError(result, /^ERR_SSL_/)
+    }).pipe(Effect.provide(TestLayer)))
+})
+
+// ---------------------------------------------------------------------------------------------
+// Peers that vanish
+
+/**
+ * A TCP relay from a local port to `target`; `reset` aborts the client-facing side with a TCP RST
+ * (the way a crashed host or a middlebox ends a connection).
+ */
+const resettingRelay = (target: number) =>
+  Effect.gen(function*() {
+    const downstream = yield* Deferred.make<Net.Socket>()
+    const { port } = yield* tcpServer((client) => {
+      const upstream = Net.connect({ host: "127.0.0.1", port: target })
+      upstream.on("error", () => client.destroy())
+      client.on("close", () => upstream.destroy())
+      upstream.on("close", () => client.destroy())
+      client.pipe(upstream)
+      upstream.pipe(client)
+      Deferred.unsafeDone(downstream, Exit.succeed(client))
+    })
+    const reset = Effect.flatMap(Deferred.await(downstream), (client) => Effect.sync(() => client.resetAndDestroy()))
+    return { port, reset }
+  })
+
+describe("a peer that goes away mid-stream", () => {
+  it.scopedLive("a TCP reset after the handshake: IoError Reset on the next read, then on write", () =>
+    Effect.gen(function*() {
+      const listener = yield* serveOn(yield* serverContext())
+      const relay = yield* resettingRelay(listener.address.port)
+      const conn = yield* Ssl.connect("localhost", relay.port, yield* clientContext())
+      yield* conn.output.write("before\n")
+      expect(yield* conn.input.readLine).toEqual(Option.some("before"))
+      yield* relay.reset
+      const readError = yield* Effect.flip(conn.input.read())
+      expect(readError).toMatchObject({ _tag: "IoError", operation: "read", reason: "Reset", code: "ECONNRESET" })
+      const writeError = yield* Effect.flip(conn.output.write("after\n"))
+      expect(writeError).toBeInstanceOf(SslError.IoError)
+      expect(writeError).toMatchObject({ operation: "write" })
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("openssl s_server killed (SIGKILL) mid-transfer: the writer and the reader fail with IoError", () =>
+    Effect.gen(function*() {
+      const { peer, port } = yield* sServer(["-rev"])
+      const conn = yield* Ssl.connect("localhost", port, yield* clientContext())
+      yield* conn.output.write("ping\n")
+      expect(yield* conn.input.readLine).toEqual(Option.some("gnip"))
+      // a writer that never stops (and never reads): s_server dies with bytes unread
+      const line = new Uint8Array(16 * 1024).fill(0x61)
+      line[line.length - 1] = 0x0a
+      const writer = yield* Effect.fork(Effect.forever(conn.output.write(line)))
+      yield* peer.kill("SIGKILL")
+      expect(yield* peer.exited).toBe("SIGKILL")
+      // The kernel ends s_server's socket with a RST (it held unread bytes) or a FIN; which of
+      // EPIPE, ECONNRESET or a truncated end our socket sees first varies from run to run. Each
+      // is an IoError, on both ports; none is a clean end of input or a defect.
+      const writeError = yield* Effect.flip(Fiber.join(writer))
+      expect(writeError).toBeInstanceOf(SslError.IoError)
+      expect(writeError).toMatchObject({ operation: "write" })
+      expect(["Reset", "BrokenPipe"]).toContain((writeError as SslError.IoError).reason)
+      // what s_server had sent is still read; then the input fails (it never just ends)
+      const readError = yield* Effect.flip(Stream.runDrain(conn.input.stream))
+      expect(readError).toBeInstanceOf(SslError.IoError)
+      expect(readError).toMatchObject({ operation: "read" })
+      expect(["Reset", "BrokenPipe", "TruncatedEof"]).toContain((readError as SslError.IoError).reason)
     }).pipe(Effect.provide(TestLayer)))
 })

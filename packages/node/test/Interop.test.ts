@@ -1,17 +1,19 @@
 /**
- * effect-ssl against the `openssl` command line: its client against `openssl s_server`, its server
- * against `openssl s_client` (directly and after SMTP STARTTLS).
+ * Interop with the `openssl` command line: effect-ssl's client against `openssl s_server` (TLS 1.2
+ * and 1.3, with a client certificate it requires, and the alerts it sends when it refuses one),
+ * effect-ssl's server against `openssl s_client` (verified by it, refused by it, asking it for a
+ * certificate). Session resumption with s_client -reconnect: Handshake.test.ts; s_client
+ * -starttls: WrapStartTls.test.ts; every kind of certificate: VerificationMatrix.test.ts.
  */
 import { Ssl, SslContext } from "@effect-ssl/core"
-import { NodeSsl } from "@effect-ssl/node"
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
-import { clientContext, fixture, serverContext, spawnOpenssl, sServer, TestLayer, watchProcess } from "./helpers.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
+import { spawnOpenssl, sServer } from "../../core/test/helpers/Openssl.js"
+import { watchProcess } from "../../core/test/helpers/Resources.js"
 
 const watcher = watchProcess()
 afterAll(() => {
@@ -229,112 +231,5 @@ describe("openssl s_client against an effect-ssl server", () => {
       expect(names![1]).toContain("O = effect-ssl, CN = effect-ssl Unknown CA")
       // node:tls names every trusted root as well: it has no list separate from the trust store.
       expect(names![1]).toContain("O = effect-ssl, CN = effect-ssl Test Root CA")
-    }).pipe(Effect.provide(TestLayer)))
-})
-
-describe("session resumption", () => {
-  for (const verify of [false, true]) {
-    it.scopedLive(`TLS 1.2: s_client -reconnect resumes its session (client certificates ${verify ? "required" : "not asked"})`, () =>
-      Effect.gen(function*() {
-        const ctx = yield* serverContext()
-        if (verify) {
-          yield* SslContext.setVerify(ctx, true)
-          yield* SslContext.loadVerifyRootCertificates(ctx, fixture("root-ca.pem"))
-        }
-        const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: ctx })
-        const accepted = yield* Queue.unbounded<Either.Either<Ssl.SessionInfo, string>>()
-        yield* Effect.forkScoped(Effect.forever(Effect.scoped(Effect.matchEffect(Ssl.accept(listener), {
-          onFailure: (error) => Queue.offer(accepted, Either.left(error.message)),
-          onSuccess: (conn) =>
-            Effect.zipRight(
-              Effect.flatMap(conn.session, (session) => Queue.offer(accepted, Either.right(session))),
-              Effect.either(conn.input.readAll)
-            )
-        }))))
-        const client = yield* spawnOpenssl([
-          "s_client",
-          "-tls1_2",
-          "-reconnect",
-          "-connect",
-          `127.0.0.1:${listener.address.port}`,
-          "-CAfile",
-          "root-ca.pem",
-          "-servername",
-          "localhost",
-          ...(verify ? ["-cert", "client.pem", "-key", "client.key", "-cert_chain", "intermediate-ca.pem"] : [])
-        ])
-        yield* client.endInput
-        // the first connection and five reconnections, each accepted
-        const outcomes = Chunk.toReadonlyArray(yield* Queue.takeN(accepted, 6).pipe(
-          // a guard: s_client gives up at the first failed reconnection, so 6 may never come
-          Effect.timeoutFail({
-            duration: "10 seconds",
-            onTimeout: () => new Error(`not 6 connections; s_client said:\n${client.output()}`)
-          }),
-          Effect.catchAll((error) =>
-            Effect.flatMap(Queue.takeAll(accepted), (got) =>
-              Effect.dieMessage(`${error.message}\naccepted: ${JSON.stringify(Chunk.toReadonlyArray(got))}`))
-          )
-        ))
-        expect(outcomes.filter(Either.isLeft)).toEqual([])
-        // a resumed session still knows (and vouches for) the client's certificate
-        for (const outcome of outcomes) expect(Either.getOrThrow(outcome).verified).toBe(verify)
-        yield* client.exited
-        // one full handshake, then five resumptions of the same session
-        expect(client.output().match(/^New, TLSv1\.2/gm)?.length).toBe(1)
-        expect(client.output().match(/^Reused, TLSv1\.2/gm)?.length).toBe(5)
-      }).pipe(Effect.provide(TestLayer)))
-  }
-})
-
-describe("STARTTLS", () => {
-  it.scopedLive("openssl s_client -starttls smtp against tcpListen + wrap", () =>
-    Effect.gen(function*() {
-      const context = yield* serverContext()
-      const tcp = yield* NodeSsl.tcpListen(0, { hostname: "127.0.0.1" })
-      const server = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
-        const plain = yield* NodeSsl.tcpAccept(tcp)
-        const transcript: Array<string> = []
-        const line = Effect.map(plain.input.readLine, (l) => {
-          const text = Option.getOrElse(l, () => "<eof>")
-          transcript.push(text)
-          return text
-        })
-        yield* plain.output.write("220 localhost ESMTP effect-ssl\r\n")
-        const ehlo = yield* line
-        if (!/^EHLO /i.test(ehlo)) return yield* Effect.dieMessage(`expected EHLO, got ${ehlo}`)
-        yield* plain.output.write("250-localhost greets you\r\n250-PIPELINING\r\n250 STARTTLS\r\n")
-        const starttls = yield* line
-        if (starttls.toUpperCase() !== "STARTTLS") return yield* Effect.dieMessage(`expected STARTTLS, got ${starttls}`)
-        yield* plain.output.write("220 2.0.0 Ready to start TLS\r\n")
-        const conn = yield* Ssl.wrap(plain, { mode: "accept", context })
-        const secured = yield* conn.input.readLine
-        yield* conn.output.write("250 2.0.0 OK over TLS\r\n")
-        return { transcript, secured, session: yield* conn.session }
-      })))
-      const client = yield* spawnOpenssl([
-        "s_client",
-        "-starttls",
-        "smtp",
-        "-connect",
-        `127.0.0.1:${tcp.address.port}`,
-        "-CAfile",
-        "root-ca.pem",
-        "-verify_return_error",
-        "-servername",
-        "localhost",
-        "-nocommands"
-      ])
-      yield* client.waitFor(/Verify return code: 0 \(ok\)/)
-      yield* client.write("NOOP\n")
-      const { secured, session, transcript } = yield* Fiber.join(server)
-      expect(transcript[0]).toMatch(/^EHLO /)
-      expect(transcript[1]).toBe("STARTTLS")
-      expect(secured).toEqual(Option.some("NOOP"))
-      expect(session.protocol).toBe("TLSv1.3")
-      expect(session.servername).toEqual(Option.some("localhost"))
-      yield* client.waitFor(/250 2\.0\.0 OK over TLS/)
-      yield* client.endInput
-      yield* client.exited
     }).pipe(Effect.provide(TestLayer)))
 })
