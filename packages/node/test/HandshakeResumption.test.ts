@@ -9,7 +9,9 @@ import * as Option from "effect/Option"
 import * as Fs from "node:fs"
 import type * as Net from "node:net"
 import * as Tls from "node:tls"
-import { clientContext, echo, fixture, serveOn, serverContext, TestLayer } from "./helpers.js"
+import { echo, serveOn } from "../../core/test/helpers/Connections.js"
+import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
 
 /** A node:tls echo server on 127.0.0.1 in the current scope; its port. */
 const nodeTlsServer = (maxVersion: Tls.SecureVersion) =>
