@@ -47,7 +47,9 @@ const parseOptions = (argv: ReadonlyArray<string>) => {
     else if (flag === "--handshake-timeout" && Number.isFinite(value) && value > 0) handshakeTimeout = value
     else {
       throw new Error(
-        `usage: npx tsx bench/load.ts [--clients N] [--mib M] [--handshake-timeout SECONDS] (at ${flag} ${argv[i + 1] ?? ""})`
+        `usage: npx tsx bench/load.ts [--clients N] [--mib M] [--handshake-timeout SECONDS] (at ${flag} ${
+          argv[i + 1] ?? ""
+        })`
       )
     }
     i++
@@ -173,17 +175,19 @@ const main = Effect.gen(function*() {
   }, 50)
 
   const started = performance.now()
-  yield* Effect.scoped(Effect.gen(function*() {
-    const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: server, backlog: 4096 })
-    yield* Effect.forkScoped(Ssl.serve(listener, verifyingEcho(tally), {
-      onError: (cause) => Effect.sync(() => void tally.errors.push(`server: ${Cause.pretty(cause)}`))
-    }))
-    yield* Effect.forEach(
-      Array.from({ length: clients }, (_, i) => i),
-      (i) => loadClient(listener.address.port, client, 0x10ad + i, bytes, tally),
-      { concurrency: "unbounded", discard: true }
-    )
-  }).pipe(Ssl.withHandshakeTimeout(handshakeTimeout)))
+  yield* Effect.scoped(
+    Effect.gen(function*() {
+      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: server, backlog: 4096 })
+      yield* Effect.forkScoped(Ssl.serve(listener, verifyingEcho(tally), {
+        onError: (cause) => Effect.sync(() => void tally.errors.push(`server: ${Cause.pretty(cause)}`))
+      }))
+      yield* Effect.forEach(
+        Array.from({ length: clients }, (_, i) => i),
+        (i) => loadClient(listener.address.port, client, 0x10ad + i, bytes, tally),
+        { concurrency: "unbounded", discard: true }
+      )
+    }).pipe(Ssl.withHandshakeTimeout(handshakeTimeout))
+  )
   const seconds = (performance.now() - started) / 1000
   clearInterval(sampler)
   peakRss = Math.max(peakRss, process.resourceUsage().maxRSS * 1024)
@@ -207,7 +211,12 @@ const main = Effect.gen(function*() {
     ["verified", `client ${tally.clientOk}/${clients}, server ${tally.serverOk}/${clients} (SHA-1 and length)`],
     ["RSS before", `${mb(rssBefore)} (heap used ${mb(before.heapUsed)}, array buffers ${mb(before.arrayBuffers)})`],
     ["peak RSS", mb(peakRss)],
-    ["RSS after", `${mb(after.rss)} (heap used ${mb(after.heapUsed)}, array buffers ${mb(after.arrayBuffers)}, after gc; ${sockets()} TCP handles open)`],
+    [
+      "RSS after",
+      `${mb(after.rss)} (heap used ${mb(after.heapUsed)}, array buffers ${
+        mb(after.arrayBuffers)
+      }, after gc; ${sockets()} TCP handles open)`
+    ],
     ["errors", String(errors)]
   ]
   for (const [name, value] of rows) console.log(`${name.padEnd(11)} ${value}`)

@@ -20,10 +20,16 @@ export const loadIdentity = (
   target: SslContext.SslContext,
   cert: Option.Option<string>,
   key: Option.Option<string>
-): Effect.Effect<boolean, CliError | SslError.CertificateLoadError | SslError.PrivateKeyLoadError, FileSystem.FileSystem | Pki.Pki> =>
+): Effect.Effect<
+  boolean,
+  CliError | SslError.CertificateLoadError | SslError.PrivateKeyLoadError,
+  FileSystem.FileSystem | Pki.Pki
+> =>
   Effect.gen(function*() {
     if (Option.isNone(cert)) {
-      if (Option.isSome(key)) return yield* new CliError({ message: "--key needs --cert (the certificate chain it belongs to)" })
+      if (Option.isSome(key)) {
+        return yield* new CliError({ message: "--key needs --cert (the certificate chain it belongs to)" })
+      }
       return false
     }
     yield* SslContext.loadCertificateChain(target, cert.value)

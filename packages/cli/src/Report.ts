@@ -44,7 +44,9 @@ const messageOf = (error: unknown): string => {
  * @since 0.1.0
  * @category failures
  */
-export const outcome = (cause: Cause.Cause<unknown>): { readonly line: Option.Option<string>; readonly code: number } => {
+export const outcome = (
+  cause: Cause.Cause<unknown>
+): { readonly line: Option.Option<string>; readonly code: number } => {
   if (Cause.isInterruptedOnly(cause)) return { line: Option.none(), code: 0 }
   const failure = Cause.failureOption(cause)
   if (Option.isSome(failure)) {

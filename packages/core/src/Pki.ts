@@ -182,7 +182,8 @@ export const hostCheckOf = (certificate: Ssl.PeerCertificate): HostCheck | undef
  */
 export const layerUnavailable = (reason: string): Layer.Layer<Pki> =>
   Layer.succeed(Pki, {
-    parseCertificates: (_, path) => Effect.fail(new CertificateLoadError({ path, reason: "Unavailable", cause: reason })),
+    parseCertificates: (_, path) =>
+      Effect.fail(new CertificateLoadError({ path, reason: "Unavailable", cause: reason })),
     parsePrivateKey: (_, path) => Effect.fail(new PrivateKeyLoadError({ path, reason: "Unavailable", cause: reason })),
     parsePkcs12: (_, path) => Effect.fail(new PrivateKeyLoadError({ path, reason: "Unavailable", cause: reason })),
     keyMatches: () => false,

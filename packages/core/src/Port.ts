@@ -235,7 +235,9 @@ const chunksFrom = (channel: Channel): Stream.Stream<Uint8Array, SslError> =>
 function read(this: { readonly channel: Channel }, maxBytes?: number) {
   if (maxBytes === undefined) return this.channel.take()
   if (maxBytes === 0) return emptyRead
-  return Number.isSafeInteger(maxBytes) && maxBytes > 0 ? this.channel.take(maxBytes) : invalidCount("maxBytes", maxBytes)
+  return Number.isSafeInteger(maxBytes) && maxBytes > 0
+    ? this.channel.take(maxBytes)
+    : invalidCount("maxBytes", maxBytes)
 }
 
 function readExactly(this: { readonly channel: Channel }, n: number) {

@@ -259,7 +259,11 @@ const sealedError = (operation: string) =>
   })
 
 /** Applies a change unless the context is sealed. */
-const change = (target: Target, operation: string, f: (state: State) => void): Effect.Effect<void, InvalidArgumentError> =>
+const change = (
+  target: Target,
+  operation: string,
+  f: (state: State) => void
+): Effect.Effect<void, InvalidArgumentError> =>
   Effect.suspend(() => (isSealed(target) ? Effect.fail(sealedError(operation)) : Effect.sync(() => update(target, f))))
 
 const checkSealedCertificate = (target: Target, path: string): Effect.Effect<void, CertificateLoadError> =>
@@ -268,7 +272,9 @@ const checkSealedCertificate = (target: Target, path: string): Effect.Effect<voi
   )
 
 const checkSealedKey = (target: Target, path: string): Effect.Effect<void, PrivateKeyLoadError> =>
-  Effect.suspend(() => (isSealed(target) ? Effect.fail(new PrivateKeyLoadError({ path, reason: "Sealed" })) : Effect.void))
+  Effect.suspend(
+    () => (isSealed(target) ? Effect.fail(new PrivateKeyLoadError({ path, reason: "Sealed" })) : Effect.void)
+  )
 
 type Install = (state: State, certs: ReadonlyArray<Certificate>, pki: Pki.Service) => void
 
@@ -283,7 +289,8 @@ const installFrom = <R>(
     checkSealedCertificate(target, path),
     Effect.flatMap(
       read,
-      (certs) => Effect.flatMap(Pki.Pki, (pki) => Effect.sync(() => update(target, (state) => install(state, certs, pki))))
+      (certs) =>
+        Effect.flatMap(Pki.Pki, (pki) => Effect.sync(() => update(target, (state) => install(state, certs, pki))))
     )
   )
 
@@ -585,7 +592,9 @@ export const loadVerifySource = (
   const load = typeof source === "string"
     ? loadVerifyRootCertificates(target, source)
     : installFrom(target, source.directory, Loading.readHashedDirectory(source.directory), addRoots)
-  return options?.try === true ? Effect.catchAll(load, (error) => error.reason === "Sealed" ? Effect.fail(error) : Effect.void) : load
+  return options?.try === true
+    ? Effect.catchAll(load, (error) => error.reason === "Sealed" ? Effect.fail(error) : Effect.void)
+    : load
 }
 
 /**
@@ -611,8 +620,10 @@ export const defaultVerifySources: Effect.Effect<ReadonlyArray<VerifySource>> = 
 export const loadDefaultVerifySources = (
   target: Target
 ): Effect.Effect<void, CertificateLoadError, FileSystem.FileSystem | Pki.Pki> =>
-  Effect.flatMap(defaultVerifySources, (sources) =>
-    Effect.forEach(sources, (source) => loadVerifySource(target, source, { try: true }), { discard: true }))
+  Effect.flatMap(
+    defaultVerifySources,
+    (sources) => Effect.forEach(sources, (source) => loadVerifySource(target, source, { try: true }), { discard: true })
+  )
 
 /**
  * Checks cipher strings against the platform's TLS library; adapters provide it (`NodeSsl.layer`
@@ -654,7 +665,9 @@ export const setCipherSuites = (target: Target, suites: string): Effect.Effect<v
 
 const setCipherOption = (target: Target, kind: "ciphers" | "cipherSuites", value: string) =>
   Effect.flatMap(CipherValidator, (validate) => {
-    const problem = typeof value === "string" && value.length > 0 ? validate(kind, value) : "expected a non-empty string"
+    const problem = typeof value === "string" && value.length > 0
+      ? validate(kind, value)
+      : "expected a non-empty string"
     if (problem !== undefined) {
       return Effect.fail(new InvalidArgumentError({ argument: kind, value, reason: problem }))
     }
@@ -694,7 +707,9 @@ export const setAlpn = (
   Effect.suspend(() => {
     const problem = alpnProblem(protocols)
     if (problem !== undefined) {
-      return Effect.fail(new InvalidArgumentError({ argument: "protocols", value: protocols.join(","), reason: problem }))
+      return Effect.fail(
+        new InvalidArgumentError({ argument: "protocols", value: protocols.join(","), reason: problem })
+      )
     }
     const allowNoMatch = options?.allowNoMatch ?? true
     if (typeof allowNoMatch !== "boolean") {

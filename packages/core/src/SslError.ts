@@ -62,9 +62,11 @@ const reasons = <A extends string>(texts: Record<A, string>): Schema.Schema<A> =
  * @since 0.1.0
  * @category errors
  */
-export class SslUnavailableError extends unchecked(Schema.TaggedError<SslUnavailableError>()("SslUnavailableError", {
-  reason: Schema.String
-})) {
+export class SslUnavailableError extends unchecked(
+  Schema.TaggedError<SslUnavailableError>()("SslUnavailableError", {
+    reason: Schema.String
+  })
+) {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
@@ -78,10 +80,12 @@ export class SslUnavailableError extends unchecked(Schema.TaggedError<SslUnavail
  * @since 0.1.0
  * @category errors
  */
-export class UnsupportedProtocolError extends unchecked(Schema.TaggedError<UnsupportedProtocolError>()("UnsupportedProtocolError", {
-  protocol: Schema.String,
-  reason: Schema.String
-})) {
+export class UnsupportedProtocolError extends unchecked(
+  Schema.TaggedError<UnsupportedProtocolError>()("UnsupportedProtocolError", {
+    protocol: Schema.String,
+    reason: Schema.String
+  })
+) {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
@@ -95,11 +99,13 @@ export class UnsupportedProtocolError extends unchecked(Schema.TaggedError<Unsup
  * @since 0.1.0
  * @category errors
  */
-export class InvalidArgumentError extends unchecked(Schema.TaggedError<InvalidArgumentError>()("InvalidArgumentError", {
-  argument: Schema.String,
-  value: Schema.Unknown,
-  reason: Schema.String
-})) {
+export class InvalidArgumentError extends unchecked(
+  Schema.TaggedError<InvalidArgumentError>()("InvalidArgumentError", {
+    argument: Schema.String,
+    value: Schema.Unknown,
+    reason: Schema.String
+  })
+) {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
@@ -165,11 +171,13 @@ const certificateReasonText: Record<CertificateLoadReason, string> = {
  * @since 0.1.0
  * @category errors
  */
-export class CertificateLoadError extends unchecked(Schema.TaggedError<CertificateLoadError>()("CertificateLoadError", {
-  path: Schema.String,
-  reason: reasons(certificateReasonText),
-  cause
-})) {
+export class CertificateLoadError extends unchecked(
+  Schema.TaggedError<CertificateLoadError>()("CertificateLoadError", {
+    path: Schema.String,
+    reason: reasons(certificateReasonText),
+    cause
+  })
+) {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
@@ -213,11 +221,13 @@ const keyReasonText: Record<PrivateKeyLoadReason, string> = {
  * @since 0.1.0
  * @category errors
  */
-export class PrivateKeyLoadError extends unchecked(Schema.TaggedError<PrivateKeyLoadError>()("PrivateKeyLoadError", {
-  path: Schema.String,
-  reason: reasons(keyReasonText),
-  cause
-})) {
+export class PrivateKeyLoadError extends unchecked(
+  Schema.TaggedError<PrivateKeyLoadError>()("PrivateKeyLoadError", {
+    path: Schema.String,
+    reason: reasons(keyReasonText),
+    cause
+  })
+) {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
@@ -246,13 +256,15 @@ const connectReasonText: Record<ConnectReason, string> = {
  * @since 0.1.0
  * @category errors
  */
-export class ConnectError extends unchecked(Schema.TaggedError<ConnectError>()("ConnectError", {
-  hostname: Schema.String,
-  port: Schema.Number,
-  reason: reasons(connectReasonText),
-  code: Schema.optional(Schema.String),
-  cause
-})) {
+export class ConnectError extends unchecked(
+  Schema.TaggedError<ConnectError>()("ConnectError", {
+    hostname: Schema.String,
+    port: Schema.Number,
+    reason: reasons(connectReasonText),
+    code: Schema.optional(Schema.String),
+    cause
+  })
+) {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
@@ -280,17 +292,21 @@ const listenReasonText: Record<ListenReason, string> = {
  * @since 0.1.0
  * @category errors
  */
-export class ListenError extends unchecked(Schema.TaggedError<ListenError>()("ListenError", {
-  hostname: Schema.UndefinedOr(Schema.String),
-  port: Schema.Number,
-  reason: reasons(listenReasonText),
-  code: Schema.optional(Schema.String),
-  cause
-})) {
+export class ListenError extends unchecked(
+  Schema.TaggedError<ListenError>()("ListenError", {
+    hostname: Schema.UndefinedOr(Schema.String),
+    port: Schema.Number,
+    reason: reasons(listenReasonText),
+    code: Schema.optional(Schema.String),
+    cause
+  })
+) {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
-    return `Cannot listen on ${this.hostname ?? "*"}:${this.port}: ${listenReasonText[this.reason]}${suffix(this.cause)}`
+    return `Cannot listen on ${this.hostname ?? "*"}:${this.port}: ${listenReasonText[this.reason]}${
+      suffix(this.cause)
+    }`
   }
 }
 
@@ -329,13 +345,15 @@ const handshakeReasonText: Record<HandshakeReason, string> = {
  * @since 0.1.0
  * @category errors
  */
-export class HandshakeError extends unchecked(Schema.TaggedError<HandshakeError>()("HandshakeError", {
-  reason: reasons(handshakeReasonText),
-  side,
-  peer: Schema.optional(Schema.String),
-  code: Schema.optional(Schema.String),
-  cause
-})) {
+export class HandshakeError extends unchecked(
+  Schema.TaggedError<HandshakeError>()("HandshakeError", {
+    reason: reasons(handshakeReasonText),
+    side,
+    peer: Schema.optional(Schema.String),
+    code: Schema.optional(Schema.String),
+    cause
+  })
+) {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
@@ -379,13 +397,15 @@ const verifyReasonText: Record<VerifyReason, string> = {
  * @since 0.1.0
  * @category errors
  */
-export class VerifyError extends unchecked(Schema.TaggedError<VerifyError>()("VerifyError", {
-  reason: reasons(verifyReasonText),
-  side,
-  peer: Schema.optional(Schema.String),
-  code: Schema.optional(Schema.String),
-  cause
-})) {
+export class VerifyError extends unchecked(
+  Schema.TaggedError<VerifyError>()("VerifyError", {
+    reason: reasons(verifyReasonText),
+    side,
+    peer: Schema.optional(Schema.String),
+    code: Schema.optional(Schema.String),
+    cause
+  })
+) {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
@@ -423,12 +443,14 @@ const ioReasonText: Record<IoReason, string> = {
  * @since 0.1.0
  * @category errors
  */
-export class IoError extends unchecked(Schema.TaggedError<IoError>()("IoError", {
-  operation: Schema.Literal("read", "write", "flush", "close"),
-  reason: reasons(ioReasonText),
-  code: Schema.optional(Schema.String),
-  cause
-})) {
+export class IoError extends unchecked(
+  Schema.TaggedError<IoError>()("IoError", {
+    operation: Schema.Literal("read", "write", "flush", "close"),
+    reason: reasons(ioReasonText),
+    code: Schema.optional(Schema.String),
+    cause
+  })
+) {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "@effect/vitest"
 import { Port, SslError } from "@effect-ssl/core"
+import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -71,7 +71,7 @@ const expectIoError = (result: Either.Either<unknown, unknown>, reason: SslError
 }
 
 /** `gc()`, which vitest's workers do not expose by default. */
-const collectGarbage = (): (() => void) => {
+const collectGarbage = (): () => void => {
   v8.setFlagsFromString("--expose-gc")
   return vm.runInNewContext("gc") as () => void
 }

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "@effect/vitest"
 import { Protocol, SslError } from "@effect-ssl/core"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 
 type Expected = Omit<Protocol.Resolved, "protocol">
@@ -112,7 +112,22 @@ describe("Protocol lists and guards", () => {
       "sslv3"
     ]
     for (const name of names) expect(Protocol.isProtocol(name), name).toBe(true)
-    for (const other of ["tls1.4", "TLS1.2", "", "tls12", "toString", "__proto__", "constructor", 12, null, undefined, {}, ["auto"]]) {
+    for (
+      const other of [
+        "tls1.4",
+        "TLS1.2",
+        "",
+        "tls12",
+        "toString",
+        "__proto__",
+        "constructor",
+        12,
+        null,
+        undefined,
+        {},
+        ["auto"]
+      ]
+    ) {
       expect(Protocol.isProtocol(other), String(other)).toBe(false)
     }
   })

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "@effect/vitest"
 import { Port, Ssl, SslError } from "@effect-ssl/core"
+import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"

@@ -1,8 +1,8 @@
+import { NodeSsl } from "@effect-ssl/node"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { SystemError, type SystemErrorReason } from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
-import { NodeSsl } from "@effect-ssl/node"
 import { afterAll, describe, expect, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -11,7 +11,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as nodePath from "node:path"
 import * as Pki from "../src/Pki.js"
-import * as Protocol from "../src/Protocol.js"
+import type * as Protocol from "../src/Protocol.js"
 import * as SslContext from "../src/SslContext.js"
 import type { CertificateLoadError, PrivateKeyLoadError } from "../src/SslError.js"
 import { fixture, fixturesDir } from "./helpers/Fixtures.js"
@@ -705,7 +705,11 @@ layer(Platform)("SslContext", (it) => {
       Effect.gen(function*() {
         const ctx = yield* server()
         const chain = yield* Effect.flip(SslContext.loadCertificateChain(ctx, fixture("server-chain.pem")))
-        expect(chain).toMatchObject({ _tag: "CertificateLoadError", reason: "Unavailable", path: fixture("server-chain.pem") })
+        expect(chain).toMatchObject({
+          _tag: "CertificateLoadError",
+          reason: "Unavailable",
+          path: fixture("server-chain.pem")
+        })
         expect(chain.message).toContain("no crypto")
         const key = yield* Effect.flip(SslContext.loadPrivateKeyPem(ctx, text("server.key")))
         expect(key).toMatchObject({ _tag: "PrivateKeyLoadError", reason: "Unavailable", path: "<memory>" })

@@ -11,7 +11,6 @@ import * as os from "node:os"
 import * as nodePath from "node:path"
 import { fixture } from "./helpers/Fixtures.js"
 
-
 /** Files, and certificates read by OpenSSL (node:crypto), without NodeSsl's cipher validator. */
 const Files = Layer.merge(NodeContext.layer, Layer.effect(Pki.Pki, Pki.Pki).pipe(Layer.provide(NodeSsl.layer)))
 
@@ -30,12 +29,14 @@ describe("SslContext settings", () => {
       expect(key.reason).toBe("Sealed")
       const roots = yield* Effect.flip(SslContext.loadVerifyRootCertificates(ctx, fixture("root-ca.pem")))
       expect(roots.reason).toBe("Sealed")
-      for (const attempt of [
-        SslContext.setCiphers(ctx, "ECDHE+AESGCM"),
-        SslContext.setAlpn(ctx, ["h2"]),
-        SslContext.setTryVerify(ctx, true),
-        SslContext.setKeyLog(ctx, () => {})
-      ]) {
+      for (
+        const attempt of [
+          SslContext.setCiphers(ctx, "ECDHE+AESGCM"),
+          SslContext.setAlpn(ctx, ["h2"]),
+          SslContext.setTryVerify(ctx, true),
+          SslContext.setKeyLog(ctx, () => {})
+        ]
+      ) {
         const error = yield* Effect.flip(attempt)
         expect(SslError.isSslError(error)).toBe(true)
         expect(error.message).toContain("sealed")

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "@effect/vitest"
 import { SslError } from "@effect-ssl/core"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 
@@ -12,7 +12,11 @@ const samples = {
     protocol: "sslv3",
     reason: "gone from OpenSSL 3"
   }),
-  InvalidArgumentError: new SslError.InvalidArgumentError({ argument: "capacity", value: -5, reason: "must be positive" }),
+  InvalidArgumentError: new SslError.InvalidArgumentError({
+    argument: "capacity",
+    value: -5,
+    reason: "must be positive"
+  }),
   CertificateLoadError: new SslError.CertificateLoadError({ path: "/etc/ssl/missing.pem", reason: "NotFound" }),
   PrivateKeyLoadError: new SslError.PrivateKeyLoadError({ path: "/keys/server.key", reason: "Encrypted" }),
   ConnectError: new SslError.ConnectError({ hostname: "db.example", port: 4433, reason: "Refused", cause }),
@@ -97,7 +101,11 @@ describe("SslError", () => {
   it("an InvalidArgumentError shows strings quoted and survives values that cannot be printed", () => {
     expect(new SslError.InvalidArgumentError({ argument: "protocol", value: "tls9", reason: "unknown" }).message)
       .toContain("\"tls9\"")
-    const unprintable = { toString: () => { throw new Error("no") } }
+    const unprintable = {
+      toString: () => {
+        throw new Error("no")
+      }
+    }
     const message =
       new SslError.InvalidArgumentError({ argument: "options", value: unprintable, reason: "bad" }).message
     expect(message).toContain("options")
@@ -117,52 +125,101 @@ describe("SslError", () => {
       expect(new Set(messages).size).toBe(list.length)
     }
     const fileReasons: ReadonlyArray<SslError.FileReason> = [
-      "NotFound", "PermissionDenied", "IsDirectory", "NotRegularFile", "TooLarge", "ReadFailed", "Empty"
+      "NotFound",
+      "PermissionDenied",
+      "IsDirectory",
+      "NotRegularFile",
+      "TooLarge",
+      "ReadFailed",
+      "Empty"
     ]
     const certificateReasons: ReadonlyArray<SslError.CertificateLoadReason> = [
-      ...fileReasons, "NoCertificate", "Malformed", "KeyMismatch", "Unavailable", "Sealed"
+      ...fileReasons,
+      "NoCertificate",
+      "Malformed",
+      "KeyMismatch",
+      "Unavailable",
+      "Sealed"
     ]
     reasons(
       (reason: SslError.CertificateLoadReason) => new SslError.CertificateLoadError({ path: "p", reason }),
       certificateReasons
     )
     const keyReasons: ReadonlyArray<SslError.PrivateKeyLoadReason> = [
-      ...fileReasons, "NoKey", "NoRsaKey", "Malformed", "Encrypted", "BadPassphrase", "Unsupported", "KeyMismatch",
-      "Unavailable", "Sealed"
+      ...fileReasons,
+      "NoKey",
+      "NoRsaKey",
+      "Malformed",
+      "Encrypted",
+      "BadPassphrase",
+      "Unsupported",
+      "KeyMismatch",
+      "Unavailable",
+      "Sealed"
     ]
     reasons(
       (reason: SslError.PrivateKeyLoadReason) => new SslError.PrivateKeyLoadError({ path: "p", reason }),
       keyReasons
     )
     const connectReasons: ReadonlyArray<SslError.ConnectReason> = [
-      "Refused", "UnknownHost", "Unreachable", "TimedOut", "Reset", "Other"
+      "Refused",
+      "UnknownHost",
+      "Unreachable",
+      "TimedOut",
+      "Reset",
+      "Other"
     ]
     reasons(
       (reason: SslError.ConnectReason) => new SslError.ConnectError({ hostname: "h", port: 1, reason }),
       connectReasons
     )
     const listenReasons: ReadonlyArray<SslError.ListenReason> = [
-      "AddressInUse", "PermissionDenied", "AddressNotAvailable", "Closed", "Other"
+      "AddressInUse",
+      "PermissionDenied",
+      "AddressNotAvailable",
+      "Closed",
+      "Other"
     ]
     reasons(
       (reason: SslError.ListenReason) => new SslError.ListenError({ hostname: "h", port: 1, reason }),
       listenReasons
     )
     const handshakeReasons: ReadonlyArray<SslError.HandshakeReason> = [
-      "Timeout", "NotTls", "ProtocolVersion", "NoSharedCipher", "CertificateRequired", "AlertReceived",
-      "PeerClosed", "Reset", "NoApplicationProtocol", "Other"
+      "Timeout",
+      "NotTls",
+      "ProtocolVersion",
+      "NoSharedCipher",
+      "CertificateRequired",
+      "AlertReceived",
+      "PeerClosed",
+      "Reset",
+      "NoApplicationProtocol",
+      "Other"
     ]
     reasons(
       (reason: SslError.HandshakeReason) => new SslError.HandshakeError({ reason, side: "client" }),
       handshakeReasons
     )
     const verifyReasons: ReadonlyArray<SslError.VerifyReason> = [
-      "Expired", "NotYetValid", "HostnameMismatch", "SelfSigned", "UnknownIssuer", "InvalidCa", "WeakKey",
-      "NoPeerCertificate", "Other"
+      "Expired",
+      "NotYetValid",
+      "HostnameMismatch",
+      "SelfSigned",
+      "UnknownIssuer",
+      "InvalidCa",
+      "WeakKey",
+      "NoPeerCertificate",
+      "Other"
     ]
     reasons((reason: SslError.VerifyReason) => new SslError.VerifyError({ reason, side: "server" }), verifyReasons)
     const ioReasons: ReadonlyArray<SslError.IoReason> = [
-      "UnexpectedEof", "TruncatedEof", "Reset", "Closed", "BrokenPipe", "Protocol", "Other"
+      "UnexpectedEof",
+      "TruncatedEof",
+      "Reset",
+      "Closed",
+      "BrokenPipe",
+      "Protocol",
+      "Other"
     ]
     reasons((reason: SslError.IoReason) => new SslError.IoError({ operation: "read", reason }), ioReasons)
   })
@@ -245,7 +302,9 @@ describe("errors across a process boundary", () => {
       expect(back.message).toBe(error.message)
       expect(SslError.isSslError(back)).toBe(true)
       for (const [key, value] of Object.entries(error)) {
-        if (key !== "cause") expect((back as unknown as Record<string, unknown>)[key], `${error._tag}.${key}`).toEqual(value)
+        if (key !== "cause") {
+          expect((back as unknown as Record<string, unknown>)[key], `${error._tag}.${key}`).toEqual(value)
+        }
       }
     }
   })
@@ -254,7 +313,9 @@ describe("errors across a process boundary", () => {
     const openssl = new SslError.HandshakeError({
       reason: "CertificateRequired",
       side: "server",
-      cause: new Error("80:error:0A0000C7:SSL routines:tls_process_client_certificate:peer did not return a certificate:x.c:1:")
+      cause: new Error(
+        "80:error:0A0000C7:SSL routines:tls_process_client_certificate:peer did not return a certificate:x.c:1:"
+      )
     })
     const back = roundTrip(openssl)
     expect(back.message).toBe(openssl.message)
@@ -275,12 +336,19 @@ describe("errors across a process boundary", () => {
     expect(() => Schema.decodeUnknownSync(SslError.SslError)({ _tag: "IoError", operation: "read", reason: "Gone" }))
       .toThrow(/reason/)
     expect(() => Schema.decodeUnknownSync(SslError.SslError)({ _tag: "NotAnSslError", reason: "Other" })).toThrow()
-    expect(() => Schema.decodeUnknownSync(SslError.VerifyError)({ _tag: "VerifyError", reason: "Expired", side: "both" }))
+    expect(() =>
+      Schema.decodeUnknownSync(SslError.VerifyError)({ _tag: "VerifyError", reason: "Expired", side: "both" })
+    )
       .toThrow(/side/)
   })
 
   it("a class is its own schema, so one can be declared alone", () => {
-    const verify = new SslError.VerifyError({ reason: "UnknownIssuer", side: "client", peer: "localhost:443", code: "X" })
+    const verify = new SslError.VerifyError({
+      reason: "UnknownIssuer",
+      side: "client",
+      peer: "localhost:443",
+      code: "X"
+    })
     const back = Schema.decodeUnknownSync(SslError.VerifyError)(Schema.encodeSync(SslError.VerifyError)(verify))
     expect(back).toBeInstanceOf(SslError.VerifyError)
     expect(back.reason).toBe("UnknownIssuer")

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "@effect/vitest"
 import { SslMetrics } from "@effect-ssl/core"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 

@@ -169,7 +169,11 @@ describe("ports, backlogs and host names", () => {
       for (const hostname of ["", "local host", "localhost/path", "a\0b", "x".repeat(254)]) {
         const error = yield* Effect.flip(Ssl.connect(hostname, silent.port, yield* clientContext()))
         expectInvalid(error, "hostname", JSON.stringify(hostname))
-        expectInvalid(yield* Effect.flip(NodeSsl.tcpConnect(hostname, silent.port)), "hostname", JSON.stringify(hostname))
+        expectInvalid(
+          yield* Effect.flip(NodeSsl.tcpConnect(hostname, silent.port)),
+          "hostname",
+          JSON.stringify(hostname)
+        )
         expectInvalid(
           yield* Effect.flip(Ssl.listen(0, { hostname, context: yield* serverContext() })),
           "hostname",
@@ -191,8 +195,16 @@ describe("protocol names and contexts through connect, listen and wrap", () => {
         const protocol = name as Protocol.Protocol
         const shown = JSON.stringify(name)
         expectInvalid(yield* Effect.flip(Ssl.connect("localhost", silent.port, protocol)), "protocol", shown)
-        expectInvalid(yield* Effect.flip(Ssl.listen(0, { hostname: "127.0.0.1", context: protocol })), "protocol", shown)
-        expectInvalid(yield* Effect.flip(Ssl.wrap(a, { mode: "connect", hostname: "localhost", protocol })), "protocol", shown)
+        expectInvalid(
+          yield* Effect.flip(Ssl.listen(0, { hostname: "127.0.0.1", context: protocol })),
+          "protocol",
+          shown
+        )
+        expectInvalid(
+          yield* Effect.flip(Ssl.wrap(a, { mode: "connect", hostname: "localhost", protocol })),
+          "protocol",
+          shown
+        )
         expectInvalid(yield* Effect.flip(Ssl.wrap(a, { mode: "accept", protocol })), "protocol", shown)
         expectInvalid(yield* Effect.flip(SslContext.makeClient(protocol)), "protocol", shown)
         expectInvalid(yield* Effect.flip(SslContext.makeServer(protocol)), "protocol", shown)
@@ -213,7 +225,9 @@ describe("protocol names and contexts through connect, listen and wrap", () => {
         expect(
           yield* Effect.flip(Ssl.listen(0, { context: bogus as unknown as SslContext.ServerContext }))
         ).toMatchObject({ _tag: "InvalidArgumentError", argument: "context" })
-        expect(yield* Effect.flip(Ssl.wrap(a, { mode: "accept", context: bogus as unknown as SslContext.ServerContext })))
+        expect(
+          yield* Effect.flip(Ssl.wrap(a, { mode: "accept", context: bogus as unknown as SslContext.ServerContext }))
+        )
           .toMatchObject({ _tag: "InvalidArgumentError", argument: "context" })
       }
       expect(silent.connections()).toBe(0)

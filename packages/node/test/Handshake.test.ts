@@ -256,15 +256,20 @@ describe("SNI", () => {
       const server = yield* serverContext()
       const started = yield* Deferred.make<void>()
       const interrupted = yield* Deferred.make<void>()
-      yield* SslContext.setServerNameCallback(server, () =>
-        Effect.zipRight(Deferred.succeed(started, undefined), Effect.never).pipe(
-          Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
-        ))
+      yield* SslContext.setServerNameCallback(
+        server,
+        () =>
+          Effect.zipRight(Deferred.succeed(started, undefined), Effect.never).pipe(
+            Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
+          )
+      )
       const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: server }).pipe(
         Ssl.withHandshakeTimeout("300 millis")
       )
       const accepted = yield* Effect.fork(Effect.scoped(Effect.flip(Ssl.accept(listener))))
-      const client = yield* Effect.fork(Effect.scoped(Ssl.connect("localhost", listener.address.port, yield* clientContext())))
+      const client = yield* Effect.fork(
+        Effect.scoped(Ssl.connect("localhost", listener.address.port, yield* clientContext()))
+      )
       yield* Deferred.await(started)
       expect(yield* Fiber.join(accepted)).toMatchObject({ _tag: "HandshakeError", reason: "Timeout" })
       yield* Deferred.await(interrupted)
@@ -282,7 +287,9 @@ describe("SNI", () => {
         Ssl.withHandshakeTimeout("1 hour")
       )
       const accepted = yield* Effect.fork(Effect.scoped(Effect.flip(Ssl.accept(listener))))
-      const client = yield* Effect.flip(Effect.scoped(Ssl.connect("localhost", listener.address.port, yield* clientContext())))
+      const client = yield* Effect.flip(
+        Effect.scoped(Ssl.connect("localhost", listener.address.port, yield* clientContext()))
+      )
       expect(client._tag).toBe("HandshakeError")
       const error = yield* Fiber.join(accepted)
       expect(error._tag).toBe("HandshakeError")
@@ -312,15 +319,19 @@ describe("SNI", () => {
 
       const insecure = yield* SslContext.makeClient()
       yield* SslContext.setVerify(insecure, false)
-      for (const connect of [
-        (port: number) => Ssl.connect("127.0.0.1", port, insecure),
-        (port: number) =>
-          Effect.flatMap(
-            Effect.flatMap(Effect.promise(() => import("@effect-ssl/node")), ({ NodeSsl }) =>
-              NodeSsl.tcpConnect("127.0.0.1", port)),
-            (duplex) => Ssl.wrap(duplex, { mode: "connect", context: insecure })
-          )
-      ]) {
+      for (
+        const connect of [
+          (port: number) => Ssl.connect("127.0.0.1", port, insecure),
+          (port: number) =>
+            Effect.flatMap(
+              Effect.flatMap(
+                Effect.promise(() => import("@effect-ssl/node")),
+                ({ NodeSsl }) => NodeSsl.tcpConnect("127.0.0.1", port)
+              ),
+              (duplex) => Ssl.wrap(duplex, { mode: "connect", context: insecure })
+            )
+        ]
+      ) {
         const anonymous = yield* sServer(["-tlsextdebug"])
         const conn = yield* connect(anonymous.port)
         yield* conn.output.write("ping\n")
@@ -363,17 +374,21 @@ describe("session resumption", () => {
         ])
         yield* client.endInput
         // the first connection and five reconnections, each accepted
-        const outcomes = Chunk.toReadonlyArray(yield* Queue.takeN(accepted, 6).pipe(
-          // a guard: s_client gives up at the first failed reconnection, so 6 may never come
-          Effect.timeoutFail({
-            duration: "10 seconds",
-            onTimeout: () => new Error(`not 6 connections; s_client said:\n${client.output()}`)
-          }),
-          Effect.catchAll((error) =>
-            Effect.flatMap(Queue.takeAll(accepted), (got) =>
-              Effect.dieMessage(`${error.message}\naccepted: ${JSON.stringify(Chunk.toReadonlyArray(got))}`))
+        const outcomes = Chunk.toReadonlyArray(
+          yield* Queue.takeN(accepted, 6).pipe(
+            // a guard: s_client gives up at the first failed reconnection, so 6 may never come
+            Effect.timeoutFail({
+              duration: "10 seconds",
+              onTimeout: () => new Error(`not 6 connections; s_client said:\n${client.output()}`)
+            }),
+            Effect.catchAll((error) =>
+              Effect.flatMap(
+                Queue.takeAll(accepted),
+                (got) => Effect.dieMessage(`${error.message}\naccepted: ${JSON.stringify(Chunk.toReadonlyArray(got))}`)
+              )
+            )
           )
-        ))
+        )
         expect(outcomes.filter(Either.isLeft)).toEqual([])
         // a resumed session still knows (and vouches for) the client's certificate
         for (const outcome of outcomes) expect(Either.getOrThrow(outcome).verified).toBe(verify)

@@ -14,10 +14,10 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import * as Tls from "node:tls"
-import { parseClientHelloAlpn } from "../src/internal/workarounds/clientHello.js"
 import { acceptOne, serveOn } from "../../core/test/helpers/Connections.js"
 import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
 import { spawnOpenssl, sServer } from "../../core/test/helpers/Openssl.js"
+import { parseClientHelloAlpn } from "../src/internal/workarounds/clientHello.js"
 
 /** `openssl s_client` to 127.0.0.1:port offering `alpn`, trusting the fixture root. */
 const sClientOffering = (port: number, alpn: string) =>
@@ -164,7 +164,13 @@ describe("ALPN", () => {
       const port = (proxy.address() as Net.AddressInfo).port
       const connect = (offer: string) =>
         Effect.async<string | false | null, Error>((resume) => {
-          const socket = Tls.connect({ host: "127.0.0.1", port, servername: "localhost", rejectUnauthorized: false, ALPNProtocols: [offer] })
+          const socket = Tls.connect({
+            host: "127.0.0.1",
+            port,
+            servername: "localhost",
+            rejectUnauthorized: false,
+            ALPNProtocols: [offer]
+          })
           socket.once("secureConnect", () => {
             resume(Effect.succeed(socket.alpnProtocol))
             socket.destroy()
@@ -179,7 +185,9 @@ describe("ALPN", () => {
   it.effect("allowNoMatch must be a boolean", () =>
     Effect.gen(function*() {
       const server = yield* SslContext.makeServer("auto")
-      const error = yield* Effect.flip(SslContext.setAlpn(server, ["h2"], { allowNoMatch: "yes" as unknown as boolean }))
+      const error = yield* Effect.flip(
+        SslContext.setAlpn(server, ["h2"], { allowNoMatch: "yes" as unknown as boolean })
+      )
       expect(error).toMatchObject({ _tag: "InvalidArgumentError", argument: "allowNoMatch" })
     }))
 })
@@ -218,7 +226,12 @@ const captureHello = (
 const nodeClient = (alpn: ReadonlyArray<string> | undefined) => (port: number) =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const socket = Tls.connect({ port, host: "127.0.0.1", servername: "localhost", ...(alpn ? { ALPNProtocols: [...alpn] } : {}) })
+      const socket = Tls.connect({
+        port,
+        host: "127.0.0.1",
+        servername: "localhost",
+        ...(alpn ? { ALPNProtocols: [...alpn] } : {})
+      })
       socket.on("error", () => {})
       return socket
     }),
@@ -245,7 +258,11 @@ const reframe = (hello: Buffer, size: number): Buffer => {
 const cases = [
   { name: "node:tls offering h2 and http/1.1", start: nodeClient(["h2", "http/1.1"]), offered: ["h2", "http/1.1"] },
   { name: "node:tls offering nothing", start: nodeClient(undefined), offered: undefined },
-  { name: "openssl s_client -alpn", start: opensslClient(["-alpn", "spdy/3,imap,h2"]), offered: ["spdy/3", "imap", "h2"] },
+  {
+    name: "openssl s_client -alpn",
+    start: opensslClient(["-alpn", "spdy/3,imap,h2"]),
+    offered: ["spdy/3", "imap", "h2"]
+  },
   { name: "openssl s_client -tls1_2 -alpn", start: opensslClient(["-tls1_2", "-alpn", "x"]), offered: ["x"] }
 ]
 

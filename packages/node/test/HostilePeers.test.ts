@@ -155,7 +155,9 @@ const underAttack = <E>(
       reasons[handshake.reason] = (reasons[handshake.reason] ?? 0) + 1
     }
     yield* backTo(baseline)
-    if (process.env["EFFECT_SSL_PRINT_REASONS"] !== undefined) console.log(JSON.stringify({ goodServed, reasons }))
+    if (process.env["EFFECT_SSL_PRINT_REASONS"] !== undefined) {
+      process.stdout.write(`${JSON.stringify({ goodServed, reasons })}\n`)
+    }
     return reasons
   })
 
@@ -275,7 +277,10 @@ describe("Ssl.accept of a client that is not TLS", () => {
         side: "server",
         code: "ERR_SSL_HTTP_REQUEST"
       })
-      expect(yield* acceptWith((s) => s.write(seededBytes(prng(7), 512)))).toMatchObject({ _tag: "HandshakeError", reason: "NotTls" })
+      expect(yield* acceptWith((s) => s.write(seededBytes(prng(7), 512)))).toMatchObject({
+        _tag: "HandshakeError",
+        reason: "NotTls"
+      })
       expect(yield* acceptWith(() => {})).toMatchObject({ _tag: "HandshakeError", reason: "Timeout", side: "server" })
       expect(yield* acceptWith((s) => s.end())).toMatchObject({ _tag: "HandshakeError", reason: "PeerClosed" })
     }).pipe(Effect.scoped, Effect.provide(TestLayer)))

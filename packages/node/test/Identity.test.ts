@@ -71,8 +71,14 @@ describe("a key belongs to a certificate when OpenSSL says so", () => {
     Effect.gen(function*() {
       const server = yield* SslContext.makeServer()
       yield* SslContext.loadCertificateChain(server, fixture("server-ec-chain.pem"))
-      const error = yield* Effect.flip(SslContext.loadPrivateKey(server, fixture("other-ec.nopublic.key"), { rsa: false }))
-      expect(error).toMatchObject({ _tag: "PrivateKeyLoadError", reason: "KeyMismatch", path: fixture("other-ec.nopublic.key") })
+      const error = yield* Effect.flip(
+        SslContext.loadPrivateKey(server, fixture("other-ec.nopublic.key"), { rsa: false })
+      )
+      expect(error).toMatchObject({
+        _tag: "PrivateKeyLoadError",
+        reason: "KeyMismatch",
+        path: fixture("other-ec.nopublic.key")
+      })
       expect(server.state.key).toBeUndefined()
       yield* SslContext.loadPrivateKey(server, fixture("server-ec.nopublic.key"), { rsa: false })
       expect(server.state.key?.type).toBe("ec")
@@ -118,7 +124,9 @@ describe("passphrase-protected keys", () => {
         expect((yield* handshake(server)).verified).toBe(true)
 
         const fromMemory = yield* SslContext.makeServer()
-        yield* SslContext.loadPrivateKeyPem(fromMemory, Fs.readFileSync(fixture(name), "utf8"), { passphrase: "secret" })
+        yield* SslContext.loadPrivateKeyPem(fromMemory, Fs.readFileSync(fixture(name), "utf8"), {
+          passphrase: "secret"
+        })
         expect(fromMemory.state.key?.pem).toBe(server.state.key?.pem)
       }).pipe(Effect.provide(TestLayer)))
   }
@@ -144,7 +152,9 @@ describe("passphrase-protected keys", () => {
           SslContext.loadPrivateKeyPem(server, Fs.readFileSync(path, "utf8"), { passphrase: "" })
         )
         expect(memory).toMatchObject({ reason: "BadPassphrase", path: "<memory>" })
-        const pair = yield* Effect.flip(SslContext.setIdentity(server, { chain: fixture("server-chain.pem"), key: path }))
+        const pair = yield* Effect.flip(
+          SslContext.setIdentity(server, { chain: fixture("server-chain.pem"), key: path })
+        )
         expect(pair).toMatchObject({ _tag: "PrivateKeyLoadError", reason: "Encrypted", path })
       }
       expect(identity(server)).toEqual(before)
@@ -227,7 +237,9 @@ describe("PKCS#12", () => {
       const server = yield* SslContext.makeServer()
       yield* SslContext.loadPkcs12(server, fixture("server.p12"), { passphrase: "secret" })
       // the key is checked against the file's certificate
-      expect((yield* Effect.flip(SslContext.loadPrivateKey(server, fixture("mismatch.key")))).reason).toBe("KeyMismatch")
+      expect((yield* Effect.flip(SslContext.loadPrivateKey(server, fixture("mismatch.key")))).reason).toBe(
+        "KeyMismatch"
+      )
       expect(server.state.pkcs12).toBeDefined()
       yield* SslContext.loadCertificateChain(server, fixture("server-chain.pem"))
       expect(server.state.pkcs12).toBeUndefined()
@@ -236,7 +248,10 @@ describe("PKCS#12", () => {
       expect((yield* handshake(server)).verified).toBe(true)
 
       yield* SslContext.loadPkcs12(server, fixture("server.p12"), { passphrase: "secret" })
-      yield* SslContext.setIdentity(server, { chain: fixture("other-server-chain.pem"), key: fixture("other-server.key") })
+      yield* SslContext.setIdentity(server, {
+        chain: fixture("other-server-chain.pem"),
+        key: fixture("other-server.key")
+      })
       expect(server.state.pkcs12).toBeUndefined()
       expect(Option.getOrThrow((yield* handshake(server)).peerCertificate).der).toEqual(raw("other-server.pem"))
 

@@ -105,7 +105,12 @@ describe("paths that are not regular files", () => {
       Fs.symlinkSync(fifo, toFifo)
       Fs.symlinkSync(fixture("server-chain.pem"), toChain)
       const server = yield* SslContext.makeServer()
-      expectRefused(yield* failure(SslContext.loadCertificateChain(server, toFifo)), "CertificateLoadError", "NotRegularFile", toFifo)
+      expectRefused(
+        yield* failure(SslContext.loadCertificateChain(server, toFifo)),
+        "CertificateLoadError",
+        "NotRegularFile",
+        toFifo
+      )
       yield* SslContext.loadCertificateChain(server, toChain)
       expect(server.state.chain).toHaveLength(2)
     }).pipe(Effect.provide(TestLayer)))
@@ -139,7 +144,12 @@ describe("file sizes", () => {
       }
       Fs.truncateSync(large, 16 * 1024 * 1024)
       const server = yield* SslContext.makeServer()
-      expectRefused(yield* failure(SslContext.loadCertificateChain(server, large)), "CertificateLoadError", "Malformed", large)
+      expectRefused(
+        yield* failure(SslContext.loadCertificateChain(server, large)),
+        "CertificateLoadError",
+        "Malformed",
+        large
+      )
     }).pipe(Effect.provide(TestLayer)))
 })
 
@@ -168,7 +178,9 @@ describe("files that are not certificates or keys, or go away", () => {
       const chain = yield* Effect.flip(SslContext.setIdentity(server, { chain: garbage, key: fixture("server.key") }))
       expect(chain).toMatchObject({ _tag: "CertificateLoadError", reason: "Malformed", path: garbage })
       expect(chain.message).toContain(garbage)
-      const key = yield* Effect.flip(SslContext.setIdentity(server, { chain: fixture("server-chain.pem"), key: garbage }))
+      const key = yield* Effect.flip(
+        SslContext.setIdentity(server, { chain: fixture("server-chain.pem"), key: garbage })
+      )
       expect(key).toMatchObject({ _tag: "PrivateKeyLoadError", reason: "Malformed", path: garbage })
       expect(key.message).toContain(garbage)
     }).pipe(Effect.provide(TestLayer)))
@@ -229,8 +241,14 @@ describe("files that are not certificates or keys, or go away", () => {
 
       // the failed loads changed nothing: the identity and roots loaded before still work
       const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: server })
-      const accepted = yield* Effect.fork(Effect.scoped(Effect.flatMap(Ssl.accept(listener), (conn) =>
-        Effect.zipRight(conn.output.write("still here\n"), conn.output.close))))
+      const accepted = yield* Effect.fork(
+        Effect.scoped(
+          Effect.flatMap(
+            Ssl.accept(listener),
+            (conn) => Effect.zipRight(conn.output.write("still here\n"), conn.output.close)
+          )
+        )
+      )
       const conn = yield* Ssl.connect("localhost", listener.address.port, client)
       expect((yield* conn.session).verified).toBe(true)
       expect(yield* conn.input.readLine).toEqual(Option.some("still here"))

@@ -226,7 +226,9 @@ describe("openssl s_client against an effect-ssl server", () => {
       )
       yield* client.endInput
       yield* client.exited
-      const names = client.output().match(/Acceptable client certificate CA names\n((?:.+\n)+?)(?:Requested|Client Certificate Types|---)/)
+      const names = client.output().match(
+        /Acceptable client certificate CA names\n((?:.+\n)+?)(?:Requested|Client Certificate Types|---)/
+      )
       expect(names).not.toBeNull()
       expect(names![1]).toContain("O = effect-ssl, CN = effect-ssl Unknown CA")
       // node:tls names every trusted root as well: it has no list separate from the trust store.

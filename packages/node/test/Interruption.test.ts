@@ -22,7 +22,8 @@ import { backTo, eventually, leakCheck, resources, suspended } from "../../core/
 const decoder = new TextDecoder()
 const text = (bytes: Uint8Array) => decoder.decode(bytes)
 
-const connectTo = (port: number) => Effect.flatMap(clientContext(), (context) => Ssl.connect("localhost", port, context))
+const connectTo = (port: number) =>
+  Effect.flatMap(clientContext(), (context) => Ssl.connect("localhost", port, context))
 
 /** A connected pair over loopback: the client's connection and the server's, in the current scope. */
 const connectedPair = Effect.gen(function*() {
@@ -63,9 +64,11 @@ describe("connect", () => {
     Effect.gen(function*() {
       const silent = yield* silentServer
       const before = yield* resources
-      const [result, elapsed] = yield* timed(Effect.either(Effect.scoped(connectTo(silent.port)).pipe(
-        Effect.timeout("200 millis")
-      )))
+      const [result, elapsed] = yield* timed(Effect.either(
+        Effect.scoped(connectTo(silent.port)).pipe(
+          Effect.timeout("200 millis")
+        )
+      ))
       expect(result).toMatchObject({ _tag: "Left", left: { _tag: "TimeoutException" } })
       expect(elapsed).toBeGreaterThanOrEqual(190)
       expect(elapsed).toBeLessThan(2000)
@@ -165,7 +168,10 @@ describe("the handshake timeout on the TestClock", () => {
     })
 
   /** The handshake's timer is registered with the TestClock. */
-  const timerSet = realUntil("the handshake's timer", Effect.map(TestClock.sleeps(), (sleeps) => Chunk.size(sleeps) > 0))
+  const timerSet = realUntil(
+    "the handshake's timer",
+    Effect.map(TestClock.sleeps(), (sleeps) => Chunk.size(sleeps) > 0)
+  )
 
   /** Moves the clock to just before the timeout (still pending), then past it; the fiber's failure. */
   const pastTheTimeout = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
@@ -177,7 +183,10 @@ describe("the handshake timeout on the TestClock", () => {
       return yield* Effect.raceFirst(
         Effect.flip(Fiber.join(fiber)),
         Effect.async<never>((resume) => {
-          const timer = setTimeout(() => resume(Effect.dieMessage("still pending 10 s after the clock moved past the timeout")), 10_000)
+          const timer = setTimeout(
+            () => resume(Effect.dieMessage("still pending 10 s after the clock moved past the timeout")),
+            10_000
+          )
           return Effect.sync(() => clearTimeout(timer))
         })
       )
@@ -210,8 +219,11 @@ describe("the handshake timeout on the TestClock", () => {
   it.scoped("wrap over a pipe nobody answers: HandshakeError Timeout once the clock is moved past it", () =>
     Effect.gen(function*() {
       const [a] = yield* Port.pipe()
-      const wrapping = yield* Effect.fork(Effect.scoped(Effect.flatMap(clientContext(), (context) =>
-        Ssl.wrap(a, { mode: "connect", hostname: "localhost", context }))).pipe(Ssl.withHandshakeTimeout(timeout)))
+      const wrapping = yield* Effect.fork(
+        Effect.scoped(
+          Effect.flatMap(clientContext(), (context) => Ssl.wrap(a, { mode: "connect", hostname: "localhost", context }))
+        ).pipe(Ssl.withHandshakeTimeout(timeout))
+      )
       yield* timerSet
       const error = yield* pastTheTimeout(wrapping)
       expect(error).toMatchObject({ _tag: "HandshakeError", reason: "Timeout", side: "client" })
@@ -262,7 +274,9 @@ describe("interrupted reads lose no bytes", () => {
       const total = 256 * 1024
       const sent = new Uint8Array(Crypto.randomBytes(total))
       const writer = yield* Effect.fork(Effect.gen(function*() {
-        for (let offset = 0; offset < total; offset += 4096) yield* server.output.write(sent.subarray(offset, offset + 4096))
+        for (let offset = 0; offset < total; offset += 4096) {
+          yield* server.output.write(sent.subarray(offset, offset + 4096))
+        }
         yield* server.output.close
       }))
       const hash = Crypto.createHash("sha256")

@@ -23,7 +23,9 @@ let baseline: Resources
 const watcher = watchProcess()
 
 // One context each, made once: a context is compiled into OpenSSL's form on its first use only.
-const contexts = Effect.runSync(Effect.cached(Effect.all([serverContext(), clientContext()]).pipe(Effect.provide(TestLayer))))
+const contexts = Effect.runSync(
+  Effect.cached(Effect.all([serverContext(), clientContext()]).pipe(Effect.provide(TestLayer)))
+)
 const localListener = Effect.flatMap(contexts, ([context]) => Ssl.listen(0, { hostname: "127.0.0.1", context }))
 const connectTo = (port: number) => Effect.flatMap(contexts, ([, context]) => Ssl.connect("localhost", port, context))
 
@@ -37,7 +39,9 @@ beforeAll(async () => {
       yield* Fiber.await(server)
     })).pipe(Effect.provide(TestLayer))
   )
-  baseline = await Effect.runPromise(Effect.flatMap(backTo({ fds: Infinity, tcpSockets: 0, tcpServers: 0 }), () => resources))
+  baseline = await Effect.runPromise(
+    Effect.flatMap(backTo({ fds: Infinity, tcpSockets: 0, tcpServers: 0 }), () => resources)
+  )
 })
 
 afterAll(() => {
@@ -210,7 +214,10 @@ describe("reads and writes interrupted at random moments", () => {
           const fiber = yield* Effect.fork(read)
           yield* randomMoment(random, 2)
           const exit = yield* Fiber.interrupt(fiber)
-          tally(outcomes, `${["read", "read(max)", "readExactly", "readAll"][kind]}:${expectClean(exit, `round ${rounds}`, false)}`)
+          tally(
+            outcomes,
+            `${["read", "read(max)", "readExactly", "readAll"][kind]}:${expectClean(exit, `round ${rounds}`, false)}`
+          )
           if (Exit.isSuccess(exit) && Option.isSome(exit.value)) take(exit.value.value)
         }
         // everything arrived; then the end of input

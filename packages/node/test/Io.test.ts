@@ -323,12 +323,17 @@ describe("full duplex and backpressure", () => {
       // Wait until the writer is stuck: suspended, and no progress over a few polls.
       let last = -1
       let still = 0
-      yield* eventually("writer held back", Effect.gen(function*() {
-        const status = yield* Fiber.status(writer)
-        still = status._tag === "Suspended" && written === last ? still + 1 : 0
-        last = written
-        return { still, written }
-      }), (s) => s.still >= 20, "20 seconds")
+      yield* eventually(
+        "writer held back",
+        Effect.gen(function*() {
+          const status = yield* Fiber.status(writer)
+          still = status._tag === "Suspended" && written === last ? still + 1 : 0
+          last = written
+          return { still, written }
+        }),
+        (s) => s.still >= 20,
+        "20 seconds"
+      )
       const memoryHeld = process.memoryUsage()
       expect(written).toBeGreaterThan(0)
       expect(written).toBeLessThan(32 * 1024 * 1024)

@@ -22,7 +22,6 @@ import { fixture } from "../../core/test/helpers/Fixtures.js"
 import { rawClient, rawPeer } from "../../core/test/helpers/RawPeers.js"
 import { backTo, eventually, leakCheck, resources, suspended } from "../../core/test/helpers/Resources.js"
 
-
 const detectingListener = Effect.flatMap(
   Effect.tap(serverContext(), (context) => SslContext.setDetectTruncation(context, true)),
   (context) => Ssl.listen(0, { hostname: "127.0.0.1", context })
@@ -204,31 +203,34 @@ describe("why truncation detection reads TLS through a JS stream", () => {
       const key = Fs.readFileSync(fixture("server.key"))
       const cert = Fs.readFileSync(fixture("server-chain.pem"))
       const ca = Fs.readFileSync(fixture("root-ca.pem"))
-      const endings = yield* Effect.forEach(["close_notify", "bare FIN"] as const, (how) =>
-        Effect.async<ReadonlyArray<string>, Error>((resume) => {
-          const events: Array<string> = []
-          const server = Tls.createServer({ key, cert }, (socket) => {
-            socket.on("error", () => {})
-            socket.write("data", () => {
-              if (how === "close_notify") socket.end()
-              // The TCP socket under the TLS one: ending it sends a FIN and no close_notify.
-              else (socket as unknown as { _parent: Net.Socket })._parent.end()
+      const endings = yield* Effect.forEach(
+        ["close_notify", "bare FIN"] as const,
+        (how) =>
+          Effect.async<ReadonlyArray<string>, Error>((resume) => {
+            const events: Array<string> = []
+            const server = Tls.createServer({ key, cert }, (socket) => {
+              socket.on("error", () => {})
+              socket.write("data", () => {
+                if (how === "close_notify") socket.end()
+                // The TCP socket under the TLS one: ending it sends a FIN and no close_notify.
+                else (socket as unknown as { _parent: Net.Socket })._parent.end()
+              })
             })
-          })
-          server.listen(0, "127.0.0.1", () => {
-            const port = (server.address() as Net.AddressInfo).port
-            const tcp = Net.connect({ host: "127.0.0.1", port }, () => {
-              const client = Tls.connect({ socket: tcp, servername: "localhost", ca })
-              client.on("data", () => events.push("data"))
-              client.on("error", (error) => events.push(`error ${(error as { code?: string }).code}`))
-              client.on("end", () => events.push("end"))
-              client.on("close", () => {
-                server.close()
-                resume(Effect.succeed(events))
+            server.listen(0, "127.0.0.1", () => {
+              const port = (server.address() as Net.AddressInfo).port
+              const tcp = Net.connect({ host: "127.0.0.1", port }, () => {
+                const client = Tls.connect({ socket: tcp, servername: "localhost", ca })
+                client.on("data", () => events.push("data"))
+                client.on("error", (error) => events.push(`error ${(error as { code?: string }).code}`))
+                client.on("end", () => events.push("end"))
+                client.on("close", () => {
+                  server.close()
+                  resume(Effect.succeed(events))
+                })
               })
             })
           })
-        }))
+      )
       expect(endings[0]).toEqual(endings[1])
       expect(endings[0]).toEqual(["data", "end"])
     }))
@@ -424,12 +426,17 @@ describe("a peer that reads nothing", () => {
       const server = yield* Fiber.join(accepted)
       let last = -1
       let still = 0
-      yield* eventually("writer held back", Effect.gen(function*() {
-        const status = yield* Fiber.status(clientScope)
-        still = status._tag === "Suspended" && written === last ? still + 1 : 0
-        last = written
-        return { still, written }
-      }), (s) => s.still >= 20, "20 seconds")
+      yield* eventually(
+        "writer held back",
+        Effect.gen(function*() {
+          const status = yield* Fiber.status(clientScope)
+          still = status._tag === "Suspended" && written === last ? still + 1 : 0
+          last = written
+          return { still, written }
+        }),
+        (s) => s.still >= 20,
+        "20 seconds"
+      )
       // The close_notify cannot get through a full window: the scope gives up after its grace.
       const interrupted = Date.now()
       yield* Fiber.interrupt(clientScope)

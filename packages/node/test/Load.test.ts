@@ -25,7 +25,7 @@ afterAll(() => {
 })
 
 /** `gc()`, which vitest's workers do not expose by default. */
-const collectGarbage = (): (() => void) => {
+const collectGarbage = (): () => void => {
   v8.setFlagsFromString("--expose-gc")
   return vm.runInNewContext("gc") as () => void
 }
@@ -96,7 +96,9 @@ const loadClient = (port: number, seed: number, length: number) =>
       yield* conn.output.close
     })
     let received = 0
-    const receive = Sha1.sha1(conn.input.stream.pipe(Stream.tap((chunk) => Effect.sync(() => void (received += chunk.length)))))
+    const receive = Sha1.sha1(
+      conn.input.stream.pipe(Stream.tap((chunk) => Effect.sync(() => void (received += chunk.length))))
+    )
     const [, digest] = yield* Effect.all([send, receive], { concurrency: 2 })
     return { ok: digest === expected && received === length, received }
   }))
@@ -156,7 +158,7 @@ describe("load", () => {
       // only a generous bound is robust; the heap and buffer bounds above are the tight ones)
       expect(grew.peakRss, JSON.stringify(grew)).toBeLessThan(1024)
       if (process.env["EFFECT_SSL_PRINT_LOAD"] !== undefined) {
-        console.log(JSON.stringify({ clients, bytesEachWay: clients * MiB, seconds, grew }))
+        process.stdout.write(`${JSON.stringify({ clients, bytesEachWay: clients * MiB, seconds, grew })}\n`)
       }
     }).pipe(Effect.provide(TestLayer)))
 })

@@ -2,7 +2,8 @@
  * Spans and metrics of real TLS connections, read through a collecting tracer and metric snapshots;
  * and the key log (SSLKEYLOGFILE lines, for Wireshark), compared with openssl s_client's.
  */
-import { Port, Ssl, SslContext, SslError } from "@effect-ssl/core"
+import type { SslError } from "@effect-ssl/core"
+import { Port, Ssl, SslContext } from "@effect-ssl/core"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
@@ -76,8 +77,10 @@ describe("spans", () => {
       const { named, tracer } = yield* collectingTracer
       const served = yield* Deferred.make<Ssl.SessionInfo>()
       const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* serverContext() })
-      yield* Effect.forkScoped(Ssl.serve(listener, (conn) =>
-        Effect.flatMap(conn.session, (session) => Deferred.succeed(served, session))).pipe(Effect.withTracer(tracer)))
+      yield* Effect.forkScoped(
+        Ssl.serve(listener, (conn) => Effect.flatMap(conn.session, (session) => Deferred.succeed(served, session)))
+          .pipe(Effect.withTracer(tracer))
+      )
       const ctx = yield* clientContext()
       const session = yield* Effect.scoped(Effect.flatMap(
         Ssl.connect("localhost", listener.address.port, ctx),
@@ -163,13 +166,16 @@ describe("spans", () => {
     Effect.gen(function*() {
       const { named, tracer } = yield* collectingTracer
       const [a, b] = yield* Port.pipe()
-      const server = yield* Effect.fork(Effect.scoped(Effect.flatMap(
-        Ssl.wrap(b, { mode: "accept", context: yield* serverContext() }),
-        (conn) => conn.session
-      )).pipe(Effect.withTracer(tracer)))
-      yield* Effect.scoped(Ssl.wrap(a, { mode: "connect", context: yield* clientContext(), hostname: "localhost" })).pipe(
-        Effect.withTracer(tracer)
+      const server = yield* Effect.fork(
+        Effect.scoped(Effect.flatMap(
+          Ssl.wrap(b, { mode: "accept", context: yield* serverContext() }),
+          (conn) => conn.session
+        )).pipe(Effect.withTracer(tracer))
       )
+      yield* Effect.scoped(Ssl.wrap(a, { mode: "connect", context: yield* clientContext(), hostname: "localhost" }))
+        .pipe(
+          Effect.withTracer(tracer)
+        )
       yield* Fiber.join(server)
       const spans = named("effect-ssl.wrap")
       expect(spans.map((span) => span.kind).sort()).toEqual(["client", "server"])
@@ -210,7 +216,11 @@ describe("metrics", () => {
         // The client's scope has ended; the server's ends with its handler.
         expect(yield* open({ operation: "connect", side: "client" })).toBe(0)
         yield* Deferred.succeed(release, undefined)
-        yield* eventually("the server's connection counted closed", open({ operation: "accept", side: "server" }), (n) => n === 0)
+        yield* eventually(
+          "the server's connection counted closed",
+          open({ operation: "accept", side: "server" }),
+          (n) => n === 0
+        )
 
         // A failed handshake on both sides: the client trusts nothing, and presents no certificate.
         yield* Effect.flip(Effect.scoped(Ssl.connect("localhost", listener.address.port)))
@@ -219,7 +229,9 @@ describe("metrics", () => {
         const handshakes = (labels: Record<string, string>) =>
           Effect.map(metricValue("effect_ssl_handshakes_total", { test, ...labels }), (v) => v.total)
         expect(yield* handshakes({ operation: "connect", outcome: "success" })).toBe(1)
-        expect(yield* handshakes({ operation: "connect", outcome: "failure", error: "VerifyError", reason: "UnknownIssuer" }))
+        expect(
+          yield* handshakes({ operation: "connect", outcome: "failure", error: "VerifyError", reason: "UnknownIssuer" })
+        )
           .toBe(1)
         expect(yield* handshakes({ operation: "connect", outcome: "failure" })).toBe(1)
         const durations = yield* metricValue("effect_ssl_handshake_duration_ms", { test, operation: "connect" })
@@ -294,8 +306,16 @@ describe("key logging", () => {
       const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), "effect-ssl-keylog-"))
       const file = nodePath.join(dir, "client.log")
       const peer = yield* spawnOpenssl([
-        "s_client", "-connect", `127.0.0.1:${listener.address.port}`, "-CAfile", "root-ca.pem",
-        "-servername", "localhost", "-keylogfile", file, "-quiet"
+        "s_client",
+        "-connect",
+        `127.0.0.1:${listener.address.port}`,
+        "-CAfile",
+        "root-ca.pem",
+        "-servername",
+        "localhost",
+        "-keylogfile",
+        file,
+        "-quiet"
       ])
       yield* peer.write("hello\n")
       yield* peer.waitFor(/hello/)

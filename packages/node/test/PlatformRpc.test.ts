@@ -55,7 +55,11 @@ const handlers = (calls: Ref.Ref<number>) =>
           )
         ),
       Refuse: ({ reason }) =>
-        counted(Effect.fail(new SslError.VerifyError({ reason, side: "client", peer: "elsewhere.example:443", code: "X509_TEST" }))),
+        counted(
+          Effect.fail(
+            new SslError.VerifyError({ reason, side: "client", peer: "elsewhere.example:443", code: "X509_TEST" })
+          )
+        ),
       Echo: ({ text }) => counted(Effect.succeed(text))
     }
   }))
@@ -102,7 +106,12 @@ describe("@effect/rpc over mutually authenticated TLS", () => {
       const refused = yield* Effect.flip(client.Refuse({ reason: "HostnameMismatch" }))
       expect(refused).toBeInstanceOf(SslError.VerifyError)
       expect(SslError.isSslError(refused)).toBe(true)
-      expect(refused).toMatchObject({ reason: "HostnameMismatch", side: "client", peer: "elsewhere.example:443", code: "X509_TEST" })
+      expect(refused).toMatchObject({
+        reason: "HostnameMismatch",
+        side: "client",
+        peer: "elsewhere.example:443",
+        code: "X509_TEST"
+      })
       expect(refused.message).toBe(
         new SslError.VerifyError({ reason: "HostnameMismatch", side: "client", peer: "elsewhere.example:443" }).message
       )

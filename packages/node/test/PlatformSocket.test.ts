@@ -48,7 +48,9 @@ const ndjsonServer = (conn: Ssl.Connection) =>
       Stream.pipeThroughChannel(
         Socket.toChannelWith<Ndjson.NdjsonError | ParseError>()(socket).pipe(Channel.pipeTo(Ndjson.unpackSchema(Ask)()))
       ),
-      Stream.runForEach((ask) => write(`${encode(new Answer({ id: ask.id, upper: ask.text.toUpperCase(), protocol }))}\n`))
+      Stream.runForEach((ask) =>
+        write(`${encode(new Answer({ id: ask.id, upper: ask.text.toUpperCase(), protocol }))}\n`)
+      )
     )
   }).pipe(Effect.scoped)
 
@@ -115,7 +117,11 @@ describe("Ssl.toSocket", () => {
       const listener = yield* serveOn(yield* serverContext(), (conn) =>
         Effect.zipRight(conn.output.write("a"), Effect.zipRight(conn.input.readAll, Effect.void)))
       const conn = yield* Ssl.connect("localhost", listener.address.port, yield* clientContext())
-      const exit = yield* Effect.exit(Ssl.toSocket(conn).run(() => Effect.fail("handler failed" as const)))
+      const exit = yield* Effect.exit(
+        Ssl.toSocket(conn).run(() =>
+          Effect.fail("handler failed" as const)
+        )
+      )
       expect(exit).toEqual(Exit.fail("handler failed"))
     }).pipe(Effect.provide(TestLayer)))
 
@@ -156,7 +162,10 @@ describe("Ssl.toSocket", () => {
   it.scopedLive("a read that fails is a SocketGenericError \"Read\" whose cause is the SslError", () =>
     Effect.gen(function*() {
       // The server ends the connection without close_notify; the client detects truncation.
-      const listener = yield* serveOn(yield* serverContext(), (conn) => Effect.zipRight(conn.output.write("partial"), conn.abandon))
+      const listener = yield* serveOn(
+        yield* serverContext(),
+        (conn) => Effect.zipRight(conn.output.write("partial"), conn.abandon)
+      )
       const ctx = yield* clientContext()
       yield* SslContext.setDetectTruncation(ctx, true)
       const conn = yield* Ssl.connect("localhost", listener.address.port, ctx)
@@ -180,7 +189,9 @@ describe("NodeSsl.layerSocket", () => {
           yield* conn.input.readAll
         }))
       const socket = Context.get(
-        yield* Layer.build(NodeSsl.layerSocket({ host: "localhost", port: listener.address.port, context: yield* clientContext() })),
+        yield* Layer.build(
+          NodeSsl.layerSocket({ host: "localhost", port: listener.address.port, context: yield* clientContext() })
+        ),
         Socket.Socket
       )
       // Building the layer connected to nothing.
@@ -198,7 +209,9 @@ describe("NodeSsl.layerSocket", () => {
           yield* conn.output.close
         }))
       const socket = Context.get(
-        yield* Layer.build(NodeSsl.layerSocket({ host: "localhost", port: listener.address.port, context: yield* clientContext() })),
+        yield* Layer.build(
+          NodeSsl.layerSocket({ host: "localhost", port: listener.address.port, context: yield* clientContext() })
+        ),
         Socket.Socket
       )
       const write = yield* socket.writer

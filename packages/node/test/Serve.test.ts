@@ -96,9 +96,11 @@ describe("Ssl.serve", () => {
         }).pipe(Effect.ensuring(Effect.sync(() => active--)))
       yield* Effect.forkScoped(Ssl.serve(listener, held, { concurrency: 2 }))
       const client = (n: number) =>
-        Effect.fork(Effect.scoped(Effect.flatMap(connectTo(listener), (conn) => conn.input.readLine)).pipe(
-          Effect.map((line) => `${n}: ${Option.getOrElse(line, () => "none")}`)
-        ))
+        Effect.fork(
+          Effect.scoped(Effect.flatMap(connectTo(listener), (conn) => conn.input.readLine)).pipe(
+            Effect.map((line) => `${n}: ${Option.getOrElse(line, () => "none")}`)
+          )
+        )
       const first = yield* client(1)
       const second = yield* client(2)
       yield* eventually("two handlers running", Effect.sync(() => active), (n) => n === 2)

@@ -321,7 +321,7 @@ describe("memory per pending connection", () => {
           `${name}: heap ${kib(f.heap)} KiB, RSS ${kib(f.rss)} KiB`
         )
         if (process.env["EFFECT_SSL_PRINT_MEMORY"] !== undefined) {
-          console.log(`per pending connection: ${report.join("; ")}`)
+          process.stdout.write(`per pending connection: ${report.join("; ")}\n`)
         }
         // Bounds half as much again as measured (the README states the figures; before the fast
         // path a connection in its handshake under serve took about 39 KiB of heap): a queued

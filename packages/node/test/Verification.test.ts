@@ -14,13 +14,13 @@ import * as Option from "effect/Option"
 import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
-import { describeCertificate } from "../src/internal/x509.js"
 import { echo, serveOn } from "../../core/test/helpers/Connections.js"
 import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
 import { failure } from "../../core/test/helpers/Expect.js"
 import { fixture, fixturesDir } from "../../core/test/helpers/Fixtures.js"
 import { opensslPin } from "../../core/test/helpers/Openssl.js"
 import { watchProcess } from "../../core/test/helpers/Resources.js"
+import { describeCertificate } from "../src/internal/x509.js"
 
 const watcher = watchProcess()
 afterAll(() => {
@@ -176,13 +176,17 @@ describe("client verifies the server", () => {
       const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context })
       // node:tls verifies after the handshake, so the server's handshake completes; the client's
       // failed connect (in the test's long-lived scope) must release its socket at once.
-      const server = yield* Effect.fork(Effect.scoped(failure(Effect.flatMap(Ssl.accept(listener), (conn) => conn.input.read()))))
+      const server = yield* Effect.fork(
+        Effect.scoped(failure(Effect.flatMap(Ssl.accept(listener), (conn) => conn.input.read())))
+      )
       const clientError = yield* failure(Ssl.connect("localhost", listener.address.port, yield* clientContext()))
       expect(clientError).toMatchObject({ _tag: "VerifyError", reason: "Expired" })
       // The client closes as soon as it has judged the certificate: its last handshake flight
       // may or may not have gone out first, so the server's accept or its first read fails.
       const serverError = yield* Fiber.join(server)
-      expect([`HandshakeError:PeerClosed`, `IoError:TruncatedEof`]).toContain(`${serverError._tag}:${serverError.reason}`)
+      expect([`HandshakeError:PeerClosed`, `IoError:TruncatedEof`]).toContain(
+        `${serverError._tag}:${serverError.reason}`
+      )
     }).pipe(Effect.provide(TestLayer)))
 
   it.scopedLive("a default client context does not trust the fixture root until it is loaded", () =>
@@ -220,7 +224,9 @@ describe("host-name verification apart from the chain", () => {
       const listener = yield* serveOn(yield* serverContext("wildcard-chain.pem", "wildcard.key"))
       const client = yield* clientContext()
       yield* SslContext.setVerifyHostname(client, false)
-      const peer = Option.getOrThrow((yield* (yield* Ssl.connect("127.0.0.1", listener.address.port, client)).session).peerCertificate)
+      const peer = Option.getOrThrow(
+        (yield* (yield* Ssl.connect("127.0.0.1", listener.address.port, client)).session).peerCertificate
+      )
       expect(Ssl.checkHostname(peer, "www.example.test")).toBe(true)
       expect(Ssl.checkHostname(peer, "a.b.example.test")).toBe(false)
       expect(Ssl.checkHostname(peer, "example.test")).toBe(false)
@@ -282,10 +288,12 @@ describe("describeCertificate", () => {
 describe("the peer certificate of a handshake", () => {
   it.scopedLive("carries der, serialNumber and spkiSha256 as the openssl command prints them", () =>
     Effect.gen(function*() {
-      for (const [chain, key, leaf] of [
-        ["server-chain.pem", "server.key", "server.pem"],
-        ["server-ed25519-chain.pem", "server-ed25519.key", "server-ed25519.pem"]
-      ] as const) {
+      for (
+        const [chain, key, leaf] of [
+          ["server-chain.pem", "server.key", "server.pem"],
+          ["server-ed25519-chain.pem", "server-ed25519.key", "server-ed25519.pem"]
+        ] as const
+      ) {
         const peer = yield* peerOf(chain, key)
         expect({ der: peer.der, serialNumber: peer.serialNumber, spkiSha256: peer.spkiSha256 }).toEqual(openssl(leaf))
       }

@@ -40,8 +40,9 @@ interface OpensslVerdict {
 }
 
 /** A row of the table printed for the README when EFFECT_SSL_PRINT_MATRIX is set. */
-const table: Array<{ readonly direction: string; readonly name: string; readonly openssl: string; readonly ours: string }> =
-  []
+const table: Array<
+  { readonly direction: string; readonly name: string; readonly openssl: string; readonly ours: string }
+> = []
 
 afterAll(() => {
   watcher.stop()
@@ -49,7 +50,7 @@ afterAll(() => {
   if (process.env["EFFECT_SSL_PRINT_MATRIX"] !== undefined) {
     const lines = ["| Direction | Certificate | openssl verdict | effect-ssl |", "| --- | --- | --- | --- |"]
     for (const row of table) lines.push(`| ${row.direction} | ${row.name} | ${row.openssl} | ${row.ours} |`)
-    console.log(lines.join("\n"))
+    process.stdout.write(`${lines.join("\n")}\n`)
   }
 })
 
@@ -209,8 +210,22 @@ interface ServerCase {
 const ok: OpensslVerdict = { code: 0, text: "ok" }
 
 const serverCases: ReadonlyArray<ServerCase> = [
-  { name: "valid chain, DNS name", chain: ["server-chain.pem"], key: "server.key", host: "localhost", openssl: ok, ours: "accept" },
-  { name: "valid chain, IP address", chain: ["server-chain.pem"], key: "server.key", host: "127.0.0.1", openssl: ok, ours: "accept" },
+  {
+    name: "valid chain, DNS name",
+    chain: ["server-chain.pem"],
+    key: "server.key",
+    host: "localhost",
+    openssl: ok,
+    ours: "accept"
+  },
+  {
+    name: "valid chain, IP address",
+    chain: ["server-chain.pem"],
+    key: "server.key",
+    host: "127.0.0.1",
+    openssl: ok,
+    ours: "accept"
+  },
   {
     name: "expired",
     chain: ["expired-chain.pem"],
@@ -413,8 +428,10 @@ const sClientVerdict = (port: number, host: string) =>
 const connectAs = (host: string, port: number, context: SslContext.ClientContext) =>
   host === "localhost" || Net.isIP(host) !== 0
     ? Ssl.connect(host, port, context)
-    : Effect.flatMap(NodeSsl.tcpConnect("127.0.0.1", port), (tcp) =>
-      Ssl.wrap(tcp, { mode: "connect", hostname: host, context }))
+    : Effect.flatMap(
+      NodeSsl.tcpConnect("127.0.0.1", port),
+      (tcp) => Ssl.wrap(tcp, { mode: "connect", hostname: host, context })
+    )
 
 describe("a client verifying a server: effect-ssl agrees with openssl s_client", () => {
   for (const row of serverCases) {
@@ -446,7 +463,9 @@ describe("a client verifying a server: effect-ssl agrees with openssl s_client",
           direction: "client verifies server",
           name: `${row.name} (${row.host})`,
           openssl: show(openssl),
-          ours: Either.isRight(result) ? "accept (verified)" : `VerifyError ${(result.left as SslError.VerifyError).reason}`
+          ours: Either.isRight(result)
+            ? "accept (verified)"
+            : `VerifyError ${(result.left as SslError.VerifyError).reason}`
         })
       }).pipe(Effect.provide(TestLayer)))
   }
@@ -462,7 +481,15 @@ describe("a client verifying a server: effect-ssl agrees with openssl s_client",
         expect(error).toMatchObject({ argument: "context" })
         expect(error.message).toContain("ee key too small")
         // the openssl command line at its default level does not load it either
-        const server = yield* spawnOpenssl(["s_server", "-accept", "127.0.0.1:0", "-cert", `${name}.pem`, "-key", `${name}.key`])
+        const server = yield* spawnOpenssl([
+          "s_server",
+          "-accept",
+          "127.0.0.1:0",
+          "-cert",
+          `${name}.pem`,
+          "-key",
+          `${name}.key`
+        ])
         yield* server.exited
         expect(server.output()).toContain("ee key too small")
         table.push({
@@ -594,7 +621,15 @@ describe("a server verifying clients: effect-ssl agrees with openssl s_server", 
     it.scopedLive(`${row.name}: openssl ${show(row.openssl)}, effect-ssl ${row.ours}`, () =>
       Effect.gen(function*() {
         // openssl s_server -Verify 1 -verify_return_error, one connection
-        const { peer, port } = yield* sServer(["-Verify", "1", "-verify_return_error", "-CAfile", "root-ca.pem", "-naccept", "1"])
+        const { peer, port } = yield* sServer([
+          "-Verify",
+          "1",
+          "-verify_return_error",
+          "-CAfile",
+          "root-ca.pem",
+          "-naccept",
+          "1"
+        ])
         yield* present(port, yield* presenting(row))
         yield* peer.exited
         const openssl = verdictOf(peer.output(), /^Client certificate$[^]*^CIPHER is /m)
@@ -607,7 +642,9 @@ describe("a server verifying clients: effect-ssl agrees with openssl s_server", 
         yield* SslContext.setVerify(ctx, true)
         yield* SslContext.loadVerifyRootCertificates(ctx, fixture("root-ca.pem"))
         const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: ctx })
-        const accepted = yield* Effect.fork(Effect.either(Effect.scoped(Effect.flatMap(Ssl.accept(listener), (conn) => conn.session))))
+        const accepted = yield* Effect.fork(
+          Effect.either(Effect.scoped(Effect.flatMap(Ssl.accept(listener), (conn) => conn.session)))
+        )
         yield* present(listener.address.port, yield* presenting(row))
         const result = yield* Fiber.join(accepted)
         if (row.ours === "accept") {
@@ -623,7 +660,9 @@ describe("a server verifying clients: effect-ssl agrees with openssl s_server", 
           direction: "server verifies client",
           name: row.name,
           openssl: show(openssl),
-          ours: Either.isRight(result) ? "accept (verified)" : `VerifyError ${(result.left as SslError.VerifyError).reason}`
+          ours: Either.isRight(result)
+            ? "accept (verified)"
+            : `VerifyError ${(result.left as SslError.VerifyError).reason}`
         })
       }).pipe(Effect.provide(TestLayer)))
   }

@@ -36,8 +36,14 @@ describe("server verifies the client", () => {
   it.scopedLive("a client certificate under a loaded root is accepted; both sessions say so", () =>
     Effect.gen(function*() {
       const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* requiringClientCertificates() })
-      const server = yield* Effect.fork(Effect.scoped(Effect.flatMap(Ssl.accept(listener), (conn) =>
-        Effect.zipLeft(conn.session, Effect.zipRight(conn.output.write("hi\n"), conn.output.close)))))
+      const server = yield* Effect.fork(
+        Effect.scoped(
+          Effect.flatMap(
+            Ssl.accept(listener),
+            (conn) => Effect.zipLeft(conn.session, Effect.zipRight(conn.output.write("hi\n"), conn.output.close))
+          )
+        )
+      )
       const conn = yield* Ssl.connect("localhost", listener.address.port, yield* clientWithCertificate())
       expect(yield* conn.input.readLine).toEqual(Option.some("hi"))
       const serverSession = yield* Fiber.join(server)
@@ -52,9 +58,14 @@ describe("server verifies the client", () => {
 
   it.scopedLive("TLS 1.2, no client certificate: both handshakes fail with typed errors", () =>
     Effect.gen(function*() {
-      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* requiringClientCertificates("tls1.2") })
+      const listener = yield* Ssl.listen(0, {
+        hostname: "127.0.0.1",
+        context: yield* requiringClientCertificates("tls1.2")
+      })
       const server = yield* Effect.fork(Effect.scoped(failure(Ssl.accept(listener))))
-      const clientError = yield* failure(Ssl.connect("localhost", listener.address.port, yield* clientContext("tls1.2")))
+      const clientError = yield* failure(
+        Ssl.connect("localhost", listener.address.port, yield* clientContext("tls1.2"))
+      )
       const serverError = yield* Fiber.join(server)
       expect(serverError).toMatchObject({ _tag: "HandshakeError", reason: "CertificateRequired", side: "server" })
       // TLS 1.2 has no certificate_required alert: OpenSSL aborts with handshake_failure.
@@ -68,7 +79,10 @@ describe("server verifies the client", () => {
 
   it.scopedLive("TLS 1.3, no client certificate: the server fails; the client's first read does", () =>
     Effect.gen(function*() {
-      const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* requiringClientCertificates("tls1.3") })
+      const listener = yield* Ssl.listen(0, {
+        hostname: "127.0.0.1",
+        context: yield* requiringClientCertificates("tls1.3")
+      })
       const server = yield* Effect.fork(Effect.scoped(failure(Ssl.accept(listener))))
       // In TLS 1.3 the client's handshake is over before the server has seen its (empty) certificate.
       const conn = yield* Ssl.connect("localhost", listener.address.port, yield* clientContext("tls1.3"))
@@ -86,7 +100,10 @@ describe("server verifies the client", () => {
   for (const protocol of ["tls1.2", "tls1.3"] as const) {
     it.scopedLive(`${protocol}: an untrusted client certificate fails on the server; the client sees a typed error`, () =>
       Effect.gen(function*() {
-        const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* requiringClientCertificates(protocol) })
+        const listener = yield* Ssl.listen(0, {
+          hostname: "127.0.0.1",
+          context: yield* requiringClientCertificates(protocol)
+        })
         // Accepted into the test's own scope: the failed accept must release its socket at once,
         // or the client below would wait for the end of the test.
         const server = yield* Effect.fork(failure(Ssl.accept(listener)))
@@ -126,7 +143,11 @@ describe("server verifies the client", () => {
       const b = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: mixed })
       const refusedToo = yield* Effect.fork(Effect.scoped(failure(Ssl.accept(b))))
       yield* Effect.exit(Effect.scoped(Effect.flatMap(
-        Ssl.connect("localhost", b.address.port, yield* clientWithCertificate("untrusted-client.pem", "untrusted-client.key")),
+        Ssl.connect(
+          "localhost",
+          b.address.port,
+          yield* clientWithCertificate("untrusted-client.pem", "untrusted-client.key")
+        ),
         (conn) => conn.input.read()
       )))
       expect(yield* Fiber.join(refusedToo)).toMatchObject({ _tag: "VerifyError", reason: "UnknownIssuer" })
@@ -164,7 +185,11 @@ describe("try-verify", () => {
 
       const bad = yield* acceptOne(listener)
       yield* Effect.either(
-        Ssl.connect("localhost", listener.address.port, yield* clientWithCertificate("untrusted-client.pem", "untrusted-client.key"))
+        Ssl.connect(
+          "localhost",
+          listener.address.port,
+          yield* clientWithCertificate("untrusted-client.pem", "untrusted-client.key")
+        )
       )
       const refused = yield* Effect.flip(bad.connection)
       expect(refused).toMatchObject({ _tag: "VerifyError", side: "server", reason: "UnknownIssuer" })
@@ -190,6 +215,9 @@ describe("a server with pinned public keys", () => {
         Ssl.connect("localhost", listener.address.port, client),
         (conn) => conn.input.read()
       )))
-      expect(yield* refused.await).toMatchObject({ _tag: "Success", value: { _tag: "VerifyError", reason: "PinMismatch", side: "server" } })
+      expect(yield* refused.await).toMatchObject({
+        _tag: "Success",
+        value: { _tag: "VerifyError", reason: "PinMismatch", side: "server" }
+      })
     }).pipe(Effect.provide(TestLayer)))
 })

@@ -18,7 +18,6 @@ import { eventually, leakCheck } from "../../core/test/helpers/Resources.js"
 
 const decoder = new TextDecoder()
 
-
 /** A duplex that passes everything to `duplex` and records what was done to it. */
 const spy = (duplex: Port.Duplex) => {
   const seen = { written: 0, outputClosed: false, inputClosed: false }
@@ -28,7 +27,8 @@ const spy = (duplex: Port.Duplex) => {
       close: Effect.zipRight(Effect.sync(() => void (seen.inputClosed = true)), duplex.input.close)
     },
     output: Port.makeOutput({
-      write: (bytes) => Effect.zipRight(Effect.sync(() => void (seen.written += bytes.length)), duplex.output.write(bytes)),
+      write: (bytes) =>
+        Effect.zipRight(Effect.sync(() => void (seen.written += bytes.length)), duplex.output.write(bytes)),
       flush: duplex.output.flush,
       close: Effect.zipRight(Effect.sync(() => void (seen.outputClosed = true)), duplex.output.close)
     })
@@ -216,8 +216,7 @@ describe("wrap over Port.pipe, both ports closed early", () => {
         })))
         const clientScope = yield* Scope.make()
         const conn = yield* Scope.extend(
-          Effect.flatMap(clientOptions, (options) =>
-            Ssl.wrap(a, { ...options, shutdownOnClose: how === "abandon" })),
+          Effect.flatMap(clientOptions, (options) => Ssl.wrap(a, { ...options, shutdownOnClose: how === "abandon" })),
           clientScope
         )
         yield* conn.output.write(new Uint8Array(size))
@@ -243,10 +242,12 @@ describe("wrap over Port.pipe, cut short", () => {
         yield* Effect.never
       })))
       // The client's whole scope, its close included, is cut short.
-      const outcome = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
-        const conn = yield* Ssl.wrap(a, { mode: "connect", context: client, hostname: "localhost" })
-        for (let i = 0; i < 16; i++) yield* conn.output.write(new Uint8Array(1 << 20))
-      })).pipe(Effect.timeout("500 millis")))
+      const outcome = yield* Effect.exit(
+        Effect.scoped(Effect.gen(function*() {
+          const conn = yield* Ssl.wrap(a, { mode: "connect", context: client, hostname: "localhost" })
+          for (let i = 0; i < 16; i++) yield* conn.output.write(new Uint8Array(1 << 20))
+        })).pipe(Effect.timeout("500 millis"))
+      )
       expect(Exit.isFailure(outcome)).toBe(true)
       yield* Fiber.interrupt(serving)
       // Plaintext on the pipe after the scope: what comes before it is at most what the pipe held

@@ -269,7 +269,7 @@ export class ByteChannel {
     this.reader = undefined
     this.readers = undefined
     first?.(Effect.void)
-    if (more !== undefined) for (const resume of more) resume(Effect.void)
+    if (more !== undefined) { for (const resume of more) resume(Effect.void) }
   }
 
   private wakeWriters(): void {
@@ -279,7 +279,7 @@ export class ByteChannel {
     this.writer = undefined
     this.writers = undefined
     first?.(Effect.void)
-    if (more !== undefined) for (const resume of more) resume(Effect.void)
+    if (more !== undefined) { for (const resume of more) resume(Effect.void) }
   }
 }
 

@@ -21,8 +21,7 @@ import type { SslError } from "../SslError.js"
  *
  * @internal
  */
-export const fromOpen = (open: Effect.Effect<Connection, SslError, Scope.Scope>): Socket.Socket =>
-  make(undefined, open)
+export const fromOpen = (open: Effect.Effect<Connection, SslError, Scope.Scope>): Socket.Socket => make(undefined, open)
 
 /**
  * A socket over an established connection. `run` reads it until its end of input and can be

@@ -18,7 +18,10 @@ export const echo = (conn: Ssl.Connection): Effect.Effect<void, SslError.SslErro
   Effect.zipRight(Stream.run(conn.input.stream, conn.output.sink), conn.output.close)
 
 /** A listener on 127.0.0.1 (ephemeral port) with the fixture server chain, in the current scope. */
-export const localListener = Effect.flatMap(serverContext(), (context) => Ssl.listen(0, { hostname: "127.0.0.1", context }))
+export const localListener = Effect.flatMap(
+  serverContext(),
+  (context) => Ssl.listen(0, { hostname: "127.0.0.1", context })
+)
 
 /**
  * A listener on 127.0.0.1 (ephemeral port) served by `handler` (default: echo) in the background
@@ -39,7 +42,10 @@ export const serveOn = (
  * (or the accept's failure); the connection lives as long as that scope.
  */
 export const acceptOne = (listener: Ssl.Listener): Effect.Effect<
-  { readonly connection: Effect.Effect<Ssl.Connection, SslError.SslError>; readonly fiber: Fiber.RuntimeFiber<boolean> },
+  {
+    readonly connection: Effect.Effect<Ssl.Connection, SslError.SslError>
+    readonly fiber: Fiber.RuntimeFiber<boolean>
+  },
   never,
   Scope.Scope
 > =>

@@ -4,14 +4,17 @@
  */
 import { type Pki, type Ssl, SslContext, type SslError, TestCertificates } from "@effect-ssl/core"
 import { NodeSsl } from "@effect-ssl/node"
-import type { FileSystem } from "@effect/platform/FileSystem"
 import { NodeContext } from "@effect/platform-node"
+import type { FileSystem } from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { fixture } from "./Fixtures.js"
 
 /** NodeSsl's Ssl and Pki with Node's file system: what a test that talks TLS provides. */
-export const TestLayer: Layer.Layer<Ssl.Ssl | Pki.Pki | NodeContext.NodeContext> = Layer.mergeAll(NodeSsl.layer, NodeContext.layer)
+export const TestLayer: Layer.Layer<Ssl.Ssl | Pki.Pki | NodeContext.NodeContext> = Layer.mergeAll(
+  NodeSsl.layer,
+  NodeContext.layer
+)
 
 type Protocol = Parameters<typeof SslContext.makeClient>[0]
 
@@ -66,9 +69,10 @@ export const requiringClientCertificates = (
   })
 
 /** A server context with the shipped insecure test certificate. */
-export const testServerContext: Effect.Effect<SslContext.ServerContext, SslError.SslError, FileSystem | Pki.Pki> = Effect.gen(function*() {
-  const ctx = yield* SslContext.makeServer()
-  yield* SslContext.loadCertificateChain(ctx, TestCertificates.path)
-  yield* SslContext.loadPrivateKey(ctx, TestCertificates.path)
-  return ctx
-})
+export const testServerContext: Effect.Effect<SslContext.ServerContext, SslError.SslError, FileSystem | Pki.Pki> =
+  Effect.gen(function*() {
+    const ctx = yield* SslContext.makeServer()
+    yield* SslContext.loadCertificateChain(ctx, TestCertificates.path)
+    yield* SslContext.loadPrivateKey(ctx, TestCertificates.path)
+    return ctx
+  })

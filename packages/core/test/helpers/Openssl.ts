@@ -77,7 +77,9 @@ export const spawnOpenssl = (args: ReadonlyArray<string>): Effect.Effect<Openssl
               resume(Effect.succeed(match))
             } else if (exit !== undefined) {
               listeners.delete(check)
-              resume(Effect.fail(new Error(`openssl ${args[0]} exited (${exit}) before printing ${pattern}:\n${output}`)))
+              resume(
+                Effect.fail(new Error(`openssl ${args[0]} exited (${exit}) before printing ${pattern}:\n${output}`))
+              )
             }
           }
           listeners.add(check)

@@ -3,7 +3,7 @@
  */
 
 /** A small seeded PRNG (mulberry32): numbers in [0, 1), the same sequence for the same seed. */
-export const prng = (seed: number): (() => number) => {
+export const prng = (seed: number): () => number => {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0

@@ -38,8 +38,11 @@ export const silentServer: Effect.Effect<
       socket.on("error", () => {})
       socket.on("close", () => sockets.delete(socket))
     })
-    server.listen(0, "127.0.0.1", () =>
-      resume(Effect.succeed({ server, port: (server.address() as Net.AddressInfo).port, sockets, count })))
+    server.listen(
+      0,
+      "127.0.0.1",
+      () => resume(Effect.succeed({ server, port: (server.address() as Net.AddressInfo).port, sockets, count }))
+    )
   }),
   ({ server, sockets }) =>
     Effect.async<void>((resume) => {
@@ -69,7 +72,10 @@ export const rawClient = (port: number) =>
       socket.on("data", (chunk: Buffer) => {
         received += chunk.length
       })
-      socket.once("connect", () => resume(Effect.succeed({ socket, closed: closeOf(socket), received: () => received })))
+      socket.once(
+        "connect",
+        () => resume(Effect.succeed({ socket, closed: closeOf(socket), received: () => received }))
+      )
       socket.on("error", (error) => {
         if (socket.connecting) resume(Effect.fail(error))
       })

@@ -94,7 +94,9 @@ export const warmBaseline = Effect.gen(function*() {
   yield* Effect.scoped(Effect.gen(function*() {
     const listener = yield* localListener
     const server = yield* Effect.fork(Effect.scoped(Effect.flatMap(Ssl.accept(listener), (conn) => drain(conn.input))))
-    yield* Effect.scoped(Effect.flatMap(clientContext(), (context) => Ssl.connect("localhost", listener.address.port, context)))
+    yield* Effect.scoped(
+      Effect.flatMap(clientContext(), (context) => Ssl.connect("localhost", listener.address.port, context))
+    )
     yield* Fiber.join(server)
   }))
   yield* backTo({ fds: Infinity, tcpSockets: 0, tcpServers: 0 })

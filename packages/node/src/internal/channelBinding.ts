@@ -17,7 +17,8 @@ const unavailable = (type: Ssl.ChannelBindingType, reason: string) =>
 const endPointHash = (x509: Crypto.X509Certificate): string => {
   // Node has no accessor for the signature algorithm; its OID appears in the DER (twice).
   const hex = x509.raw.toString("hex")
-  return signatureHashOids.find(([oid]) => hex.includes(`06${(oid.length / 2).toString(16).padStart(2, "0")}${oid}`))?.[1] ??
+  return signatureHashOids.find(([oid]) => hex.includes(`06${(oid.length / 2).toString(16).padStart(2, "0")}${oid}`))
+    ?.[1] ??
     "sha256"
 }
 
@@ -41,14 +42,18 @@ export const channelBinding = (
   Effect.suspend(() => {
     switch (type) {
       case "tls-unique": {
-        if (socket.getProtocol() === "TLSv1.3") return unavailable(type, "tls-unique is not defined for TLS 1.3; use tls-exporter")
+        if (socket.getProtocol() === "TLSv1.3") {
+          return unavailable(type, "tls-unique is not defined for TLS 1.3; use tls-exporter")
+        }
         // The first Finished message of the handshake: the client's, on a full handshake.
         const finished = mode === "connect" ? socket.getFinished() : socket.getPeerFinished()
         return finished === undefined ? unavailable(type, "no handshake yet") : Effect.succeed(new Uint8Array(finished))
       }
       case "tls-exporter":
         // A destroyed socket has no TLS state left to export from.
-        if (released || socket.destroyed) return unavailable(type, "the connection is closed")
+        if (released || socket.destroyed) {
+          return unavailable(type, "the connection is closed")
+        }
         return Effect.try({
           try: () => new Uint8Array(socket.exportKeyingMaterial(32, "EXPORTER-Channel-Binding", Buffer.alloc(0))),
           catch: (error) => new SslError.InvalidArgumentError({ argument: "type", value: type, reason: String(error) })
@@ -56,7 +61,9 @@ export const channelBinding = (
       case "tls-server-end-point": {
         if (serverLeaf === undefined) return unavailable(type, "the server has no certificate")
         const certificate = new Crypto.X509Certificate(serverLeaf)
-        return Effect.succeed(new Uint8Array(Crypto.createHash(endPointHash(certificate)).update(certificate.raw).digest()))
+        return Effect.succeed(
+          new Uint8Array(Crypto.createHash(endPointHash(certificate)).update(certificate.raw).digest())
+        )
       }
       default:
         return unavailable(type, "expected tls-unique, tls-exporter or tls-server-end-point")

@@ -130,7 +130,13 @@ export class TlsConnection implements Ssl.Connection {
   }
 
   channelBinding(type: Ssl.ChannelBindingType) {
-    return channelBinding(this.socket, this.released, this.mode, type, this.mode === "connect" ? this.peerDer : this.ownLeafDer)
+    return channelBinding(
+      this.socket,
+      this.released,
+      this.mode,
+      type,
+      this.mode === "connect" ? this.peerDer : this.ownLeafDer
+    )
   }
 
   /**
@@ -161,5 +167,4 @@ export class TlsConnection implements Ssl.Connection {
       Effect.suspend(() => SslMetrics.recordBytes(ports.bytesRead, ports.bytesWritten))
     )
   }
-
 }

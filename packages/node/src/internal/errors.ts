@@ -133,8 +133,7 @@ export const verifyError = (
   peer: string | undefined,
   code: string,
   cause?: unknown
-): SslError.VerifyError =>
-  new SslError.VerifyError({ reason: verifyReasons[code] ?? "Other", side, peer, code, cause })
+): SslError.VerifyError => new SslError.VerifyError({ reason: verifyReasons[code] ?? "Other", side, peer, code, cause })
 
 // Alerts a peer sends only to reject a handshake. In TLS 1.3 a client's handshake is over before
 // the server has looked at the client's certificate, so these reach the client on a later read

@@ -27,7 +27,12 @@ export const timeoutError = (
   peer: string | undefined,
   timeout: Duration.Duration
 ): SslError.HandshakeError =>
-  new SslError.HandshakeError({ reason: "Timeout", side, peer, cause: `no handshake within ${Duration.format(timeout)}` })
+  new SslError.HandshakeError({
+    reason: "Timeout",
+    side,
+    peer,
+    cause: `no handshake within ${Duration.format(timeout)}`
+  })
 
 /**
  * Waits for a handshake that `start` begins; `start` calls `finish` once with the outcome. The
@@ -77,5 +82,6 @@ export const acquireConnection = <A, E, R>(
   release: (a: A) => Effect.Effect<void>
 ): Effect.Effect<A, E, R | Scope.Scope> =>
   Effect.uninterruptible(
-    Effect.flatMap(acquire, (a) => Effect.flatMap(Scope.Scope, (scope) => Effect.as(Scope.addFinalizerExit(scope, () => release(a)), a)))
+    Effect.flatMap(acquire, (a) =>
+      Effect.flatMap(Scope.Scope, (scope) => Effect.as(Scope.addFinalizerExit(scope, () => release(a)), a)))
   )

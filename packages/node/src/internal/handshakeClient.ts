@@ -14,8 +14,8 @@ import * as Tls from "node:tls"
 import { TlsConnection } from "./connection.js"
 import * as Errors from "./errors.js"
 import { awaitHandshake, timeoutError } from "./handshake.js"
-import { keyLogger } from "./keyLog.js"
 import { type EndWatch, SocketFeed } from "./jsStreamTransport.js"
+import { keyLogger } from "./keyLog.js"
 import type { Compiled } from "./secureContext.js"
 import * as SessionCache from "./sessionCache.js"
 import { ignore, isIp, stripBrackets } from "./tcp.js"
@@ -89,7 +89,7 @@ export const clientHandshake = (
     // peer's delayed ACK (40 ms a round with clients that are not effect-ssl).
     if (tcp) socket.setNoDelay(true)
     if (state.keyLog !== undefined) socket.on("keylog", keyLogger(state.keyLog))
-    transport.kind === "stream" && transport.endWatch?.attach(socket)
+    if (transport.kind === "stream") transport.endWatch?.attach(socket)
     if (!tcp && transport.stream instanceof SocketFeed) {
       const feed = transport.stream
       socket.once("end", () => feed.hold())

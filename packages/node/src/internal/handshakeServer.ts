@@ -21,8 +21,8 @@ import * as Tls from "node:tls"
 import { TlsConnection } from "./connection.js"
 import * as Errors from "./errors.js"
 import { awaitHandshake, timeoutError } from "./handshake.js"
-import { keyLogger } from "./keyLog.js"
 import { type EndWatch, SocketFeed } from "./jsStreamTransport.js"
+import { keyLogger } from "./keyLog.js"
 import { type Compiled, secureContextFor } from "./secureContext.js"
 import { ignore } from "./tcp.js"
 import { serverVerdict } from "./verify.js"
@@ -148,7 +148,9 @@ export const serverHandshake = (
         // end of the connection.
         // `resetAndDestroy` on the TCP socket would close the handle under OpenSSL (a crash);
         // this flag makes node:tls's own teardown, which destroys the TCP socket, reset it.
-        if (transport.kind === "tcp") (transport.socket as Net.Socket & { resetAndClosing: boolean }).resetAndClosing = true
+        if (transport.kind === "tcp") {
+          ;(transport.socket as Net.Socket & { resetAndClosing: boolean }).resetAndClosing = true
+        }
         return fail(verdict)
       }
       finish(Effect.succeed(

@@ -87,7 +87,7 @@ export class SocketFeed extends Stream.Duplex {
     if (!this.destroyed) {
       for (let chunk = this.read(); chunk !== null; chunk = this.read()) leftover.push(chunk as Uint8Array)
     }
-    leftover.push(...this.held)
+    for (const chunk of this.held) leftover.push(chunk)
     this.held = []
     return leftover
   }

@@ -68,7 +68,8 @@ export const compileNow = (context: SslContextT.SslContext): Compiled | SslError
 /** The native context for an SslContext (compile's, for callers that need no more). @internal */
 export const secureContextFor = (
   context: SslContextT.SslContext
-): Effect.Effect<Tls.SecureContext, SslError.InvalidArgumentError> => Effect.map(compile(context), (c) => c.secureContext)
+): Effect.Effect<Tls.SecureContext, SslError.InvalidArgumentError> =>
+  Effect.map(compile(context), (c) => c.secureContext)
 
 const build = (context: SslContextT.SslContext): Compiled => {
   const state = context.state

@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import * as Runtime from "effect/Runtime"
+import type * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import type * as Net from "node:net"
 import type { TlsConnection } from "./connection.js"
@@ -108,7 +108,8 @@ const handshakeAccepted = (
     // The server name callback runs as a fiber of its own, with this fiber's services.
     return context.state.serverNameCallback === undefined
       ? handshakeWith(accepted, context, compiled, timeout, handOver, undefined)
-      : Effect.flatMap(Effect.runtime<never>(), (runtime) => handshakeWith(accepted, context, compiled, timeout, handOver, runtime))
+      : Effect.flatMap(Effect.runtime<never>(), (runtime) =>
+        handshakeWith(accepted, context, compiled, timeout, handOver, runtime))
   })
 
 const handshakeWith = (
@@ -119,25 +120,25 @@ const handshakeWith = (
   handOver: (socket: Net.Socket) => void,
   runtime: Runtime.Runtime<never> | undefined
 ): Effect.Effect<Ssl.Connection, SslError.SslError> => {
-    const socket = accepted.socket
-    const spec = {
-      context,
-      compiled,
-      peer: socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`,
-      shutdownOnClose: true,
-      timeout,
-      runtime
-    }
-    const feed = context.state.detectTruncation ? new SocketFeed(socket) : undefined
-    const transport = feed !== undefined
-      ? { kind: "stream", stream: feed, addressed: socket, endWatch: watchEnd(feed) } as const
-      : { kind: "tcp", socket } as const
-    // (A failed handshake destroys the socket, which the listener then forgets by itself.)
-    return Effect.map(serverHandshake(spec, transport), (connection) => {
-      accepted.connection = connection
-      handOver(socket)
-      return connection
-    })
+  const socket = accepted.socket
+  const spec = {
+    context,
+    compiled,
+    peer: socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`,
+    shutdownOnClose: true,
+    timeout,
+    runtime
+  }
+  const feed = context.state.detectTruncation ? new SocketFeed(socket) : undefined
+  const transport = feed !== undefined
+    ? { kind: "stream", stream: feed, addressed: socket, endWatch: watchEnd(feed) } as const
+    : { kind: "tcp", socket } as const
+  // (A failed handshake destroys the socket, which the listener then forgets by itself.)
+  return Effect.map(serverHandshake(spec, transport), (connection) => {
+    accepted.connection = connection
+    handOver(socket)
+    return connection
+  })
 }
 
 /** @internal */

@@ -73,8 +73,9 @@ export interface Owners {
 export type Owned = NodeSocket & { [owner]: Owners }
 
 /** @internal */
-export const ownersOf = (socket: NodeSocket): Owners =>
-  ((socket as Partial<Owned>)[owner] ??= { ports: undefined, feed: undefined })
+export const ownersOf = (
+  socket: NodeSocket
+): Owners => ((socket as Partial<Owned>)[owner] ??= { ports: undefined, feed: undefined })
 
 /** @internal */
 export class SocketPorts {
@@ -205,17 +206,17 @@ export class SocketPorts {
     this.drainWaiter = undefined
     this.drainWaiters = undefined
     first?.(wake)
-    if (more !== undefined) for (const resume of more) resume(wake)
+    if (more !== undefined) { for (const resume of more) resume(wake) }
   }
 
   /** Stops listening to the socket and hands back what was read but not yet taken. */
-  detach(): Uint8Array[] {
+  detach(): Array<Uint8Array> {
     this.socket.off("data", SocketPorts.onData)
     this.socket.off("end", SocketPorts.onEndEvent)
     this.socket.off("close", SocketPorts.onClose)
     this.socket.off("drain", SocketPorts.onDrain)
     this.socket.pause()
-    const leftover: Uint8Array[] = []
+    const leftover: Array<Uint8Array> = []
     // Only what is buffered now: `take` on an empty channel waits, which runSync cannot do.
     while (this.channel.buffered > 0) {
       const next = Effect.runSync(Effect.option(this.channel.take()))
@@ -419,6 +420,4 @@ export class SocketPorts {
     this.socket.destroy()
     this.wakeWriters()
   }
-
 }
-

@@ -36,7 +36,11 @@ export const checkHostname = (hostname: unknown): Effect.Effect<string, SslError
   isValidHostname(hostname)
     ? Effect.succeed(hostname)
     : Effect.fail(
-      new SslError.InvalidArgumentError({ argument: "hostname", value: hostname, reason: "expected a host name or IP address" })
+      new SslError.InvalidArgumentError({
+        argument: "hostname",
+        value: hostname,
+        reason: "expected a host name or IP address"
+      })
     )
 
 /** "[::1]" is how an IPv6 address is written beside a port; the socket API wants "::1". @internal */
@@ -224,7 +228,8 @@ export const tcpListen = (
     )
     const bound = server.address() as Net.AddressInfo
     const address: Ssl.Address = { hostname: bound.address, port: bound.port }
-    const closedError = () => new SslError.ListenError({ hostname: address.hostname, port: address.port, reason: "Closed" })
+    const closedError = () =>
+      new SslError.ListenError({ hostname: address.hostname, port: address.port, reason: "Closed" })
 
     // Interruptible even where `take` runs uninterruptibly (its callers make a connection theirs
     // in the same step): only the wait can be cut short, never the taking.

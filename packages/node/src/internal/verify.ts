@@ -110,7 +110,9 @@ const hostMismatch = (raw: Buffer | undefined, hostname: string): string | undef
   if (raw === undefined) return "the server sent no certificate"
   const x509 = new Crypto.X509Certificate(raw)
   const matched = isIp(hostname) ? x509.checkIP(hostname) : x509.checkHost(hostname)
-  return matched === undefined ? `the certificate is for ${x509.subjectAltName ?? x509.subject}, not ${hostname}` : undefined
+  return matched === undefined
+    ? `the certificate is for ${x509.subjectAltName ?? x509.subject}, not ${hostname}`
+    : undefined
 }
 
 // node:tls gives an empty object when the peer sent no certificate.

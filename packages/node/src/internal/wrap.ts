@@ -5,8 +5,7 @@
  *
  * @internal
  */
-import type { Port as PortT, Ssl, SslContext as SslContextT } from "@effect-ssl/core"
-import type { SslError } from "@effect-ssl/core"
+import type { Port as PortT, Ssl, SslContext as SslContextT, SslError } from "@effect-ssl/core"
 import * as Cause from "effect/Cause"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"

@@ -5,8 +5,7 @@
  *
  * @internal
  */
-import type { SslContext as SslContextT } from "@effect-ssl/core"
-import { Pki, type Ssl, SslError } from "@effect-ssl/core"
+import { Pki, type Ssl, type SslContext as SslContextT, SslError } from "@effect-ssl/core"
 import * as Effect from "effect/Effect"
 import * as Crypto from "node:crypto"
 import * as Net from "node:net"
@@ -54,7 +53,8 @@ const blocksOf = (text: string): ReadonlyArray<Block> => {
       }
     }
     const body = lines.slice(first, i)
-    const encrypted = label === "ENCRYPTED PRIVATE KEY" || body.some((line) => /^Proc-Type:\s*4,\s*ENCRYPTED$/i.test(line))
+    const encrypted = label === "ENCRYPTED PRIVATE KEY" ||
+      body.some((line) => /^Proc-Type:\s*4,\s*ENCRYPTED$/i.test(line))
     blocks.push({ label, text: `${body.join("\n")}\n`, terminated, encrypted })
   }
   return blocks
@@ -64,7 +64,9 @@ const isPemText = (text: string): boolean => text.includes("-----BEGIN")
 
 const bufferOf = (data: Uint8Array): Buffer => Buffer.from(data.buffer, data.byteOffset, data.byteLength)
 
-const textOf = (data: string | Uint8Array): string => (typeof data === "string" ? data : bufferOf(data).toString("latin1"))
+const textOf = (
+  data: string | Uint8Array
+): string => (typeof data === "string" ? data : bufferOf(data).toString("latin1"))
 
 const where = (index: number, block: Block) => `${block.label} block ${index + 1}`
 
@@ -148,7 +150,11 @@ const privateKeyOf = (key: Crypto.KeyObject): Pki.PrivateKey => ({
 
 // A legacy-encrypted block names its key type in its label, so `rsa: true` can pass over it
 // without its passphrase.
-const typeByLabel: Record<string, Pki.KeyType> = { "RSA PRIVATE KEY": "rsa", "EC PRIVATE KEY": "ec", "DSA PRIVATE KEY": "dsa" }
+const typeByLabel: Record<string, Pki.KeyType> = {
+  "RSA PRIVATE KEY": "rsa",
+  "EC PRIVATE KEY": "ec",
+  "DSA PRIVATE KEY": "dsa"
+}
 
 type KeyOutcome = Effect.Effect<Pki.PrivateKey, SslError.PrivateKeyLoadError>
 
@@ -360,7 +366,8 @@ const altNames = (text: string | undefined): ReadonlyArray<string> => {
 }
 
 const commonNames = (x509: Crypto.X509Certificate): ReadonlyArray<string> => {
-  const cn = (x509.toLegacyObject().subject as Record<string, string | ReadonlyArray<string> | undefined> | undefined)?.CN
+  const cn = (x509.toLegacyObject().subject as Record<string, string | ReadonlyArray<string> | undefined> | undefined)
+    ?.CN
   return cn === undefined ? [] : typeof cn === "string" ? [cn] : cn
 }
 
