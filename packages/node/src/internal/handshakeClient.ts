@@ -95,15 +95,16 @@ export const clientHandshake = (
       socket.once("end", () => feed.hold())
     }
     // Sessions come during the handshake (TLS 1.2) or after it (TLS 1.3 tickets); the verdict
-    // they are kept with is known once it is done.
+    // they are kept with is known once it is done. A connection that resumes keeps the session it
+    // resumed with and listens for no new one (each costs node:tls a serialisation); one that
+    // offered a session the server did not take listens from the end of its handshake on.
     let verdict: { readonly verified: boolean; readonly peerDer: Uint8Array | undefined } | undefined
     let pendingSession: Buffer | undefined
-    if (key !== undefined && state.sessionCache) {
-      socket.on("session", (session: Buffer) => {
-        if (verdict === undefined) pendingSession = session
-        else SessionCache.store(context, key, { session, ...verdict })
-      })
+    const keep = key === undefined || !state.sessionCache ? undefined : (session: Buffer) => {
+      if (verdict === undefined) pendingSession = session
+      else SessionCache.store(context, key, { session, ...verdict })
     }
+    if (keep !== undefined && cached === undefined) socket.on("session", keep)
     let connected = !tcp
     const cleanup = () => {
       socket.off("connect", onConnect)
@@ -142,6 +143,10 @@ export const clientHandshake = (
         return fail(outcome)
       }
       verdict = outcome
+      if (cached !== undefined && !resumed && keep !== undefined) {
+        SessionCache.forget(context, key!)
+        socket.on("session", keep)
+      }
       if (pendingSession !== undefined && key !== undefined) {
         SessionCache.store(context, key, { session: pendingSession, ...outcome })
         pendingSession = undefined
