@@ -69,7 +69,7 @@ export const clientHandshake = (
   }
   return awaitHandshake(spec.timeout, "client", peer, (finish) => {
     const servername = host !== undefined && !isIp(host) ? host : undefined
-    const port = transport.kind === "tcp" ? transport.port : transport.port
+    const port = transport.port
     const key = host === undefined ? undefined : SessionCache.sessionKey(host, port, servername)
     const cached = key === undefined ? undefined : SessionCache.lookup(context, key)
     const identity = new ServerIdentity(state.verifyHostname && host !== undefined)
