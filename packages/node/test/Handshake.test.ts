@@ -424,7 +424,7 @@ describe("channel binding", () => {
         const types: ReadonlyArray<Ssl.ChannelBindingType> = protocol === "tls1.2"
           ? ["tls-unique", "tls-exporter", "tls-server-end-point"]
           : ["tls-exporter", "tls-server-end-point"]
-        // Asked twice: node:tls hands out a peer certificate only once (see nodeTls.ts).
+        // Asked twice: node:tls hands out a peer certificate only once (see verify.ts).
         for (const type of [...types, ...types]) {
           const a = yield* client.channelBinding(type)
           const b = yield* server.channelBinding(type)
