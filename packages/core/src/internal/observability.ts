@@ -222,6 +222,18 @@ export const observe = <R>(
     )
   })
 
+// The gauge's decrement for a label set, made once per label set (they are cached, see `labels`)
+// rather than once per connection.
+const decrements = new WeakMap<ReadonlyArray<MetricLabel.MetricLabel>, Effect.Effect<void>>()
+const closing = (open: ReadonlyArray<MetricLabel.MetricLabel>): Effect.Effect<void> => {
+  let decrement = decrements.get(open)
+  if (decrement === undefined) {
+    decrement = Effect.sync(() => openConnections.unsafeModify(-1, open))
+    decrements.set(open, decrement)
+  }
+  return decrement
+}
+
 /** Records how a handshake ended; on success, counts the connection open until its scope ends. */
 const settle = (
   operation: Operation,
@@ -256,9 +268,7 @@ const settle = (
     openConnections.unsafeModify(1, open)
     // The scope's own finalizer, not Effect.addFinalizer: that one diffs and restores the fiber's
     // FiberRefs around it, which costs more than the rest of this module.
-    const counted = Effect.scopeWith((scope) =>
-      Effect.as(Scope.addFinalizer(scope, Effect.sync(() => openConnections.unsafeModify(-1, open))), connection)
-    )
+    const counted = Effect.scopeWith((scope) => Effect.as(Scope.addFinalizer(scope, closing(open)), connection))
     if (span === undefined) return counted
     return Effect.flatMap(connection.session, (session) => {
       sessionAttributes(span, side, session)
