@@ -16,8 +16,8 @@ export const shouldOfferAlpn = (accepted: ReadonlyArray<string>, offered: Readon
   offered === undefined || offered.some((protocol) => accepted.includes(protocol))
 
 /**
- * Gathers the ClientHello from chunks as they come and calls `decide` once it is complete (or
- * cannot be read, with undefined); returns whether it has decided.
+ * Gathers the ClientHello from chunks as they come, parsing again only once enough has come to
+ * finish it; `add` says when the offer is known.
  */
 class OfferReader {
   private chunks: Array<Buffer> = []
