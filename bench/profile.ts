@@ -34,10 +34,13 @@ const start = performance.now()
 let result: number
 if (what === "bulk") {
   const bytes = Number(option("mib", "256")) * 1024 * 1024
+  const piece = Number(option("piece", String(64 * 1024)))
   const server = await runtime.runPromise(serverContext("rsa"))
   const client = await runtime.runPromise(clientContext())
   const meter = new Meter()
-  await (side === "effect" ? effectOneProcess(runtime, { server, client }, bytes, meter) : rawOneProcess(bytes, meter))
+  await (side === "effect"
+    ? effectOneProcess(runtime, { server, client }, bytes, meter, piece)
+    : rawOneProcess(bytes, meter, piece))
   result = bytes / 1e6 / (meter.ms / 1000)
   console.log(`bulk ${side}: ${result.toFixed(0)} MB/s`)
   // Both ends run here: CPU per MiB moved, all threads, less sensitive to a busy machine than MB/s.

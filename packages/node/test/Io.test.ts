@@ -267,6 +267,56 @@ describe("a write that returned leaves the caller's array free", () => {
   }
 })
 
+describe("small writes, which the ports join into larger socket writes", () => {
+  for (const transport of transports) {
+    it.scopedLive(`${transport.name}: small and large writes arrive whole and in order, each buffer overwritten after its write`, () =>
+      Effect.gen(function*() {
+        const [a, b] = yield* transport.pair
+        const received = yield* Effect.fork(b.input.readAll)
+        // Sizes around the joining buffer's edges: single bytes, 1 KiB, odd sizes, writes larger
+        // than what is joined, and a run long enough to fill several joined writes.
+        const sizes = [
+          1,
+          1024,
+          1,
+          3000,
+          70 * 1024,
+          ...Array.from({ length: 300 }, (_, i) => 1 + (i * 997) % 2048),
+          200_000,
+          7
+        ]
+        // Byte k of the stream is k mod 251.
+        let n = 0
+        for (const size of sizes) {
+          const buffer = Buffer.alloc(size)
+          for (let i = 0; i < size; i++) buffer[i] = n++ % 251
+          yield* a.output.write(buffer)
+          buffer.fill(0xee)
+        }
+        yield* a.output.close
+        const bytes = yield* bounded("the peer's readAll", Fiber.join(received))
+        expect(bytes.length).toBe(n)
+        expect(bytes.findIndex((byte, k) => byte !== k % 251)).toBe(-1)
+      }).pipe(Effect.provide(TestLayer)))
+
+    it.scopedLive(`${transport.name}: a small write queued behind a large one goes out while its writer waits for the answer`, () =>
+      Effect.gen(function*() {
+        const [a, b] = yield* transport.pair
+        // The peer answers once it has the large write and the small one after it: nothing but
+        // the writer's own wait for that answer follows the small write.
+        const answer = yield* Effect.fork(Effect.gen(function*() {
+          const got = yield* b.input.readExactly(512 * 1024 + 4)
+          yield* b.output.write(got.subarray(got.length - 4))
+        }))
+        yield* a.output.write(new Uint8Array(512 * 1024))
+        yield* a.output.write(new TextEncoder().encode("ping"))
+        const echoed = yield* bounded("the answer", a.input.readExactly(4))
+        expect(new TextDecoder().decode(echoed)).toBe("ping")
+        yield* Fiber.join(answer)
+      }).pipe(Effect.provide(TestLayer)))
+  }
+})
+
 // ---------------------------------------------------------------------------------------------
 // Both ways at once
 

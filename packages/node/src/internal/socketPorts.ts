@@ -26,6 +26,16 @@ const highWaterMark = 1024 * 1024
 const writeAhead = 1024 * 1024
 // Writes up to this size are copied when the socket would queue them; larger ones wait instead.
 const copyLimit = 16 * 1024
+// Small writes queued behind a write in flight are copied into one buffer of this size, which goes
+// to the socket as one write once it is full or the writer yields (see `write`).
+const stageSize = 64 * 1024
+// Staging buffers whose writes have gone, for the next staged writes of any connection: a new
+// 64 KiB ArrayBuffer per flush costs garbage collection. Bounded, as Node's own Buffer pool is.
+const spareStages: Array<Buffer> = []
+const maxSpareStages = 16
+const spareStage = (buffer: Buffer) => {
+  if (spareStages.length < maxSpareStages) spareStages.push(buffer)
+}
 
 /** @internal */
 export interface SocketPortsOptions {
@@ -85,6 +95,10 @@ export class SocketPorts {
   // A writer waiting for 'drain': one in a slot, more (concurrent writes) in an array.
   private drainWaiter: Resume | undefined = undefined
   private drainWaiters: Array<Resume> | undefined = undefined
+  // Small writes not yet handed to the socket: `staged` holds `stagedLength` bytes.
+  private staged: Buffer | undefined = undefined
+  private stagedLength = 0
+  private stageFlushQueued = false
   /** bytes the socket delivered and bytes written to it, for SslMetrics */
   bytesRead = 0
   bytesWritten = 0
@@ -211,6 +225,7 @@ export class SocketPorts {
 
   /** Stops listening to the socket and hands back what was read but not yet taken. */
   detach(): Array<Uint8Array> {
+    this.flushStaged()
     this.socket.off("data", SocketPorts.onData)
     this.socket.off("end", SocketPorts.onEndEvent)
     this.socket.off("close", SocketPorts.onClose)
@@ -250,10 +265,13 @@ export class SocketPorts {
    * The output's write. It hands the bytes to the socket at once and waits only while more than
    * `writeAhead` bytes are queued: waiting for every 'drain' would cost an event-loop turn per
    * write. The socket keeps by reference what it queues behind a write in flight, and the caller
-   * may reuse its array as soon as the write returns: small writes queued so are copied (they are
-   * coalesced into full TLS records); a large one waits until the queue has gone instead, and is
-   * then handed over as it is (OpenSSL takes it at once), as copying 64 KiB costs more than the
-   * wait. A plain TCP socket (`copyWrites`) gets a copy of every write, with no wait.
+   * may reuse its array as soon as the write returns. So small writes queued so are copied, into
+   * one staging buffer that goes to the socket as a single write when it is full or at the next
+   * microtask (once the writer yields): a socket write costs far more than copying 1 KiB, and
+   * node:tls would otherwise join the pieces itself (writev) with a copy of its own. A large
+   * write waits until the queue has gone instead, and is then handed over as it is (OpenSSL takes
+   * it at once), as copying 64 KiB costs more than the wait. A plain TCP socket (`copyWrites`)
+   * gets a copy of every write, with no wait.
    */
   write(bytes: Uint8Array): Effect.Effect<void, SslError.SslError> {
     if (this.outputClosed) return Effect.fail(new SslError.IoError({ operation: "write", reason: "Closed" }))
@@ -261,17 +279,51 @@ export class SocketPorts {
       const failed = this.writeFailure()
       if (failed !== undefined) return failed
       const socket = this.socket
-      if (bytes.length === 0) return Effect.void
-      const copyWrites = this.options.copyWrites === true
-      const queued = socket.writableLength
-      if (!copyWrites && queued > 0 && bytes.length > copyLimit && socket.writableNeedDrain) {
-        return Effect.zipRight(this.waitForRoom(0), step)
+      const length = bytes.length
+      if (length === 0) return Effect.void
+      if (length <= copyLimit && (this.stagedLength > 0 || socket.writableLength > 0)) {
+        this.stage(bytes)
+      } else {
+        if (this.stagedLength > 0) this.flushStaged()
+        const copyWrites = this.options.copyWrites === true
+        const queued = socket.writableLength
+        if (!copyWrites && queued > 0 && length > copyLimit && socket.writableNeedDrain) {
+          return Effect.zipRight(this.waitForRoom(0), step)
+        }
+        socket.write(copyWrites || queued > 0 ? Buffer.from(bytes) : bytes)
       }
-      this.bytesWritten += bytes.length
-      socket.write(copyWrites || queued > 0 ? Buffer.from(bytes) : bytes)
-      return socket.writableLength > writeAhead ? this.waitForRoom(writeAhead) : Effect.void
+      this.bytesWritten += length
+      return socket.writableLength + this.stagedLength > writeAhead ? this.waitForRoom(writeAhead) : Effect.void
     })
     return step
+  }
+
+  private stage(bytes: Uint8Array): void {
+    if (this.stagedLength + bytes.length > stageSize) this.flushStaged()
+    const staged = this.staged ??= spareStages.pop() ?? Buffer.allocUnsafe(stageSize)
+    staged.set(bytes, this.stagedLength)
+    this.stagedLength += bytes.length
+    if (this.stagedLength === stageSize) this.flushStaged()
+    else if (!this.stageFlushQueued) {
+      this.stageFlushQueued = true
+      queueMicrotask(() => {
+        this.stageFlushQueued = false
+        this.flushStaged()
+      })
+    }
+  }
+
+  /** Hands the staged writes to the socket (before anything else is written, ended or flushed). */
+  private flushStaged(): void {
+    if (this.stagedLength === 0) return
+    const staged = this.staged!
+    const length = this.stagedLength
+    // The socket keeps what it queues until the write is done: the next staged writes go to
+    // another buffer, and this one is spare once its write is.
+    this.staged = undefined
+    this.stagedLength = 0
+    if (this.socket.destroyed || this.socket.writableEnded) return spareStage(staged)
+    this.socket.write(staged.subarray(0, length), () => spareStage(staged))
   }
 
   /** Waits until at most `limit` bytes are queued, or the socket has no more need to drain. */
@@ -279,6 +331,7 @@ export class SocketPorts {
     return Effect.async<void, SslError.SslError>((resume) => {
       const failed = this.writeFailure()
       if (failed !== undefined) return resume(failed)
+      this.flushStaged()
       if (this.socket.writableLength <= limit || !this.socket.writableNeedDrain) return resume(Effect.void)
       if (this.drainWaiter === undefined) this.drainWaiter = resume
       else (this.drainWaiters ??= []).push(resume)
@@ -305,6 +358,7 @@ export class SocketPorts {
     return Effect.suspend(() => {
       const failed = this.failedWrite()
       if (failed !== undefined) return Effect.fail(failed)
+      this.flushStaged()
       if (this.outputClosed || this.socket.writableLength === 0) return Effect.void
       return Effect.async<void, SslError.SslError>((resume) => {
         this.socket.write(new Uint8Array(0), (error) => {
@@ -319,6 +373,7 @@ export class SocketPorts {
     return Effect.suspend(() => {
       if (this.outputClosed) return Effect.void
       this.outputClosed = true
+      this.flushStaged()
       const finish = Effect.sync(() => this.maybeBothClosed())
       if (!this.options.shutdownOnClose || this.closed || this.socket.destroyed || !this.socket.writable) {
         return finish
@@ -364,6 +419,7 @@ export class SocketPorts {
 
   /** Closes the output without a close_notify (Racket's ssl-abandon-port). */
   abandon(): void {
+    this.flushStaged()
     this.outputClosed = true
     this.maybeBothClosed()
   }
@@ -377,6 +433,7 @@ export class SocketPorts {
    */
   shutdown(graceMillis: number, wait: boolean): Effect.Effect<void> {
     const socket = this.socket
+    this.flushStaged()
     if (socket.destroyed || this.closed) return Effect.sync(() => this.destroy())
     const closeNotify = this.options.shutdownOnClose && !this.outputClosed && socket.writable
     // An output closed without close_notify (abandon, shutdownOnClose false) still delivers
