@@ -26,7 +26,7 @@ import { dirname, join, resolve } from "node:path"
 import { effectOneProcess, effectRemote, rawOneProcess, rawRemote } from "./figures/bulk.js"
 import { coldHandshakes } from "./figures/cold.js"
 import { effectHandshakes, rawHandshakes } from "./figures/handshakes.js"
-import { effectInterrupt, rawInterrupt } from "./figures/interrupt.js"
+import { effectInterrupt, floorInterrupt, rawInterrupt } from "./figures/interrupt.js"
 import { cliHelp, nodeNothing } from "./figures/startup.js"
 import { benchDir, type CertKind, type Child, compiled, SMALL_CHUNK, spawnScript } from "./lib/common.js"
 import { clientContext, makeRuntime, type Runtime, serverContext } from "./lib/effect.js"
@@ -517,18 +517,18 @@ const groups: ReadonlyArray<Group> = [
   },
   {
     id: "interrupt",
-    names: [FIGURES.interrupt.name],
+    names: [FIGURES.interrupt.name, FIGURES.interruptFloor.name],
     run: async ({ contexts, runs, runtime, sizes }) => {
       await effectInterrupt(runtime, contexts.client, 3)
+      await floorInterrupt(3)
       await rawInterrupt(3)
-      return [
-        await compare(
-          FIGURES.interrupt,
-          runs,
-          () => effectInterrupt(runtime, contexts.client, sizes.interruptSamples),
-          () => rawInterrupt(sizes.interruptSamples)
-        )
-      ]
+      // Each run samples all three; both rows share the raw samples.
+      const [e, f, r] = await alternate(runs, [
+        { run: () => plain(effectInterrupt(runtime, contexts.client, sizes.interruptSamples)) },
+        { run: () => plain(floorInterrupt(sizes.interruptSamples)) },
+        { run: () => plain(rawInterrupt(sizes.interruptSamples)) }
+      ])
+      return [pair(FIGURES.interrupt, undefined, e!, r!), pair(FIGURES.interruptFloor, undefined, f!, r!)]
     }
   },
   {

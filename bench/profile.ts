@@ -52,11 +52,12 @@ if (what === "bulk") {
   const serverSide = option("server", side)
   const server = spawnScript("children/server.ts", ["--impl", serverSide], [], { ipc: true })
   const ports = JSON.parse(await server.firstLine) as ServerPorts
-  const client = await runtime.runPromise(clientContext("tls1.3"))
+  const resumed = args.includes("--resumed")
+  const client = await runtime.runPromise(clientContext("tls1.3", { sessionCache: resumed }))
   const meter = new Meter(server)
   await (side === "effect"
-    ? effectHandshakes(runtime, client, ports[kind], count, concurrency, meter)
-    : rawHandshakes(ports[kind], count, concurrency, meter))
+    ? effectHandshakes(runtime, client, ports[kind], count, concurrency, meter, { resumed })
+    : rawHandshakes(ports[kind], count, concurrency, meter, { resumed }))
   result = count / (meter.ms / 1000)
   console.log(`handshakes ${side} client -> ${serverSide} server, ${kind}: ${result.toFixed(0)}/s`)
   // CPU per handshake of each process (all threads), to compare sides without the wall clock.

@@ -73,6 +73,39 @@ export const effectInterrupt = (
     (server) => Effect.promise(server.close)
   ))
 
+/**
+ * The floor of any Effect program for the same work: raw node:tls inside one `Effect.async` whose
+ * canceller destroys the socket, forked and interrupted the same way. What it measures beyond
+ * raw is Effect's own interruption (a message the fiber handles on its next turn, the fiber's
+ * exit, the interrupter's resumption), which every Effect TLS library pays.
+ */
+export const floorInterrupt = (samples: number): Promise<number> =>
+  Effect.runPromise(Effect.acquireUseRelease(
+    Effect.promise(silentServer),
+    (server) =>
+      Effect.gen(function*() {
+        const options = { host: HOST, port: server.port, ...rawClientOptions() }
+        const connect = Effect.async<Tls.TLSSocket>((resume) => {
+          const socket = Tls.connect(options)
+          socket.on("error", () => {})
+          socket.once("secureConnect", () => resume(Effect.succeed(socket)))
+          return Effect.sync(() => socket.destroy())
+        })
+        const times: Array<number> = []
+        for (let i = 0; i < samples; i++) {
+          const fiber = yield* Effect.fork(connect)
+          const socket = yield* Effect.promise(server.next)
+          const gone = released(socket)
+          const start = performance.now()
+          yield* Fiber.interrupt(fiber)
+          times.push(((yield* Effect.promise(() => gone)) - start) * 1000)
+          socket.destroy()
+        }
+        return median(times)
+      }),
+    (server) => Effect.promise(server.close)
+  ))
+
 export const rawInterrupt = async (samples: number): Promise<number> => {
   const server = await silentServer()
   const options = rawClientOptions()

@@ -20,6 +20,10 @@ export const FIGURES = {
   memoryRss: { name: "memory per idle connection (both ends), RSS", unit: "KiB" },
   memoryHeap: { name: "memory per idle connection (both ends), V8 heap", unit: "KiB" },
   interrupt: { name: "Fiber.interrupt of pending connect -> socket released", unit: "µs" },
+  interruptFloor: {
+    name: "Fiber.interrupt of pending connect -> socket released: floor (node:tls in one Effect.async)",
+    unit: "µs"
+  },
   cliStartup: { name: "effect-ssl --help start-up (bundled CLI) vs node -e 0", unit: "ms" }
 } as const
 
