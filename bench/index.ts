@@ -446,11 +446,16 @@ const groups: ReadonlyArray<Group> = [
   },
   {
     id: "resume",
-    names: [FIGURES.handshakesResumed.name, FIGURES.handshakesResumedVsFull.name],
+    names: [
+      FIGURES.handshakesResumed.name,
+      FIGURES.handshakesResumedVsFull.name,
+      FIGURES.handshakesRawResumedVsFull.name
+    ],
     run: async ({ contexts, runs, runtime, servers, sizes }) => {
-      // All three against the one effect-ssl server process: the effect-ssl client resuming with
-      // its context's session cache, raw node:tls resuming with the session it kept, and the
-      // effect-ssl client making full handshakes, for the resumed/full ratio.
+      // All four against the one effect-ssl server process: the effect-ssl client resuming with
+      // its context's session cache, raw node:tls resuming with the session it kept, and both
+      // making full handshakes, for the resumed/full ratios (raw node:tls's is the floor of the
+      // "2x a full handshake" target).
       const { effect: server } = await servers()
       const port = server.ports.rsa
       const count = sizes.resumedHandshakes
@@ -465,7 +470,8 @@ const groups: ReadonlyArray<Group> = [
       await untimed((m) =>
         effectHandshakes(runtime, contexts.client13, port, sizes.warmupHandshakes, warmConcurrency, m)
       )
-      const [resumed, raw, full] = await alternate(runs, [
+      await untimed((m) => rawHandshakes(port, sizes.warmupHandshakes, warmConcurrency, m))
+      const [resumed, raw, full, rawFull] = await alternate(runs, [
         {
           run: () =>
             handshakeRun(
@@ -478,11 +484,13 @@ const groups: ReadonlyArray<Group> = [
         {
           run: () =>
             handshakeRun(count, server.child, (m) => effectHandshakes(runtime, contexts.client13, port, count, 1, m))
-        }
+        },
+        { run: () => handshakeRun(count, server.child, (m) => rawHandshakes(port, count, 1, m)) }
       ])
       return [
         pair(FIGURES.handshakesResumed, PER_HANDSHAKE, resumed!, raw!),
-        pair(FIGURES.handshakesResumedVsFull, PER_HANDSHAKE, resumed!, full!)
+        pair(FIGURES.handshakesResumedVsFull, PER_HANDSHAKE, resumed!, full!),
+        pair(FIGURES.handshakesRawResumedVsFull, PER_HANDSHAKE, raw!, rawFull!)
       ]
     }
   },

@@ -26,6 +26,14 @@ const effectOne = (client: SslContext.ClientContext, port: number) =>
   }))
 
 /**
+ * `effect` `n` times in turn. A loop of flatMaps, as the raw side's is a plain loop: Effect.repeatN
+ * drives a Schedule (a clock read and its state per round), 0.12 M instructions per round in
+ * valgrind (floors/client.mjs "one" vs "one-loop"), which is the harness's cost, not effect-ssl's.
+ */
+const times = <E, R>(effect: Effect.Effect<void, E, R>, n: number): Effect.Effect<void, E, R> =>
+  n <= 0 ? Effect.void : Effect.flatMap(effect, () => times(effect, n - 1))
+
+/**
  * `count` handshakes from `concurrency` clients, timed by `meter`. Every one must negotiate TLS
  * 1.3; with `resumed` (a client context that caches sessions), one full handshake first (before
  * the meter starts) and every timed one must resume (`session.resumed`).
@@ -51,11 +59,7 @@ export const effectHandshakes = (
     // The context's cache is per host and port, shared by all clients: one full handshake fills it.
     if (resumed) yield* effectOne(client, port)
     yield* Effect.promise(() => meter.start())
-    yield* Effect.forEach(
-      split(count, concurrency),
-      (n) => (n === 0 ? Effect.void : Effect.repeatN(one, n - 1)),
-      { concurrency: "unbounded", discard: true }
-    )
+    yield* Effect.forEach(split(count, concurrency), (n) => times(one, n), { concurrency: "unbounded", discard: true })
     yield* Effect.promise(() => meter.stop())
   }))
 }

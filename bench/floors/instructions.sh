@@ -4,7 +4,8 @@
 # start-up. Run from the repository root after `node bench/build.mjs`; each line takes minutes.
 #
 #   bash bench/floors/instructions.sh client raw|effect      the bench's client, against the raw server
-#   bash bench/floors/instructions.sh floor one|steps       floors/client.mjs
+#   bash bench/floors/instructions.sh resumed raw|effect     the same resuming TLS 1.3 sessions, against the effect-ssl server
+#   bash bench/floors/instructions.sh floor one|steps|one-loop|steps-loop   floors/client.mjs
 #   bash bench/floors/instructions.sh server raw|effect|floor   a server process, under floors/rawClient.mjs
 set -u
 kind=$1; variant=$2; n1=${3:-300}; n2=${4:-900}
@@ -23,6 +24,7 @@ serverRun() {
 run() {
   case $kind in
     client) grind node dist/profile.js handshakes --count "$1" --side "$variant" --server raw ;;
+    resumed) grind node dist/profile.js handshakes --count "$1" --side "$variant" --server effect --resumed ;;
     floor) grind node floors/client.mjs "$1" "$variant" ;;
     server) serverRun "$1" ;;
   esac

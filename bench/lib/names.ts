@@ -17,6 +17,10 @@ export const FIGURES = {
     name: "handshakes sequential, RSA-2048, TLS 1.3: effect-ssl resumed vs effect-ssl full",
     unit: "handshakes/s"
   },
+  handshakesRawResumedVsFull: {
+    name: "handshakes sequential, RSA-2048, TLS 1.3: raw node:tls resumed vs raw node:tls full (floor)",
+    unit: "handshakes/s"
+  },
   memoryRss: { name: "memory per idle connection (both ends), RSS", unit: "KiB" },
   memoryHeap: { name: "memory per idle connection (both ends), V8 heap", unit: "KiB" },
   interrupt: { name: "Fiber.interrupt of pending connect -> socket released", unit: "µs" },
