@@ -11,11 +11,12 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import { observe } from "./internal/observability.js"
 import * as PlatformSocket from "./internal/socket.js"
 import * as Pki from "./Pki.js"
@@ -454,19 +455,37 @@ const serveImpl = <E, R>(
     const stopped = yield* Deferred.make<void, SslError>()
     // Each connection's fiber is the one that waited for it: once it has its connection it forks
     // the next waiter, then handshakes and runs the handler, all in one scope (the handler's own).
-    // No loop fiber wakes per connection, and the scope is provided once.
+    // No loop fiber wakes per connection.
     // The handshake takes no permit: a client that never finishes its handshake must not keep a
     // slot of the handler's concurrency from a good client.
-    const acceptor: Effect.Effect<void, never, R> = Effect.scoped(
-      Effect.flatMap(Effect.exit(listener.acceptTransport), (taken) => {
-        if (Exit.isFailure(taken)) return Deferred.failCause(stopped, taken.cause)
-        runFork(acceptor)
-        const connection = observeAccept(taken.value)
-        const served = permits === undefined
-          ? Effect.flatMap(connection, handler)
-          : Effect.flatMap(connection, (conn) => permits.withPermits(1)(handler(conn)))
-        return Effect.catchAllCause(served, reported)
-      })
+    const onTaken = (
+      taken: Exit.Exit<Effect.Effect<Connection, SslError, Scope.Scope>, SslError>
+    ): Effect.Effect<void, E | SslError, R | Scope.Scope> => {
+      if (Exit.isFailure(taken)) return Deferred.failCause(stopped, taken.cause)
+      runFork(acceptor)
+      const connection = observeAccept(taken.value)
+      return permits === undefined
+        ? Effect.flatMap(connection, handler)
+        : Effect.flatMap(connection, (conn) => permits.withPermits(1)(handler(conn)))
+    }
+    // Everything below is made once per serve, not per connection: an idle connection's fiber
+    // holds only its handler's own frames and these (Effect.scoped and catchAllCause per
+    // connection would keep a closure, a provided context and their frames alive for as long as
+    // the connection lives). The scope is the fiber's for good: it is put into the fiber's context
+    // once, and closed with the fiber's outcome as Effect.scoped does.
+    const accepting = Effect.catchAllCause(Effect.flatMap(Effect.exit(listener.acceptTransport), onTaken), reported)
+    const closeScope = (exit: Exit.Exit<unknown, unknown>) =>
+      Effect.flatMap(Effect.scope, (scope) => Scope.close(scope as Scope.CloseableScope, exit))
+    const guarded = Effect.matchCauseEffect(Effect.interruptible(accepting), {
+      onFailure: (cause) => Effect.zipRight(closeScope(Exit.failCause(cause)), Effect.failCause(cause)),
+      onSuccess: () => closeScope(Exit.void)
+    })
+    const acceptor: Effect.Effect<void, never, R> = Effect.uninterruptible(
+      Effect.flatMap(Scope.make(), (scope) =>
+        Effect.zipRight(
+          FiberRef.update(FiberRef.currentContext, (context) => Context.add(context, Scope.Scope, scope)),
+          guarded
+        ))
     ) as Effect.Effect<void, never, R>
     runFork(acceptor)
     return yield* Deferred.await(stopped)
