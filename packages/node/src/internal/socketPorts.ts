@@ -113,7 +113,7 @@ export class SocketPorts {
   }
 
   constructor(readonly socket: NodeSocket, private readonly options: SocketPortsOptions) {
-    this.channel = Port.makeChannel(highWaterMark, (buffered) => this.taken(buffered))
+    this.channel = Port.makeChannel(highWaterMark, this.taken.bind(this))
     ownersOf(socket).ports = this
     this.listen()
     socket.on("error", SocketPorts.onError)
