@@ -11,11 +11,11 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberRef from "effect/FiberRef"
-import * as FiberSet from "effect/FiberSet"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
+import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import { observe } from "./internal/observability.js"
 import * as PlatformSocket from "./internal/socket.js"
@@ -445,14 +445,26 @@ const serveImpl = <E, R>(
         reason: "expected a positive integer"
       })
     }
-    const fibers = yield* FiberSet.make<void, never>()
     // Without a limit no permits are taken: a semaphore step per connection for nothing.
     const permits = concurrency === undefined ? undefined : yield* Effect.makeSemaphore(concurrency)
     const onError = options?.onError
     const reported = (cause: Cause.Cause<E | SslError>) =>
       onError === undefined || Cause.isInterruptedOnly(cause) ? logFailure(cause) : onError(cause)
-    const runFork = yield* FiberSet.runtime(fibers)<R>()
     const stopped = yield* Deferred.make<void, SslError>()
+    // The connections' fibers, as a FiberSet keeps them, but each leaves the set by itself when it
+    // is done (a FiberSet holds an observer closure per fiber): the end of serve interrupts them
+    // all and waits for their scopes to close.
+    const running = new Set<Fiber.RuntimeFiber<void, never>>()
+    let closed = false
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        closed = true
+        const all = Array.from(running)
+        running.clear()
+        return Fiber.interruptAll(all)
+      })
+    )
+    const runtime = yield* Effect.runtime<R>()
     // Each connection's fiber is the one that waited for it: once it has its connection it forks
     // the next waiter, then handshakes and runs the handler, all in one scope (the handler's own).
     // No loop fiber wakes per connection.
@@ -462,32 +474,41 @@ const serveImpl = <E, R>(
       taken: Exit.Exit<Effect.Effect<Connection, SslError, Scope.Scope>, SslError>
     ): Effect.Effect<void, E | SslError, R | Scope.Scope> => {
       if (Exit.isFailure(taken)) return Deferred.failCause(stopped, taken.cause)
-      runFork(acceptor)
       const connection = observeAccept(taken.value)
-      return permits === undefined
-        ? Effect.flatMap(connection, handler)
-        : Effect.flatMap(connection, (conn) => permits.withPermits(1)(handler(conn)))
+      return Effect.zipRight(
+        forkAcceptor,
+        permits === undefined
+          ? Effect.flatMap(connection, handler)
+          : Effect.flatMap(connection, (conn) => permits.withPermits(1)(handler(conn)))
+      )
     }
     // Everything below is made once per serve, not per connection: an idle connection's fiber
     // holds only its handler's own frames and these (Effect.scoped and catchAllCause per
     // connection would keep a closure, a provided context and their frames alive for as long as
-    // the connection lives). The scope is the fiber's for good: it is put into the fiber's context
-    // once, and closed with the fiber's outcome as Effect.scoped does.
+    // the connection lives). A fiber's scope is in its context from its start, and is closed with
+    // the fiber's outcome as Effect.scoped would.
     const accepting = Effect.catchAllCause(Effect.flatMap(Effect.exit(listener.acceptTransport), onTaken), reported)
-    const closeScope = (exit: Exit.Exit<unknown, unknown>) =>
-      Effect.flatMap(Effect.scope, (scope) => Scope.close(scope as Scope.CloseableScope, exit))
-    const guarded = Effect.matchCauseEffect(Effect.interruptible(accepting), {
-      onFailure: (cause) => Effect.zipRight(closeScope(Exit.failCause(cause)), Effect.failCause(cause)),
-      onSuccess: () => closeScope(Exit.void)
+    const leave = Effect.withFiberRuntime<void>((fiber) => {
+      running.delete(fiber as Fiber.RuntimeFiber<void, never>)
+      return Effect.void
     })
-    const acceptor: Effect.Effect<void, never, R> = Effect.uninterruptible(
-      Effect.flatMap(Scope.make(), (scope) =>
-        Effect.zipRight(
-          FiberRef.update(FiberRef.currentContext, (context) => Context.add(context, Scope.Scope, scope)),
-          guarded
-        ))
-    ) as Effect.Effect<void, never, R>
-    runFork(acceptor)
+    const finish = (exit: Exit.Exit<unknown, unknown>) =>
+      Effect.ensuring(Effect.flatMap(Effect.scope, (scope) => Scope.close(scope as Scope.CloseableScope, exit)), leave)
+    const acceptor = Effect.uninterruptible(Effect.matchCauseEffect(Effect.interruptible(accepting), {
+      onFailure: (cause) => Effect.zipRight(finish(Exit.failCause(cause)), Effect.failCause(cause)),
+      onSuccess: () => finish(Exit.void)
+    })) as Effect.Effect<void, never, R | Scope.Scope>
+    const forkAcceptor: Effect.Effect<void> = Effect.flatMap(Scope.make(), (scope) =>
+      Effect.sync(() => {
+        if (closed) return
+        const fiber = Runtime.runFork(Runtime.make({
+          context: Context.add(runtime.context, Scope.Scope, scope),
+          fiberRefs: runtime.fiberRefs,
+          runtimeFlags: runtime.runtimeFlags
+        }))(acceptor)
+        running.add(fiber)
+      }))
+    yield* forkAcceptor
     return yield* Deferred.await(stopped)
   })) as never
 
