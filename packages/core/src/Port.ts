@@ -277,6 +277,12 @@ const inputGetters: ReadonlyArray<readonly [string, PropertyDescriptor]> = [
   ]
 ]
 
+// An input's close when it is given none: it closes its channel's reader (made when read, too).
+const defaultClose = lazy(function(this: ChannelInput) {
+  const channel = this.channel
+  return Effect.sync(() => channel.closeReader())
+})
+
 /**
  * An Input over a channel. Every member is an own property, as on a plain object, but `read` and
  * `readExactly` are shared functions bound to it and the rest are made when read (see
@@ -289,8 +295,12 @@ class ChannelInput implements Input {
   declare readonly readAll: Effect.Effect<Uint8Array, SslError>
   declare readonly stream: Stream.Stream<Uint8Array, SslError>
 
-  constructor(readonly channel: Channel, readonly close: Effect.Effect<void>) {
+  declare readonly close: Effect.Effect<void>
+
+  constructor(readonly channel: Channel, close: Effect.Effect<void> | undefined) {
     defineLazy(this, inputGetters)
+    if (close === undefined) Object.defineProperty(this, "close", defaultClose)
+    else (this as { close: Effect.Effect<void> }).close = close
   }
 }
 
@@ -301,8 +311,7 @@ class ChannelInput implements Input {
  * @since 0.1.0
  * @category constructors
  */
-export const makeInput = (channel: Channel, close?: Effect.Effect<void>): Input =>
-  new ChannelInput(channel, close ?? Effect.sync(() => channel.closeReader()))
+export const makeInput = (channel: Channel, close?: Effect.Effect<void>): Input => new ChannelInput(channel, close)
 
 /** What `makeOutput` builds an Output from. */
 interface OutputSteps {
