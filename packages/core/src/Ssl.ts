@@ -12,6 +12,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
+import * as FiberRefs from "effect/FiberRefs"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
@@ -465,6 +467,10 @@ const serveImpl = <E, R>(
       })
     )
     const runtime = yield* Effect.runtime<R>()
+    // Every fiber is given its context (with its scope) at its fork; without this fiber's own
+    // entry for the context, Effect records that as a one-element history rather than prepending
+    // it to this fiber's (an array with room for more, kept as long as the connection).
+    const fiberRefs = FiberRefs.delete(runtime.fiberRefs, FiberRef.currentContext)
     // Each connection's fiber is the one that waited for it: once it has its connection it forks
     // the next waiter, then handshakes and runs the handler, all in one scope (the handler's own).
     // No loop fiber wakes per connection.
@@ -503,7 +509,7 @@ const serveImpl = <E, R>(
         if (closed) return
         const fiber = Runtime.runFork(Runtime.make({
           context: Context.add(runtime.context, Scope.Scope, scope),
-          fiberRefs: runtime.fiberRefs,
+          fiberRefs,
           runtimeFlags: runtime.runtimeFlags
         }))(acceptor)
         running.add(fiber)
