@@ -245,22 +245,62 @@ function readExactly(this: { readonly channel: Channel }, n: number) {
 }
 
 /**
+ * Own enumerable accessors, one shared getter each: a port's members are own properties (an input
+ * or output copied with spread, or destructured, works like the original), yet its effects and
+ * streams cost no memory until read. Most connections are idle, every one has an input and an
+ * output, and V8 gives every object made so the same hidden class.
+ */
+const defineLazy = (target: object, getters: ReadonlyArray<readonly [string, PropertyDescriptor]>): void => {
+  for (const [name, descriptor] of getters) Object.defineProperty(target, name, descriptor)
+}
+
+const lazy = <T, A>(get: (this: T) => A): PropertyDescriptor => ({ get, enumerable: true, configurable: true })
+
+const inputGetters: ReadonlyArray<readonly [string, PropertyDescriptor]> = [
+  [
+    "readLine",
+    lazy(function(this: ChannelInput) {
+      return gathering(this.channel, readLineFrom)
+    })
+  ],
+  [
+    "readAll",
+    lazy(function(this: ChannelInput) {
+      return gathering(this.channel, readAllFrom)
+    })
+  ],
+  [
+    "stream",
+    lazy(function(this: ChannelInput) {
+      return chunksFrom(this.channel)
+    })
+  ]
+]
+
+// An input's close when it is given none: it closes its channel's reader (made when read, too).
+const defaultClose = lazy(function(this: ChannelInput) {
+  const channel = this.channel
+  return Effect.sync(() => channel.closeReader())
+})
+
+/**
  * An Input over a channel. Every member is an own property, as on a plain object, but `read` and
- * `readExactly` are shared and the stream is built on first use: most connections are idle, and
- * every one has an input.
+ * `readExactly` are shared functions bound to it and the rest are made when read (see
+ * `defineLazy`).
  */
 class ChannelInput implements Input {
   readonly read: Input["read"] = read.bind(this)
   readonly readExactly: Input["readExactly"] = readExactly.bind(this)
-  // Fields, not getters: an input copied with spread must work like the original.
-  readonly readLine: Effect.Effect<Option.Option<string>, SslError>
-  readonly readAll: Effect.Effect<Uint8Array, SslError>
-  readonly stream: Stream.Stream<Uint8Array, SslError>
+  declare readonly readLine: Effect.Effect<Option.Option<string>, SslError>
+  declare readonly readAll: Effect.Effect<Uint8Array, SslError>
+  declare readonly stream: Stream.Stream<Uint8Array, SslError>
 
-  constructor(readonly channel: Channel, readonly close: Effect.Effect<void>) {
-    this.readLine = gathering(channel, readLineFrom)
-    this.readAll = gathering(channel, readAllFrom)
-    this.stream = Stream.suspend(() => chunksFrom(channel))
+  declare readonly close: Effect.Effect<void>
+
+  constructor(readonly channel: Channel, close: Effect.Effect<void> | undefined) {
+    defineLazy(this, inputGetters)
+    if (close === undefined) Object.defineProperty(this, "close", defaultClose)
+    else (this as { close: Effect.Effect<void> }).close = close
   }
 }
 
@@ -271,8 +311,7 @@ class ChannelInput implements Input {
  * @since 0.1.0
  * @category constructors
  */
-export const makeInput = (channel: Channel, close?: Effect.Effect<void>): Input =>
-  new ChannelInput(channel, close ?? Effect.sync(() => channel.closeReader()))
+export const makeInput = (channel: Channel, close?: Effect.Effect<void>): Input => new ChannelInput(channel, close)
 
 /** What `makeOutput` builds an Output from. */
 interface OutputSteps {
@@ -298,20 +337,37 @@ const invalidData = (data: unknown) =>
     new InvalidArgumentError({ argument: "data", value: data, reason: "expected a Uint8Array or a string" })
   )
 
-/** An Output over its steps; own properties like the input's, the sink built on first use. */
+const outputGetters: ReadonlyArray<readonly [string, PropertyDescriptor]> = [
+  [
+    "flush",
+    lazy(function(this: StepsOutput) {
+      return this.steps.flush
+    })
+  ],
+  [
+    "close",
+    lazy(function(this: StepsOutput) {
+      return this.steps.close
+    })
+  ],
+  [
+    "sink",
+    lazy(function(this: StepsOutput) {
+      const steps = this.steps
+      return Sink.forEach((data: Uint8Array | string) => isData(data) ? steps.write(toBytes(data)) : invalidData(data))
+    })
+  ]
+]
+
+/** An Output over its steps; own properties like the input's (see `defineLazy`). */
 class StepsOutput implements Output {
   readonly write: Output["write"] = write.bind(this)
-  // Fields, not getters: an output copied with spread must work like the original.
-  readonly flush: Effect.Effect<void, SslError>
-  readonly close: Effect.Effect<void, SslError>
-  readonly sink: Sink.Sink<void, Uint8Array | string, never, SslError>
+  declare readonly flush: Effect.Effect<void, SslError>
+  declare readonly close: Effect.Effect<void, SslError>
+  declare readonly sink: Sink.Sink<void, Uint8Array | string, never, SslError>
 
   constructor(readonly steps: OutputSteps) {
-    this.flush = steps.flush
-    this.close = steps.close
-    this.sink = Sink.suspend(() =>
-      Sink.forEach((data: Uint8Array | string) => isData(data) ? steps.write(toBytes(data)) : invalidData(data))
-    )
+    defineLazy(this, outputGetters)
   }
 }
 

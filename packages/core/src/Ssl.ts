@@ -11,11 +11,14 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberSet from "effect/FiberSet"
+import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
+import * as FiberRefs from "effect/FiberRefs"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
-import type * as Scope from "effect/Scope"
+import * as Runtime from "effect/Runtime"
+import * as Scope from "effect/Scope"
 import { observe } from "./internal/observability.js"
 import * as PlatformSocket from "./internal/socket.js"
 import * as Pki from "./Pki.js"
@@ -444,31 +447,74 @@ const serveImpl = <E, R>(
         reason: "expected a positive integer"
       })
     }
-    const fibers = yield* FiberSet.make<void, never>()
     // Without a limit no permits are taken: a semaphore step per connection for nothing.
     const permits = concurrency === undefined ? undefined : yield* Effect.makeSemaphore(concurrency)
     const onError = options?.onError
     const reported = (cause: Cause.Cause<E | SslError>) =>
       onError === undefined || Cause.isInterruptedOnly(cause) ? logFailure(cause) : onError(cause)
-    const runFork = yield* FiberSet.runtime(fibers)<R>()
     const stopped = yield* Deferred.make<void, SslError>()
+    // The connections' fibers, as a FiberSet keeps them, but each leaves the set by itself when it
+    // is done (a FiberSet holds an observer closure per fiber): the end of serve interrupts them
+    // all and waits for their scopes to close.
+    const running = new Set<Fiber.RuntimeFiber<void, never>>()
+    let closed = false
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        closed = true
+        const all = Array.from(running)
+        running.clear()
+        return Fiber.interruptAll(all)
+      })
+    )
+    const runtime = yield* Effect.runtime<R>()
+    // Every fiber is given its context (with its scope) at its fork; without this fiber's own
+    // entry for the context, Effect records that as a one-element history rather than prepending
+    // it to this fiber's (an array with room for more, kept as long as the connection).
+    const fiberRefs = FiberRefs.delete(runtime.fiberRefs, FiberRef.currentContext)
     // Each connection's fiber is the one that waited for it: once it has its connection it forks
     // the next waiter, then handshakes and runs the handler, all in one scope (the handler's own).
-    // No loop fiber wakes per connection, and the scope is provided once.
+    // No loop fiber wakes per connection.
     // The handshake takes no permit: a client that never finishes its handshake must not keep a
     // slot of the handler's concurrency from a good client.
-    const acceptor: Effect.Effect<void, never, R> = Effect.scoped(
-      Effect.flatMap(Effect.exit(listener.acceptTransport), (taken) => {
-        if (Exit.isFailure(taken)) return Deferred.failCause(stopped, taken.cause)
-        runFork(acceptor)
-        const connection = observeAccept(taken.value)
-        const served = permits === undefined
+    const onTaken = (
+      taken: Exit.Exit<Effect.Effect<Connection, SslError, Scope.Scope>, SslError>
+    ): Effect.Effect<void, E | SslError, R | Scope.Scope> => {
+      if (Exit.isFailure(taken)) return Deferred.failCause(stopped, taken.cause)
+      const connection = observeAccept(taken.value)
+      return Effect.zipRight(
+        forkAcceptor,
+        permits === undefined
           ? Effect.flatMap(connection, handler)
           : Effect.flatMap(connection, (conn) => permits.withPermits(1)(handler(conn)))
-        return Effect.catchAllCause(served, reported)
-      })
-    ) as Effect.Effect<void, never, R>
-    runFork(acceptor)
+      )
+    }
+    // Everything below is made once per serve, not per connection: an idle connection's fiber
+    // holds only its handler's own frames and these (Effect.scoped and catchAllCause per
+    // connection would keep a closure, a provided context and their frames alive for as long as
+    // the connection lives). A fiber's scope is in its context from its start, and is closed with
+    // the fiber's outcome as Effect.scoped would.
+    const accepting = Effect.catchAllCause(Effect.flatMap(Effect.exit(listener.acceptTransport), onTaken), reported)
+    const leave = Effect.withFiberRuntime<void>((fiber) => {
+      running.delete(fiber as Fiber.RuntimeFiber<void, never>)
+      return Effect.void
+    })
+    const finish = (exit: Exit.Exit<unknown, unknown>) =>
+      Effect.ensuring(Effect.flatMap(Effect.scope, (scope) => Scope.close(scope as Scope.CloseableScope, exit)), leave)
+    const acceptor = Effect.uninterruptible(Effect.matchCauseEffect(Effect.interruptible(accepting), {
+      onFailure: (cause) => Effect.zipRight(finish(Exit.failCause(cause)), Effect.failCause(cause)),
+      onSuccess: () => finish(Exit.void)
+    })) as Effect.Effect<void, never, R | Scope.Scope>
+    const forkAcceptor: Effect.Effect<void> = Effect.flatMap(Scope.make(), (scope) =>
+      Effect.sync(() => {
+        if (closed) return
+        const fiber = Runtime.runFork(Runtime.make({
+          context: Context.add(runtime.context, Scope.Scope, scope),
+          fiberRefs,
+          runtimeFlags: runtime.runtimeFlags
+        }))(acceptor)
+        running.add(fiber)
+      }))
+    yield* forkAcceptor
     return yield* Deferred.await(stopped)
   })) as never
 

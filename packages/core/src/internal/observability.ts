@@ -222,13 +222,15 @@ export const observe = <R>(
     )
   })
 
-// The gauge's decrement for a label set, made once per label set (they are cached, see `labels`)
-// rather than once per connection.
-const decrements = new WeakMap<ReadonlyArray<MetricLabel.MetricLabel>, Effect.Effect<void>>()
-const closing = (open: ReadonlyArray<MetricLabel.MetricLabel>): Effect.Effect<void> => {
+// The gauge's decrement for a label set, as a scope finalizer made once per label set (they are
+// cached, see `labels`) rather than once per connection: `Scope.addFinalizer` would wrap an effect
+// in a closure of its own for every connection.
+const decrements = new WeakMap<ReadonlyArray<MetricLabel.MetricLabel>, Scope.Scope.Finalizer>()
+const closing = (open: ReadonlyArray<MetricLabel.MetricLabel>): Scope.Scope.Finalizer => {
   let decrement = decrements.get(open)
   if (decrement === undefined) {
-    decrement = Effect.sync(() => openConnections.unsafeModify(-1, open))
+    const effect = Effect.sync(() => openConnections.unsafeModify(-1, open))
+    decrement = () => effect
     decrements.set(open, decrement)
   }
   return decrement
@@ -268,7 +270,7 @@ const settle = (
     openConnections.unsafeModify(1, open)
     // The scope's own finalizer, not Effect.addFinalizer: that one diffs and restores the fiber's
     // FiberRefs around it, which costs more than the rest of this module.
-    const counted = Effect.scopeWith((scope) => Effect.as(Scope.addFinalizer(scope, closing(open)), connection))
+    const counted = Effect.scopeWith((scope) => Effect.as(Scope.addFinalizerExit(scope, closing(open)), connection))
     if (span === undefined) return counted
     return Effect.flatMap(connection.session, (session) => {
       sessionAttributes(span, side, session)

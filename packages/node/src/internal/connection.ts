@@ -74,9 +74,13 @@ export class TlsConnection implements Ssl.Connection {
     established: Established,
     ports: Omit<SocketPortsOptions, "side">
   ) {
+    // (an object literal of one shape: a spread copy gets a hidden class of its own per connection)
     this.ports = new SocketPorts(socket as unknown as NodeSocket, {
-      ...ports,
-      side: established.mode === "connect" ? "client" : "server"
+      side: established.mode === "connect" ? "client" : "server",
+      peer: ports.peer,
+      onEnd: ports.onEnd,
+      shutdownOnClose: ports.shutdownOnClose,
+      onBothClosed: ports.onBothClosed
     })
     this.input = this.ports.input
     this.output = this.ports.output

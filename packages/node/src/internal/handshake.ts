@@ -83,5 +83,6 @@ export const acquireConnection = <A, E, R>(
 ): Effect.Effect<A, E, R | Scope.Scope> =>
   Effect.uninterruptible(
     Effect.flatMap(acquire, (a) =>
-      Effect.flatMap(Scope.Scope, (scope) => Effect.as(Scope.addFinalizerExit(scope, () => release(a)), a)))
+      // (a bound function: smaller than a closure over `a` and `release`, and kept as long as `a`)
+      Effect.flatMap(Scope.Scope, (scope) => Effect.as(Scope.addFinalizerExit(scope, release.bind(undefined, a)), a)))
   )

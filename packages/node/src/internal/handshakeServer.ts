@@ -85,7 +85,9 @@ export const serverHandshake = (
         // try-verify asks for a certificate without requiring one.
         requestCert: state.verify || state.tryVerify,
         rejectUnauthorized: state.verify,
-        ...(withAlpn ? { ALPNProtocols: [...state.alpn] } : {}),
+        // (none at all rather than an empty list: node:tls keeps the list, made a Buffer, as long
+        // as the socket)
+        ...(withAlpn && state.alpn.length > 0 ? { ALPNProtocols: [...state.alpn] } : {}),
         ...(state.serverNameCallback !== undefined && spec.runtime !== undefined
           ? { SNICallback: sniCallback(state.serverNameCallback, spec.runtime, (c) => (served = c), sni) }
           : {})

@@ -89,11 +89,14 @@ const connect = (
  */
 class Accepted {
   connection: TlsConnection | undefined = undefined
+  /** the accept's finalizer (bound: smaller than a closure over the accept's own variables) */
+  readonly finalizer: Scope.Scope.Finalizer = releaseAccepted.bind(this)
   constructor(readonly socket: Net.Socket) {}
-  get release(): Effect.Effect<void> {
-    const { connection, socket } = this
-    return connection !== undefined ? connection.release : Effect.sync(() => socket.destroy())
-  }
+}
+
+function releaseAccepted(this: Accepted): Effect.Effect<void> {
+  const { connection, socket } = this
+  return connection !== undefined ? connection.release : Effect.sync(() => socket.destroy())
 }
 
 const handshakeAccepted = (
@@ -171,7 +174,7 @@ export const make: Effect.Effect<Ssl.Service> = Effect.sync(() => {
           const accepted = new Accepted(socket)
           return Effect.flatMap(Scope.Scope, (scope) =>
             Effect.as(
-              Scope.addFinalizerExit(scope, () => accepted.release),
+              Scope.addFinalizerExit(scope, accepted.finalizer),
               handshakeAccepted(accepted, context, timeout, tcp.handOver)
             ))
         }))

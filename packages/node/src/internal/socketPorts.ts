@@ -127,11 +127,12 @@ export class SocketPorts {
   }
 
   constructor(readonly socket: NodeSocket, private readonly options: SocketPortsOptions) {
-    this.channel = Port.makeChannel(highWaterMark, (buffered) => this.taken(buffered))
+    this.channel = Port.makeChannel(highWaterMark, this.taken.bind(this))
     ownersOf(socket).ports = this
     this.listen()
     socket.on("error", SocketPorts.onError)
-    this.input = Port.makeInput(this.channel, Effect.sync(this.closeInput.bind(this)))
+    // The input's own close closes the channel's reader, which `taken` hears of.
+    this.input = Port.makeInput(this.channel)
     // These ports are the output's steps themselves (write, flush, close): no object between.
     this.output = Port.makeOutput(this)
     // A socket can end or close before anyone listens (a client that half-closes before its
@@ -148,6 +149,7 @@ export class SocketPorts {
   }
 
   private taken(buffered: number): void {
+    if (this.channel.isReaderClosed) this.closeInput()
     if (this.paused && buffered < highWaterMark / 2) {
       this.paused = false
       this.socket.resume()
@@ -399,7 +401,7 @@ export class SocketPorts {
   private closeInput(): void {
     if (this.inputClosed) return
     this.inputClosed = true
-    this.channel.closeReader()
+    if (!this.channel.isReaderClosed) this.channel.closeReader()
     this.maybeBothClosed()
   }
 

@@ -34,15 +34,17 @@ const nativeVerifyError = (socket: Tls.TLSSocket): { readonly code: string; read
 export class ServerIdentity {
   certificate: Tls.PeerCertificate | undefined = undefined
   hostError: Error | undefined = undefined
-  readonly check: (hostname: string, certificate: Tls.PeerCertificate) => Error | undefined
+  // (a shared function bound to this identity: node:tls keeps it, in its connect options, as long
+  // as the socket; a bound function is smaller than a closure and its context)
+  readonly check: (hostname: string, certificate: Tls.PeerCertificate) => Error | undefined = check.bind(this)
 
-  constructor(checkHost: boolean) {
-    this.check = (hostname, certificate) => {
-      this.certificate = certificate
-      this.hostError = checkHost ? Tls.checkServerIdentity(hostname, certificate) : undefined
-      return this.hostError
-    }
-  }
+  constructor(readonly checkHost: boolean) {}
+}
+
+function check(this: ServerIdentity, hostname: string, certificate: Tls.PeerCertificate): Error | undefined {
+  this.certificate = certificate
+  this.hostError = this.checkHost ? Tls.checkServerIdentity(hostname, certificate) : undefined
+  return this.hostError
 }
 
 /** The outcome of a client's verification: what the session reports. @internal */
