@@ -325,6 +325,13 @@ export class SocketPorts {
     this.staged = undefined
     this.stagedLength = 0
     if (this.socket.destroyed || this.socket.writableEnded) return spareStage(staged)
+    // A stage less than half full goes as a copy of its own size: the socket holds each write
+    // until it is done, and a writer that yields after every small write would otherwise hold
+    // 64 KiB per write queued, which the write-ahead limit (counted in bytes) does not see.
+    if (length < stageSize / 2) {
+      this.socket.write(Buffer.from(staged.subarray(0, length)))
+      return spareStage(staged)
+    }
     this.socket.write(staged.subarray(0, length), () => spareStage(staged))
   }
 
