@@ -357,10 +357,8 @@ const wrappedEnds = (pair: Effect.Effect<readonly [Port.Duplex, Port.Duplex], un
     return { connect: Ssl.wrap(a, { mode: "connect", hostname: "localhost", context: client }), accepted }
   })
 
-// (Not TLS on the native handle: its scope does not wait for the socket to go, and a socket closed
-// with bytes it has not read, a TLS 1.3 ticket that came after the handshake, is reset, which
-// takes with it what the peer has not read yet, joined or not.)
 const allEnds: ReadonlyArray<Ends> = [
+  { name: "TLS on the native handle", ends: tlsEnds(false) },
   { name: "TLS over the JS-stream transport (setDetectTruncation)", ends: tlsEnds(true) },
   { name: "Ssl.wrap over Port.pipe", ends: wrappedEnds(Port.pipe({ capacity: 4096 })) },
   { name: "Ssl.wrap over TCP ports (STARTTLS)", ends: wrappedEnds(tcpPair) }
@@ -405,6 +403,33 @@ describe("small writes the ports have joined but not yet handed to the socket", 
       expect(bytes.length).toBe(n)
       expect(bytes.findIndex((byte, k) => byte !== k % 251)).toBe(-1)
     }).pipe(Effect.provide(TestLayer)))
+})
+
+describe("the last writes before a connection's scope ends reach the peer", () => {
+  // A socket closed with bytes it has not read (a TLS 1.3 ticket that came after the handshake) is
+  // reset, and the reset takes with it what the peer has not read yet: the scope's end must wait
+  // for the peer's close before it lets the socket go.
+  const size = 20 * 16 * 1024
+  for (const { ends, name } of [{ name: "TLS on the native handle", ends: tlsEnds(false) }, ...allEnds.slice(1)]) {
+    for (const closeFirst of [false, true]) {
+      const how = closeFirst ? "output.close, then the scope's end" : "the scope's end alone"
+      it.scopedLive(`${name}: the client writes, then ${how}; the server reads everything`, () =>
+        Effect.gen(function*() {
+          const { accepted, connect } = yield* ends
+          const received = yield* Effect.fork(Effect.flatMap(Fiber.join(accepted), (b) => b.input.readAll))
+          yield* Effect.scoped(Effect.gen(function*() {
+            const a = yield* connect
+            for (let offset = 0; offset < size; offset += 16 * 1024) {
+              yield* a.output.write(new Uint8Array(16 * 1024).fill((offset >> 14) + 1))
+            }
+            if (closeFirst) yield* a.output.close
+          }))
+          const bytes = yield* bounded("the peer's readAll", Fiber.join(received))
+          expect(bytes.length).toBe(size)
+          expect(bytes.findIndex((byte, k) => byte !== (k >> 14) + 1)).toBe(-1)
+        }).pipe(Effect.provide(TestLayer)))
+    }
+  }
 })
 
 // ---------------------------------------------------------------------------------------------

@@ -438,7 +438,10 @@ export class SocketPorts {
    * close_notify if the transport can still take one, then the socket is destroyed. Bounded, so a
    * peer that stops reading cannot hold a scope open. With `wait` the effect waits for all of it
    * (a wrapped transport's next user must find TLS gone); without, it starts it and returns, and
-   * the socket goes by itself once its close_notify is out (within `graceMillis` at most).
+   * once our end (close_notify) has gone, the socket goes by itself when the peer has closed its
+   * side too (within `graceMillis` at most), reading and dropping what still comes meanwhile. A socket closed with bytes it has not
+   * read (a TLS 1.3 ticket that came after the handshake, say) is reset by the kernel, and a reset
+   * takes with it what the peer has not read yet: the last writes.
    */
   shutdown(graceMillis: number, wait: boolean): Effect.Effect<void> {
     const socket = this.socket
@@ -450,25 +453,42 @@ export class SocketPorts {
     const flushOnly = !closeNotify && socket.writable && socket.writableLength > 0
     // An end already under way (output.close interrupted) is given the same grace to finish.
     const ending = !closeNotify && socket.writableEnded && !socket.writableFinished
-    if (!closeNotify && !flushOnly && !ending) return Effect.sync(() => this.destroy())
+    // Our end went out before (output.close), but the peer has not closed: its close is waited
+    // for as well. (An output abandoned, so without an end of ours, is not: the peer may be
+    // waiting for us to close.)
+    const linger = !wait && socket.writableEnded && !socket.readableEnded
+    if (!closeNotify && !flushOnly && !ending && !linger) return Effect.sync(() => this.destroy())
     const start = (done: () => void) => {
       let finished = false
       const finish = () => {
         if (finished) return
         finished = true
         clearTimeout(timer)
-        socket.off("finish", finish)
+        socket.off("finish", sent)
         socket.off("close", finish)
+        socket.off("end", finish)
         this.destroy()
         done()
+      }
+      // Our side is done: without `wait`, the peer's end (or the timer) ends it.
+      const sent = () => {
+        if (wait || socket.readableEnded) return finish()
+        socket.on("end", finish)
+        this.channel.closeReader()
+        if (this.paused) {
+          this.paused = false
+          socket.resume()
+        }
       }
       const timer = setTimeout(finish, graceMillis)
       socket.on("close", finish)
       if (flushOnly) {
         socket.write(new Uint8Array(0), finish)
-      } else {
-        socket.on("finish", finish)
+      } else if (closeNotify || ending) {
+        socket.on("finish", sent)
         if (closeNotify) socket.end()
+      } else {
+        sent()
       }
       return timer
     }
