@@ -439,9 +439,10 @@ export class SocketPorts {
    * peer that stops reading cannot hold a scope open. With `wait` the effect waits for all of it
    * (a wrapped transport's next user must find TLS gone); without, it starts it and returns, and
    * once our end (close_notify) has gone, the socket goes by itself when the peer has closed its
-   * side too (within `graceMillis` at most), reading and dropping what still comes meanwhile. A socket closed with bytes it has not
-   * read (a TLS 1.3 ticket that came after the handshake, say) is reset by the kernel, and a reset
-   * takes with it what the peer has not read yet: the last writes.
+   * side too (within `graceMillis` at most), reading and dropping what still comes meanwhile. A
+   * socket closed with bytes it has not read (a TLS 1.3 ticket that came after the handshake, say)
+   * is reset by the kernel, and a reset takes with it what the peer has not read yet: the last
+   * writes.
    */
   shutdown(graceMillis: number, wait: boolean): Effect.Effect<void> {
     const socket = this.socket
@@ -474,11 +475,8 @@ export class SocketPorts {
       const sent = () => {
         if (wait || socket.readableEnded) return finish()
         socket.on("end", finish)
+        // (Closing the reader drops what is buffered and resumes a paused socket: see `taken`.)
         this.channel.closeReader()
-        if (this.paused) {
-          this.paused = false
-          socket.resume()
-        }
       }
       const timer = setTimeout(finish, graceMillis)
       socket.on("close", finish)
