@@ -463,6 +463,51 @@ describe("a peer that reads nothing", () => {
     }).pipe(Effect.provide(TestLayer)))
 })
 
+describe("a peer that reads but never closes its side", () => {
+  it.scopedLive("gets everything and the close_notify; the socket still goes within its grace period", () =>
+    Effect.gen(function*() {
+      // node:tls with allowHalfOpen: it reads to the end and never ends its own side. The scope's
+      // end waits for the peer's close before it lets the socket go (a socket closed with unread
+      // bytes is reset and the peer loses what it has not read), but not for ever.
+      // (The sockets of the tests before this one go within their own grace periods.)
+      yield* eventually("earlier sockets closed", resources, (r) => r.tcpSockets === 0, "5 seconds")
+      const seen = { bytes: 0, ended: false, socket: undefined as Tls.TLSSocket | undefined }
+      const server = yield* Effect.acquireRelease(
+        Effect.async<Tls.Server>((resume) => {
+          const s = Tls.createServer({
+            key: Fs.readFileSync(fixture("server.key")),
+            cert: Fs.readFileSync(fixture("server-chain.pem")),
+            allowHalfOpen: true
+          }, (socket) => {
+            seen.socket = socket
+            socket.on("error", () => {})
+            socket.on("data", (data: Buffer) => {
+              seen.bytes += data.length
+            })
+            socket.on("end", () => {
+              seen.ended = true
+            })
+          })
+          s.listen(0, "127.0.0.1", () => resume(Effect.succeed(s)))
+        }),
+        (s) => Effect.sync(() => s.close())
+      )
+      const port = (server.address() as Net.AddressInfo).port
+      const before = (yield* resources).tcpSockets
+      const size = 256 * 1024
+      yield* Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Ssl.connect("localhost", port, yield* clientContext())
+        yield* conn.output.write(new Uint8Array(size).fill(7))
+      }))
+      yield* eventually("the peer saw the end", Effect.sync(() => seen.ended), (ended) => ended)
+      expect(seen.bytes).toBe(size)
+      // Only the server's socket is left (it never closes), ours is gone.
+      yield* eventually("our socket gone", resources, (r) => r.tcpSockets === before + 1, "5 seconds")
+      seen.socket?.destroy()
+      yield* eventually("the server's socket gone", resources, (r) => r.tcpSockets === before)
+    }).pipe(Effect.provide(TestLayer)))
+})
+
 describe("leaks", () => {
   it.live("every socket and file descriptor of this file is released", () => leaks.released)
 })
