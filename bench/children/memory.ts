@@ -1,5 +1,8 @@
 /**
- * Memory per idle established connection, in a fresh process: `--impl effect|raw --count N`.
+ * Memory per idle established connection, in a fresh process: `--impl effect|raw|floor --count N`
+ * (floor: node:tls with an Effect fiber reading each accepted connection, see memoryFloor.ts; not a
+ * figure of `pnpm bench`: `node --expose-gc bench/dist/children-memory.js --impl floor --count 1000`
+ * after `node bench/build.mjs`).
  * A server and N clients live in this process (both ends of each connection), every connection
  * handshaken (the client verifies the server) and idle, each end waiting to read. Prints one
  * JSON line: the growth of RSS, V8 heap used and external memory from before the N connections
@@ -44,14 +47,15 @@ const until = async (condition: () => boolean) => {
   while (!condition()) await sleep(5)
 }
 
-const runRaw = async () => {
+/** node:tls at both ends; `serve` is what each accepted connection runs (raw: a 'data' listener). */
+const runRaw = async (serve: (socket: Tls.TLSSocket) => void) => {
   let accepted = 0
   const sockets: Array<Tls.TLSSocket> = []
   const server = Tls.createServer(rawServerOptions("rsa"), (socket) => {
     accepted++
     sockets.push(socket)
-    socket.on("data", () => {})
     socket.on("error", () => {})
+    serve(socket)
   })
   await new Promise<void>((resolve) => server.listen(0, LISTEN_HOST, resolve))
   const port = (server.address() as { port: number }).port
@@ -87,6 +91,10 @@ if (!(Number.isInteger(count) && count > 0)) throw new Error("memory.ts: --count
 if (impl === "effect") {
   const { runEffect } = await import("./memoryEffect.js")
   await runEffect(count, { snapshot, report, until, warmup: WARMUP, concurrency: CONCURRENCY })
-} else if (impl === "raw") await runRaw()
-else throw new Error("usage: memory.ts --impl effect|raw --count N")
+} else if (impl === "raw") {
+  await runRaw((socket) => socket.on("data", () => {}))
+} else if (impl === "floor") {
+  const { serveFloor } = await import("./memoryFloor.js")
+  await runRaw(serveFloor)
+} else throw new Error("usage: memory.ts --impl effect|raw|floor --count N")
 process.exit(0)

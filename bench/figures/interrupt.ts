@@ -12,7 +12,7 @@ import * as Fiber from "effect/Fiber"
 import * as Net from "node:net"
 import * as Tls from "node:tls"
 import { HOST, LISTEN_HOST, rawClientOptions } from "../lib/common.js"
-import type { Runtime } from "../lib/effect.js"
+import type { EffectEnv, Runtime } from "../lib/effect.js"
 import { median } from "../lib/stats.js"
 
 /** A server that accepts and stays silent; `next()` resolves with the next connection whose ClientHello arrived. */
@@ -49,18 +49,22 @@ const released = (socket: Net.Socket) =>
     socket.once("error", done)
   })
 
-export const effectInterrupt = (
-  runtime: Runtime,
-  client: SslContext.ClientContext,
+/**
+ * The median of `samples` interrupts of the fiber that `connect(port)` runs in, against a silent
+ * server; `runPromise` is the runtime the figure's side runs in.
+ */
+const interruptSamples = <R>(
+  runPromise: (effect: Effect.Effect<number, never, R>) => Promise<number>,
+  connect: (port: number) => Effect.Effect<unknown, unknown, R>,
   samples: number
 ): Promise<number> =>
-  runtime.runPromise(Effect.acquireUseRelease(
+  runPromise(Effect.acquireUseRelease(
     Effect.promise(silentServer),
     (server) =>
       Effect.gen(function*() {
         const times: Array<number> = []
         for (let i = 0; i < samples; i++) {
-          const fiber = yield* Effect.fork(Effect.scoped(Ssl.connect(HOST, server.port, client)))
+          const fiber = yield* Effect.fork(connect(server.port))
           const socket = yield* Effect.promise(server.next)
           const gone = released(socket)
           const start = performance.now()
@@ -73,38 +77,37 @@ export const effectInterrupt = (
     (server) => Effect.promise(server.close)
   ))
 
+export const effectInterrupt = (
+  runtime: Runtime,
+  client: SslContext.ClientContext,
+  samples: number
+): Promise<number> =>
+  interruptSamples<EffectEnv>(
+    (effect) => runtime.runPromise(effect),
+    (port) => Effect.scoped(Ssl.connect(HOST, port, client)),
+    samples
+  )
+
 /**
  * The floor of any Effect program for the same work: raw node:tls inside one `Effect.async` whose
  * canceller destroys the socket, forked and interrupted the same way. What it measures beyond
  * raw is Effect's own interruption (a message the fiber handles on its next turn, the fiber's
  * exit, the interrupter's resumption), which every Effect TLS library pays.
  */
-export const floorInterrupt = (samples: number): Promise<number> =>
-  Effect.runPromise(Effect.acquireUseRelease(
-    Effect.promise(silentServer),
-    (server) =>
-      Effect.gen(function*() {
-        const options = { host: HOST, port: server.port, ...rawClientOptions() }
-        const connect = Effect.async<Tls.TLSSocket>((resume) => {
-          const socket = Tls.connect(options)
-          socket.on("error", () => {})
-          socket.once("secureConnect", () => resume(Effect.succeed(socket)))
-          return Effect.sync(() => socket.destroy())
-        })
-        const times: Array<number> = []
-        for (let i = 0; i < samples; i++) {
-          const fiber = yield* Effect.fork(connect)
-          const socket = yield* Effect.promise(server.next)
-          const gone = released(socket)
-          const start = performance.now()
-          yield* Fiber.interrupt(fiber)
-          times.push(((yield* Effect.promise(() => gone)) - start) * 1000)
-          socket.destroy()
-        }
-        return median(times)
+export const floorInterrupt = (samples: number): Promise<number> => {
+  const options = rawClientOptions()
+  return interruptSamples<never>(
+    (effect) => Effect.runPromise(effect),
+    (port) =>
+      Effect.async<Tls.TLSSocket>((resume) => {
+        const socket = Tls.connect({ host: HOST, port, ...options })
+        socket.on("error", () => {})
+        socket.once("secureConnect", () => resume(Effect.succeed(socket)))
+        return Effect.sync(() => socket.destroy())
       }),
-    (server) => Effect.promise(server.close)
-  ))
+    samples
+  )
+}
 
 export const rawInterrupt = async (samples: number): Promise<number> => {
   const server = await silentServer()

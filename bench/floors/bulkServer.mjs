@@ -10,13 +10,9 @@
  *   node floors/bulkSend.mjs raw|effect|floor [MiB]
  */
 import * as Effect from "effect/Effect"
-import * as Runtime from "effect/Runtime"
-import { readFileSync } from "node:fs"
-import * as Tls from "node:tls"
+import { serveEachConnection } from "./tlsServer.mjs"
 
-const fixtures = "../packages/core/test/fixtures/"
 const K = Buffer.from("k")
-const runFork = Runtime.runFork(Runtime.defaultRuntime)
 
 /** The socket's chunks, and the one reader waiting for the next. */
 const reader = (socket) => {
@@ -59,13 +55,4 @@ const handle = (socket) => {
   return loop
 }
 
-const server = Tls.createServer({
-  cert: readFileSync(`${fixtures}server-chain.pem`),
-  key: readFileSync(`${fixtures}server.key`)
-}, (socket) => {
-  socket.on("error", () => {})
-  runFork(handle(socket))
-})
-server.on("tlsClientError", () => {})
-process.on("SIGTERM", () => process.exit(0))
-server.listen(0, "127.0.0.1", () => process.stdout.write(`${JSON.stringify({ rsa: server.address().port })}\n`))
+serveEachConnection(handle)

@@ -5,13 +5,9 @@
  * with nothing of effect-ssl. Prints its port as the bench server does; see instructions.sh.
  */
 import * as Effect from "effect/Effect"
-import * as Runtime from "effect/Runtime"
-import { readFileSync } from "node:fs"
-import * as Tls from "node:tls"
+import { serveEachConnection } from "./tlsServer.mjs"
 
-const fixtures = "../packages/core/test/fixtures/"
 const H = Buffer.from("h")
-const runFork = Runtime.runFork(Runtime.defaultRuntime)
 const handle = (socket) =>
   Effect.gen(function*() {
     yield* Effect.async((resume) => {
@@ -29,13 +25,4 @@ const handle = (socket) =>
       })
     })
   })
-const server = Tls.createServer({
-  cert: readFileSync(`${fixtures}server-chain.pem`),
-  key: readFileSync(`${fixtures}server.key`)
-}, (socket) => {
-  socket.on("error", () => {})
-  runFork(handle(socket))
-})
-server.on("tlsClientError", () => {})
-process.on("SIGTERM", () => process.exit(0))
-server.listen(0, "127.0.0.1", () => process.stdout.write(`${JSON.stringify({ rsa: server.address().port })}\n`))
+serveEachConnection(handle)

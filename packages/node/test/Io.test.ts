@@ -46,7 +46,11 @@ interface Transport {
 }
 type SslContextDeps = Effect.Effect.Context<ReturnType<typeof serverContext>>
 
-const tlsPair = (detectTruncation: boolean) =>
+/**
+ * A TLS listener with one accept under way, and the connect that it will take: the client's end
+ * can be opened in a scope of its own while the server's lives in the test's.
+ */
+const tlsEnds = (detectTruncation: boolean) =>
   Effect.gen(function*() {
     const server = yield* serverContext()
     const client = yield* clientContext()
@@ -56,9 +60,14 @@ const tlsPair = (detectTruncation: boolean) =>
     }
     const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: server })
     const accepted = yield* Effect.fork(Ssl.accept(listener))
-    const a = yield* Ssl.connect("localhost", listener.address.port, client)
-    const b = yield* Fiber.join(accepted)
-    return [a, b] as const
+    return { connect: Ssl.connect("localhost", listener.address.port, client), accepted }
+  })
+
+const tlsPair = (detectTruncation: boolean) =>
+  Effect.gen(function*() {
+    const { accepted, connect } = yield* tlsEnds(detectTruncation)
+    const a = yield* connect
+    return [a, yield* Fiber.join(accepted)] as const
   })
 
 /** Plain TCP ports: tcpConnect to a tcpListen listener. */
@@ -334,19 +343,6 @@ interface Ends {
     Scope.Scope | Ssl.Ssl | SslContextDeps
   >
 }
-
-const tlsEnds = (detectTruncation: boolean) =>
-  Effect.gen(function*() {
-    const server = yield* serverContext()
-    const client = yield* clientContext()
-    if (detectTruncation) {
-      yield* SslContext.setDetectTruncation(server, true)
-      yield* SslContext.setDetectTruncation(client, true)
-    }
-    const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: server })
-    const accepted = yield* Effect.fork(Ssl.accept(listener))
-    return { connect: Ssl.connect("localhost", listener.address.port, client), accepted }
-  })
 
 const wrappedEnds = (pair: Effect.Effect<readonly [Port.Duplex, Port.Duplex], unknown, Scope.Scope | Ssl.Ssl>) =>
   Effect.gen(function*() {
