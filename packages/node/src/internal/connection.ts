@@ -72,7 +72,7 @@ export class TlsConnection implements Ssl.Connection {
   constructor(
     readonly socket: Tls.TLSSocket,
     established: Established,
-    ports: Omit<SocketPortsOptions, "side">
+    ports: Omit<SocketPortsOptions, "side" | "copyWrites">
   ) {
     // (an object literal of one shape: a spread copy gets a hidden class of its own per connection)
     this.ports = new SocketPorts(socket as unknown as NodeSocket, {
