@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
+import * as Tls from "node:tls"
 import { echo, serveOn } from "../../core/test/helpers/Connections.js"
 import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
 import { failure } from "../../core/test/helpers/Expect.js"
@@ -28,7 +29,8 @@ afterAll(() => {
   expect(watcher.seen).toEqual([])
 })
 
-const x509 = (name: string) => new Crypto.X509Certificate(Fs.readFileSync(fixture(name)))
+const fixtureBytes = (name: string) => Fs.readFileSync(fixture(name))
+const x509 = (name: string) => new Crypto.X509Certificate(fixtureBytes(name))
 
 const unverifiedClient = Effect.gen(function*() {
   const ctx = yield* SslContext.makeClient()
@@ -367,4 +369,32 @@ describe("a client with pinned public keys", () => {
         expect(error).toMatchObject({ _tag: "InvalidArgumentError", argument: "pins" })
       }
     }))
+})
+
+describe("node:tls and the server's certificate on a client (workarounds/detailedPeerCertificate.ts)", () => {
+  const rawClient = (port: number) =>
+    Effect.acquireRelease(
+      Effect.async<Tls.TLSSocket, Error>((resume) => {
+        const socket = Tls.connect({
+          host: "127.0.0.1",
+          servername: "localhost",
+          port,
+          ca: fixtureBytes("root-ca.pem")
+        })
+        socket.once("secureConnect", () => resume(Effect.succeed(socket)))
+        socket.once("error", (error) => resume(Effect.fail(error)))
+      }),
+      (socket) => Effect.sync(() => socket.destroy())
+    )
+
+  it.scopedLive("getPeerX509Certificate hands it out once, and then getPeerCertificate has it no more; getPeerCertificate(false) keeps it", () =>
+    Effect.gen(function*() {
+      const listener = yield* serveOn(yield* serverContext())
+      const socket = yield* rawClient(listener.address.port)
+      expect(socket.getPeerCertificate(false).subject.CN).toBe("localhost")
+      expect(socket.getPeerCertificate(false).subject.CN).toBe("localhost")
+      expect(socket.getPeerX509Certificate()?.checkHost("localhost")).toBe("localhost")
+      expect(socket.getPeerX509Certificate()).toBeUndefined()
+      expect(socket.getPeerCertificate(false).raw).toBeUndefined()
+    }).pipe(Effect.provide(TestLayer)))
 })

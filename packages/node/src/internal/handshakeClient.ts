@@ -20,6 +20,7 @@ import type { Compiled } from "./secureContext.js"
 import * as SessionCache from "./sessionCache.js"
 import { ignore, isIp, stripBrackets } from "./tcp.js"
 import { clientVerdict, ServerIdentity } from "./verify.js"
+import { restorePeerCertificate } from "./workarounds/detailedPeerCertificate.js"
 
 /** @internal */
 export interface ClientSpec {
@@ -72,7 +73,7 @@ export const clientHandshake = (
     const port = transport.port
     const key = host === undefined ? undefined : SessionCache.sessionKey(host, port, servername)
     const cached = key === undefined ? undefined : SessionCache.lookup(context, key)
-    const identity = new ServerIdentity(state.verifyHostname && host !== undefined)
+    const identity = new ServerIdentity(state.verifyHostname && host !== undefined, state.pinnedPublicKeys.length > 0)
     const tcp = transport.kind === "tcp"
     const socket = Tls.connect({
       ...(tcp ? { host, port: transport.port, allowHalfOpen: true } : { socket: transport.stream, host }),
@@ -87,6 +88,7 @@ export const clientHandshake = (
     })
     // Nagle off, as Go does: a handshake's last flight and the first reply must not wait for the
     // peer's delayed ACK (40 ms a round with clients that are not effect-ssl).
+    identity.watch(socket)
     if (tcp) socket.setNoDelay(true)
     if (state.keyLog !== undefined) socket.on("keylog", keyLogger(state.keyLog))
     if (transport.kind === "stream") transport.endWatch?.attach(socket)
@@ -107,6 +109,7 @@ export const clientHandshake = (
     if (keep !== undefined && cached === undefined) socket.on("session", keep)
     let connected = !tcp
     const cleanup = () => {
+      restorePeerCertificate(socket)
       socket.off("connect", onConnect)
       socket.off("secureConnect", onSecure)
       socket.off("error", onError)
@@ -138,6 +141,8 @@ export const clientHandshake = (
       // node:tls keeps its connect options (and so `identity`) as long as the socket: the
       // certificate and its chain (several KiB of strings) must not stay with it.
       identity.certificate = undefined
+      identity.socket = undefined
+      identity.der = undefined
       if (SslError.isSslError(outcome)) {
         if (key !== undefined) SessionCache.forget(context, key)
         return fail(outcome)

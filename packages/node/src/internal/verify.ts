@@ -9,9 +9,10 @@
 import type { SslContext as SslContextT } from "@effect-ssl/core"
 import { SslError } from "@effect-ssl/core"
 import * as Crypto from "node:crypto"
-import * as Tls from "node:tls"
+import type * as Tls from "node:tls"
 import * as Errors from "./errors.js"
 import { isIp } from "./tcp.js"
+import { restorePeerCertificate, skipDetailedPeerCertificate } from "./workarounds/detailedPeerCertificate.js"
 
 // Node keeps OpenSSL's verdict in the socket's handle; the public API only exposes its code
 // (authorizationError), which is "UNSPECIFIED" for every X.509 error Node has no name for (a key
@@ -26,25 +27,49 @@ const nativeVerifyError = (socket: Tls.TLSSocket): { readonly code: string; read
 }
 
 /**
- * What node:tls saw of the server's identity: it calls `check` with the peer's certificate (and
- * its chain) only when OpenSSL verified the chain and the session was not resumed.
+ * What node:tls saw of the server's identity: it calls `check` only when OpenSSL verified the
+ * chain and the session was not resumed. The host name is checked by OpenSSL
+ * (`X509Certificate.checkHost` / `checkIP`) on the certificate's DER; the chain is kept only when
+ * pins need it (workarounds/detailedPeerCertificate.ts says why the chain is not asked for
+ * otherwise).
  *
  * @internal
  */
 export class ServerIdentity {
+  /** the socket of the handshake, until its verdict is in */
+  socket: Tls.TLSSocket | undefined = undefined
+  /** whether node:tls called `check` */
+  checked = false
+  /** the server's chain as node:tls gave it, when pins need it */
   certificate: Tls.PeerCertificate | undefined = undefined
-  hostError: Error | undefined = undefined
+  /** the server's certificate (DER), read in `check` */
+  der: Buffer | undefined = undefined
+  /** why the certificate is not for the host name, when it is not */
+  hostError: string | undefined = undefined
   // (a shared function bound to this identity: node:tls keeps it, in its connect options, as long
   // as the socket; a bound function is smaller than a closure and its context)
   readonly check: (hostname: string, certificate: Tls.PeerCertificate) => Error | undefined = check.bind(this)
 
-  constructor(readonly checkHost: boolean) {}
+  constructor(readonly checkHost: boolean, readonly needsChain: boolean) {}
+
+  /** Called once the socket exists: node:tls asks for no chain when none is needed. */
+  watch(socket: Tls.TLSSocket): void {
+    this.socket = socket
+    if (!this.needsChain) skipDetailedPeerCertificate(socket)
+  }
 }
 
 function check(this: ServerIdentity, hostname: string, certificate: Tls.PeerCertificate): Error | undefined {
-  this.certificate = certificate
-  this.hostError = this.checkHost ? Tls.checkServerIdentity(hostname, certificate) : undefined
-  return this.hostError
+  this.checked = true
+  if (this.needsChain) {
+    this.certificate = presented(certificate)
+    this.der = this.certificate?.raw
+  } else if (this.socket !== undefined) {
+    restorePeerCertificate(this.socket)
+    this.der = presented(this.socket.getPeerCertificate(false))?.raw
+  }
+  this.hostError = this.checkHost ? hostMismatch(this.der, hostname) : undefined
+  return this.hostError === undefined ? undefined : new Error(this.hostError)
 }
 
 /** The outcome of a client's verification: what the session reports. @internal */
@@ -76,31 +101,40 @@ export const clientVerdict = (
   identity: ServerIdentity,
   peer: string | undefined
 ): ClientVerdict | SslError.SslError => {
-  const chainError = identity.certificate === undefined ? nativeVerifyError(socket) : undefined
-  // node:tls fetched the certificate and its chain for its own check when the chain verified;
-  // otherwise they are asked for here (verification off or failing: not the common path).
-  const certificate = identity.certificate ?? presented(socket.getPeerCertificate(true))
-  const peerDer = certificate === undefined ? undefined : derOf(certificate.raw)
+  const checked = identity.checked
+  const chainError = checked ? undefined : nativeVerifyError(socket)
+  // node:tls read the certificate (and the chain pins need) for its call of `check` when the
+  // chain verified; otherwise they are asked for here (verification off or failing: not the
+  // common path).
+  const chain = !identity.needsChain ? undefined : checked
+    ? identity.certificate
+    : presented(socket.getPeerCertificate(true))
+  const der = checked
+    ? identity.der
+    : identity.needsChain
+    ? chain?.raw
+    : presented(socket.getPeerCertificate(false))?.raw
+  const peerDer = der === undefined ? undefined : derOf(der)
   const required = state.verify || (state.tryVerify && peerDer !== undefined)
   if (required) {
     if (chainError !== undefined) return Errors.verifyError("client", peer, chainError.code, chainError.message)
     if (state.verifyHostname) {
       if (hostname === undefined) return missingHostname()
       if (identity.hostError !== undefined) {
-        return Errors.verifyError("client", peer, "ERR_TLS_CERT_ALTNAME_INVALID", identity.hostError.message)
+        return Errors.verifyError("client", peer, "ERR_TLS_CERT_ALTNAME_INVALID", identity.hostError)
       }
     }
-    const pinFailure = checkPins(state, certificate, "client", peer)
+    const pinFailure = checkPins(state, chain, "client", peer)
     if (pinFailure !== undefined) return pinFailure
     return { verified: peerDer !== undefined, peerDer }
   }
-  const pinFailure = checkPins(state, certificate, "client", peer)
+  const pinFailure = checkPins(state, chain, "client", peer)
   if (pinFailure !== undefined) return pinFailure
   // Chain verification is off. A host-name check still asked for is made now, on whatever
   // certificate came (Racket 9.3: "certificate not valid for hostname"); without a host name
   // there is nothing to check.
   if (state.verifyHostname && hostname !== undefined) {
-    const mismatch = hostMismatch(certificate?.raw, hostname)
+    const mismatch = checked ? identity.hostError : hostMismatch(der, hostname)
     if (mismatch !== undefined) return Errors.verifyError("client", peer, "ERR_TLS_CERT_ALTNAME_INVALID", mismatch)
     return { verified: chainError === undefined && peerDer !== undefined, peerDer }
   }
@@ -118,8 +152,11 @@ const hostMismatch = (raw: Buffer | undefined, hostname: string): string | undef
 }
 
 // node:tls gives an empty object when the peer sent no certificate.
-const presented = (certificate: Tls.DetailedPeerCertificate | undefined): Tls.DetailedPeerCertificate | undefined =>
-  certificate?.raw === undefined ? undefined : certificate
+function presented(certificate: Tls.DetailedPeerCertificate | undefined): Tls.DetailedPeerCertificate | undefined
+function presented(certificate: Tls.PeerCertificate | undefined): Tls.PeerCertificate | undefined
+function presented(certificate: Tls.PeerCertificate | undefined): Tls.PeerCertificate | undefined {
+  return certificate?.raw === undefined ? undefined : certificate
+}
 
 // The peer's chain as node:tls completes it from the trust store: the certificates the peer sent,
 // then their issuers up to the anchor OpenSSL verified the chain against.
