@@ -7,6 +7,7 @@
  * VerificationMatrix.test.ts.
  */
 import { Ssl, SslContext, SslError } from "@effect-ssl/core"
+import { NodeSsl } from "@effect-ssl/node"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -299,6 +300,26 @@ describe("the peer certificate of a handshake", () => {
         const peer = yield* peerOf(chain, key)
         expect({ der: peer.der, serialNumber: peer.serialNumber, spkiSha256: peer.spkiSha256 }).toEqual(openssl(leaf))
       }
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a host name written absolute (localhost.) is the same name: the handshake verifies, a wrong one is still refused", () =>
+    Effect.gen(function*() {
+      const listener = yield* serveOn(yield* serverContext())
+      const client = yield* clientContext()
+      const verifiedAs = (hostname: string) =>
+        Effect.scoped(Effect.gen(function*() {
+          const plain = yield* NodeSsl.tcpConnect("127.0.0.1", listener.address.port)
+          const conn = yield* Ssl.wrap(plain, { mode: "connect", hostname, context: client })
+          return (yield* conn.session).verified
+        }))
+      expect(yield* verifiedAs("localhost.")).toBe(true)
+      expect(yield* Effect.flip(verifiedAs("otherhost."))).toMatchObject({
+        _tag: "VerifyError",
+        reason: "HostnameMismatch"
+      })
+      const peer = yield* peerOf("server-chain.pem", "server.key")
+      expect(Ssl.checkHostname(peer, "localhost.")).toBe(true)
+      expect(Ssl.checkHostname(peer, "localhost..")).toBe(false)
     }).pipe(Effect.provide(TestLayer)))
 
   it.scopedLive("a CN with a slash in it is one name: Ssl.checkHostname does not take its first half", () =>

@@ -11,8 +11,8 @@ import { SslError } from "@effect-ssl/core"
 import * as Crypto from "node:crypto"
 import type * as Tls from "node:tls"
 import * as Errors from "./errors.js"
-import { isIp } from "./tcp.js"
 import { restorePeerCertificate, skipDetailedPeerCertificate } from "./workarounds/detailedPeerCertificate.js"
+import { certificateMatches } from "./x509.js"
 
 // Node keeps OpenSSL's verdict in the socket's handle; the public API only exposes its code
 // (authorizationError), which is "UNSPECIFIED" for every X.509 error Node has no name for (a key
@@ -141,14 +141,14 @@ export const clientVerdict = (
   return { verified: false, peerDer }
 }
 
-// OpenSSL's host and IP matching (X509_check_host / X509_check_ip).
+// OpenSSL's host and IP matching. A name written absolute ("example.com.") is the same name, as
+// node:tls, curl and `Ssl.checkHostname` take it; OpenSSL alone would not match it.
 const hostMismatch = (raw: Buffer | undefined, hostname: string): string | undefined => {
   if (raw === undefined) return "the server sent no certificate"
   const x509 = new Crypto.X509Certificate(raw)
-  const matched = isIp(hostname) ? x509.checkIP(hostname) : x509.checkHost(hostname)
-  return matched === undefined
-    ? `the certificate is for ${x509.subjectAltName ?? x509.subject}, not ${hostname}`
-    : undefined
+  return certificateMatches(x509, hostname.length > 1 && hostname.endsWith(".") ? hostname.slice(0, -1) : hostname)
+    ? undefined
+    : `the certificate is for ${x509.subjectAltName ?? x509.subject}, not ${hostname}`
 }
 
 // node:tls gives an empty object when the peer sent no certificate.

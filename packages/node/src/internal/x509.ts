@@ -372,6 +372,22 @@ const commonNames = (x509: Crypto.X509Certificate): ReadonlyArray<string> => {
 }
 
 /**
+ * Whether a certificate is valid for a host name or IP address, as OpenSSL checks it
+ * (`X509_check_host` / `X509_check_ip`).
+ *
+ * @internal
+ */
+export const certificateMatches = (x509: Crypto.X509Certificate, host: string): boolean => {
+  try {
+    if (Net.isIP(host) !== 0) return x509.checkIP(host) !== undefined
+    return x509.checkHost(host) !== undefined
+  } catch {
+    // a name OpenSSL refuses to check (empty, or with a NUL in it) matches nothing
+    return false
+  }
+}
+
+/**
  * A node:crypto certificate as `Ssl.PeerCertificate`, carrying OpenSSL's host-name check for
  * `Ssl.checkHostname` and `Ssl.peerHostnames`.
  *
@@ -393,14 +409,7 @@ export const describeCertificate = (x509: Crypto.X509Certificate): Ssl.PeerCerti
       "base64"
     )
   }, {
-    matches: (host) => {
-      try {
-        return (Net.isIP(host) !== 0 ? x509.checkIP(host) : x509.checkHost(host)) !== undefined
-      } catch {
-        // a name OpenSSL refuses to check (empty, or with a NUL in it) matches nothing
-        return false
-      }
-    },
+    matches: (host) => certificateMatches(x509, host),
     // As OpenSSL checks them: the DNS alt names, or the common names when there are none.
     get hostnames() {
       if (hostnames === undefined) {
