@@ -375,6 +375,15 @@ describe("the host name a client verifies is the one it was given", () => {
       expect(Ssl.checkHostname(peer, ".example.com")).toBe(false)
     }).pipe(Effect.provide(TestLayer)))
 
+  // node:tls hands its identity check "localhost" when it has no name (neither servername nor
+  // host): an empty name must not be checked as that one.
+  it.scopedLive("an empty host name over Ssl.wrap is not taken for localhost", () =>
+    Effect.gen(function*() {
+      const listener = yield* serveOn(yield* serverContext())
+      const error = yield* Effect.flip(wrapAs(listener.address.port, "", yield* clientContext()))
+      expect(error).toMatchObject({ _tag: "VerifyError", reason: "HostnameMismatch" })
+    }).pipe(Effect.provide(TestLayer)))
+
   // A zone ("%lo") says which interface reaches a link-local address; the certificate names the
   // address. node:tls matched it so; OpenSSL refuses to parse it.
   it.scopedLive("an IPv6 address with a zone is checked as the address", () =>
