@@ -340,6 +340,70 @@ describe("the peer certificate of a handshake", () => {
     }).pipe(Effect.provide(TestLayer)))
 })
 
+describe("the host name a client verifies is the one it was given", () => {
+  /** Whether a client given `hostname` takes the server on `port` for verified (over Ssl.wrap). */
+  const wrapAs = (port: number, hostname: string, context: SslContext.ClientContext) =>
+    Effect.scoped(Effect.gen(function*() {
+      const plain = yield* NodeSsl.tcpConnect("127.0.0.1", port)
+      const conn = yield* Ssl.wrap(plain, { mode: "connect", hostname, context })
+      return (yield* conn.session).verified
+    }))
+
+  // OpenSSL's X509_check_host takes a name with a leading dot for "any name under it" (its
+  // client-side sub-domain pattern); a host name is never a pattern (node:tls refused these,
+  // CPython's ssl refuses such a server_hostname outright).
+  it.scopedLive("a name with a leading dot matches no certificate: not a pattern for every name under it", () =>
+    Effect.gen(function*() {
+      const exampleCom = yield* serveOn(yield* serverContext("wrong-host-chain.pem", "wrong-host.key"))
+      const manySans = yield* serveOn(yield* serverContext("many-sans-chain.pem", "many-sans.key"))
+      const hostOnly = yield* SslContext.makeClient()
+      yield* SslContext.setVerify(hostOnly, false)
+      yield* SslContext.setVerifyHostname(hostOnly, true)
+      for (
+        const [port, hostname] of [[exampleCom.address.port, ".com"], [manySans.address.port, ".example.test"]] as const
+      ) {
+        for (const context of [yield* clientContext(), hostOnly]) {
+          expect(yield* Effect.flip(wrapAs(port, hostname, context))).toMatchObject({
+            _tag: "VerifyError",
+            reason: "HostnameMismatch"
+          })
+        }
+      }
+      const peer = yield* peerOf("wrong-host-chain.pem", "wrong-host.key")
+      expect(Ssl.checkHostname(peer, "example.com")).toBe(true)
+      expect(Ssl.checkHostname(peer, ".com")).toBe(false)
+      expect(Ssl.checkHostname(peer, ".example.com")).toBe(false)
+    }).pipe(Effect.provide(TestLayer)))
+
+  // node:tls hands its identity check "localhost" when it has no name (neither servername nor
+  // host): an empty name must not be checked as that one.
+  it.scopedLive("an empty host name over Ssl.wrap is not taken for localhost", () =>
+    Effect.gen(function*() {
+      const listener = yield* serveOn(yield* serverContext())
+      const error = yield* Effect.flip(wrapAs(listener.address.port, "", yield* clientContext()))
+      expect(error).toMatchObject({ _tag: "VerifyError", reason: "HostnameMismatch" })
+    }).pipe(Effect.provide(TestLayer)))
+
+  // A zone ("%lo") says which interface reaches a link-local address; the certificate names the
+  // address. node:tls matched it so; OpenSSL refuses to parse it.
+  it.scopedLive("an IPv6 address with a zone is checked as the address", () =>
+    Effect.gen(function*() {
+      const listener = yield* Ssl.listen(0, { hostname: "::1", context: yield* serverContext() })
+      yield* Effect.forkScoped(Ssl.serve(listener, echo))
+      const conn = yield* Ssl.connect("::1%lo", listener.address.port, yield* clientContext())
+      expect((yield* conn.session).verified).toBe(true)
+      const wrong = yield* Ssl.listen(0, {
+        hostname: "::1",
+        context: yield* serverContext("wrong-host-chain.pem", "wrong-host.key")
+      })
+      yield* Effect.forkScoped(Ssl.serve(wrong, echo))
+      expect(yield* Effect.flip(Ssl.connect("::1%lo", wrong.address.port, yield* clientContext()))).toMatchObject({
+        _tag: "VerifyError",
+        reason: "HostnameMismatch"
+      })
+    }).pipe(Effect.provide(TestLayer)))
+})
+
 // ---------------------------------------------------------------------------------------------
 // Pinned public keys (SslContext.setPinnedPublicKeys): after the usual verification, the server's
 // chain must hold a certificate whose SubjectPublicKeyInfo digest is pinned.

@@ -73,7 +73,7 @@ export const clientHandshake = (
     const port = transport.port
     const key = host === undefined ? undefined : SessionCache.sessionKey(host, port, servername)
     const cached = key === undefined ? undefined : SessionCache.lookup(context, key)
-    const identity = new ServerIdentity(state.verifyHostname && host !== undefined, state.pinnedPublicKeys.length > 0)
+    const identity = new ServerIdentity(state.verifyHostname ? host : undefined, state.pinnedPublicKeys.length > 0)
     const tcp = transport.kind === "tcp"
     const socket = Tls.connect({
       ...(tcp ? { host, port: transport.port, allowHalfOpen: true } : { socket: transport.stream, host }),

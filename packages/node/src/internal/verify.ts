@@ -50,7 +50,12 @@ export class ServerIdentity {
   // as the socket; a bound function is smaller than a closure and its context)
   readonly check: (hostname: string, certificate: Tls.PeerCertificate) => Error | undefined = check.bind(this)
 
-  constructor(readonly checkHost: boolean, readonly needsChain: boolean) {}
+  /**
+   * `hostname`: the name to check the certificate against (undefined: none), the one the user
+   * gave. node:tls hands `check` a name of its own, which is "localhost" when it has none (an
+   * empty host name): it is not the one checked.
+   */
+  constructor(readonly hostname: string | undefined, readonly needsChain: boolean) {}
 
   /** Called once the socket exists: node:tls asks for no chain when none is needed. */
   watch(socket: Tls.TLSSocket): void {
@@ -59,7 +64,7 @@ export class ServerIdentity {
   }
 }
 
-function check(this: ServerIdentity, hostname: string, certificate: Tls.PeerCertificate): Error | undefined {
+function check(this: ServerIdentity, _hostname: string, certificate: Tls.PeerCertificate): Error | undefined {
   this.checked = true
   if (this.needsChain) {
     this.certificate = presented(certificate)
@@ -68,7 +73,7 @@ function check(this: ServerIdentity, hostname: string, certificate: Tls.PeerCert
     restorePeerCertificate(this.socket)
     this.der = presented(this.socket.getPeerCertificate(false))?.raw
   }
-  this.hostError = this.checkHost ? hostMismatch(this.der, hostname) : undefined
+  this.hostError = this.hostname !== undefined ? hostMismatch(this.der, this.hostname) : undefined
   return this.hostError === undefined ? undefined : new Error(this.hostError)
 }
 
