@@ -21,6 +21,7 @@ import * as SessionCache from "./sessionCache.js"
 import { ignore, isIp, stripBrackets } from "./tcp.js"
 import { clientVerdict, ServerIdentity } from "./verify.js"
 import { restorePeerCertificate } from "./workarounds/detailedPeerCertificate.js"
+import { setSessionLater, setsSessionLater } from "./workarounds/sessionParsedTwice.js"
 
 /** @internal */
 export interface ClientSpec {
@@ -75,6 +76,7 @@ export const clientHandshake = (
     const cached = key === undefined ? undefined : SessionCache.lookup(context, key)
     const identity = new ServerIdentity(state.verifyHostname ? host : undefined, state.pinnedPublicKeys.length > 0)
     const tcp = transport.kind === "tcp"
+    const sessionLater = setsSessionLater(tcp)
     const socket = Tls.connect({
       ...(tcp ? { host, port: transport.port, allowHalfOpen: true } : { socket: transport.stream, host }),
       secureContext: spec.compiled.secureContext,
@@ -84,8 +86,9 @@ export const clientHandshake = (
       checkServerIdentity: identity.check,
       ...(servername !== undefined ? { servername } : {}),
       ...(state.alpn.length > 0 ? { ALPNProtocols: [...state.alpn] } : {}),
-      ...(cached !== undefined ? { session: cached.session } : {})
+      ...(cached !== undefined && !sessionLater ? { session: cached.session } : {})
     })
+    if (cached !== undefined && sessionLater) setSessionLater(socket, cached.session)
     // Nagle off, as Go does: a handshake's last flight and the first reply must not wait for the
     // peer's delayed ACK (40 ms a round with clients that are not effect-ssl).
     identity.watch(socket)
