@@ -376,12 +376,13 @@ describe("the host name a client verifies is the one it was given", () => {
     }).pipe(Effect.provide(TestLayer)))
 
   // node:tls hands its identity check "localhost" when it has no name (neither servername nor
-  // host): an empty name must not be checked as that one.
-  it.scopedLive("an empty host name over Ssl.wrap is not taken for localhost", () =>
+  // host): an empty name must not be checked as that one. Ssl.wrap now refuses it before the
+  // handshake, as Ssl.connect does; the handshake's own check no longer takes node:tls's name.
+  it.scopedLive("an empty host name over Ssl.wrap is not taken for localhost: InvalidArgumentError hostname", () =>
     Effect.gen(function*() {
       const listener = yield* serveOn(yield* serverContext())
       const error = yield* Effect.flip(wrapAs(listener.address.port, "", yield* clientContext()))
-      expect(error).toMatchObject({ _tag: "VerifyError", reason: "HostnameMismatch" })
+      expect(error).toMatchObject({ _tag: "InvalidArgumentError", argument: "hostname" })
     }).pipe(Effect.provide(TestLayer)))
 
   // A zone ("%lo") says which interface reaches a link-local address; the certificate names the

@@ -190,6 +190,9 @@ export const make: Effect.Effect<Ssl.Service> = Effect.sync(() => {
     wrap: (duplex: PortT.Duplex, options: Ssl.WrapOptions) =>
       releaseOnFailure(Effect.gen(function*() {
         const kind = options.mode === "connect" ? "client" : "server"
+        // A name to verify the server against is checked as Ssl.connect checks its host name: an
+        // empty or malformed one is a bad argument, not a certificate that does not match.
+        if (kind === "client" && options.hostname !== undefined) yield* checkHostname(options.hostname)
         // Only a missing context falls back to the protocol: `context: null` is refused, not ignored.
         const context = yield* contextFor(kind, options.context !== undefined ? options.context : options.protocol)
         const compiled = yield* compile(context)
