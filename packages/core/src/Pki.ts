@@ -149,7 +149,10 @@ export const HostCheckTypeId: unique symbol = Symbol.for("@effect-ssl/core/Pki/H
  * @category models
  */
 export interface HostCheck {
-  /** a DNS name or an IP address (IPv6 without brackets), as OpenSSL checks it */
+  /**
+   * a DNS name or an IP address (IPv6 without brackets), as OpenSSL checks it; a name written
+   * absolute ("example.com.") is the same name
+   */
   readonly matches: (hostname: string) => boolean
   /** the DNS subject alt names, else every common name */
   readonly hostnames: ReadonlyArray<string>

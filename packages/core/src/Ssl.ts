@@ -136,11 +136,7 @@ export const peerHostnames = (certificate: PeerCertificate): ReadonlyArray<strin
 export const checkHostname = (certificate: PeerCertificate, hostname: string): boolean => {
   const check = Pki.hostCheckOf(certificate)
   if (check === undefined || typeof hostname !== "string") return false
-  const host = hostname.startsWith("[") && hostname.endsWith("]")
-    ? hostname.slice(1, -1)
-    : hostname.length > 1 && hostname.endsWith(".")
-    ? hostname.slice(0, -1)
-    : hostname
+  const host = hostname.startsWith("[") && hostname.endsWith("]") ? hostname.slice(1, -1) : hostname
   return check.matches(host)
 }
 

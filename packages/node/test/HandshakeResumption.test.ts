@@ -68,6 +68,17 @@ describe("client session resumption", () => {
       expect((yield* roundTrip(listener.address.port, client)).resumed).toBe(false)
     }).pipe(Effect.provide(TestLayer)))
 
+  // Over TCP node:tls gets the session after tls.connect, over a JS stream in its options
+  // (workarounds/sessionParsedTwice.ts): both must resume.
+  it.scopedLive("a client detecting truncation (TLS through a JS stream) resumes as well", () =>
+    Effect.gen(function*() {
+      const listener = yield* serveOn(yield* serverContext(), echo)
+      const client = yield* clientContext()
+      yield* SslContext.setDetectTruncation(client, true)
+      expect((yield* roundTrip(listener.address.port, client)).resumed).toBe(false)
+      expect(yield* roundTrip(listener.address.port, client)).toMatchObject({ resumed: true, verified: true })
+    }).pipe(Effect.provide(TestLayer)))
+
   it.scopedLive("sessions are kept per server: a session from one port is not offered to another", () =>
     Effect.gen(function*() {
       const a = yield* serveOn(yield* serverContext(), echo)

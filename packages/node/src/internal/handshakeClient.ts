@@ -89,9 +89,9 @@ export const clientHandshake = (
       ...(cached !== undefined && !sessionLater ? { session: cached.session } : {})
     })
     if (cached !== undefined && sessionLater) setSessionLater(socket, cached.session)
+    identity.watch(socket)
     // Nagle off, as Go does: a handshake's last flight and the first reply must not wait for the
     // peer's delayed ACK (40 ms a round with clients that are not effect-ssl).
-    identity.watch(socket)
     if (tcp) socket.setNoDelay(true)
     if (state.keyLog !== undefined) socket.on("keylog", keyLogger(state.keyLog))
     if (transport.kind === "stream") transport.endWatch?.attach(socket)

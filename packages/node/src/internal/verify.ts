@@ -146,12 +146,11 @@ export const clientVerdict = (
   return { verified: false, peerDer }
 }
 
-// OpenSSL's host and IP matching. A name written absolute ("example.com.") is the same name, as
-// node:tls, curl and `Ssl.checkHostname` take it; OpenSSL alone would not match it.
+// OpenSSL's host and IP matching, as `Ssl.checkHostname` does it.
 const hostMismatch = (raw: Buffer | undefined, hostname: string): string | undefined => {
   if (raw === undefined) return "the server sent no certificate"
   const x509 = new Crypto.X509Certificate(raw)
-  return certificateMatches(x509, hostname.length > 1 && hostname.endsWith(".") ? hostname.slice(0, -1) : hostname)
+  return certificateMatches(x509, hostname)
     ? undefined
     : `the certificate is for ${x509.subjectAltName ?? x509.subject}, not ${hostname}`
 }

@@ -373,11 +373,13 @@ const commonNames = (x509: Crypto.X509Certificate): ReadonlyArray<string> => {
 
 /**
  * Whether a certificate is valid for a host name or IP address, as OpenSSL checks it
- * (`X509_check_host` / `X509_check_ip`). Two things OpenSSL takes otherwise are set apart first:
- * a name with a leading dot is, to `X509_check_host`, a pattern for every name under it (its
- * client-side sub-domain match), and is no host name (node:tls matched it to nothing; CPython's
- * ssl refuses it); an IPv6 address's zone ("fe80::1%eth0") says which interface reaches it, the
- * certificate names the address (as node:tls and curl match it; OpenSSL cannot parse it).
+ * (`X509_check_host` / `X509_check_ip`), the one check of the handshake and `Ssl.checkHostname`.
+ * Three things OpenSSL takes otherwise are set apart first: a name written absolute
+ * ("example.com.") is the same name (as node:tls and curl take it); a name with a leading dot is,
+ * to `X509_check_host`, a pattern for every name under it (its client-side sub-domain match), and
+ * is no host name (node:tls matched it to nothing; CPython's ssl refuses it); an IPv6 address's
+ * zone ("fe80::1%eth0") says which interface reaches it, the certificate names the address (as
+ * node:tls and curl match it; OpenSSL cannot parse it).
  *
  * @internal
  */
@@ -387,7 +389,7 @@ export const certificateMatches = (x509: Crypto.X509Certificate, host: string): 
     const ip = Net.isIP(host)
     if (ip === 6 && host.includes("%")) return x509.checkIP(host.slice(0, host.indexOf("%"))) !== undefined
     if (ip !== 0) return x509.checkIP(host) !== undefined
-    return x509.checkHost(host) !== undefined
+    return x509.checkHost(host.length > 1 && host.endsWith(".") ? host.slice(0, -1) : host) !== undefined
   } catch {
     // a name OpenSSL refuses to check (empty, or with a NUL in it) matches nothing
     return false
