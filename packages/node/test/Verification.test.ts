@@ -22,7 +22,7 @@ import { failure } from "../../core/test/helpers/Expect.js"
 import { fixture, fixturesDir } from "../../core/test/helpers/Fixtures.js"
 import { opensslPin } from "../../core/test/helpers/Openssl.js"
 import { watchProcess } from "../../core/test/helpers/Resources.js"
-import { describeCertificate } from "../src/internal/x509.js"
+import { describeCertificate, parsedCertificate } from "../src/internal/x509.js"
 
 const watcher = watchProcess()
 afterAll(() => {
@@ -32,6 +32,13 @@ afterAll(() => {
 
 const fixtureBytes = (name: string) => Fs.readFileSync(fixture(name))
 const x509 = (name: string) => new Crypto.X509Certificate(fixtureBytes(name))
+const x509Or = (name: string) => {
+  try {
+    return x509(name)
+  } catch {
+    return undefined
+  }
+}
 
 const unverifiedClient = Effect.gen(function*() {
   const ctx = yield* SslContext.makeClient()
@@ -455,6 +462,48 @@ describe("a client with pinned public keys", () => {
         expect(error).toMatchObject({ _tag: "InvalidArgumentError", argument: "pins" })
       }
     }))
+})
+
+describe("certificates met again are parsed once (x509.ts parsedCertificate)", () => {
+  it.scopedLive("one client context alternating between two servers judges each by its own certificate", () =>
+    Effect.gen(function*() {
+      const right = yield* serveOn(yield* serverContext())
+      const wrong = yield* serveOn(yield* serverContext("wrong-host-chain.pem", "wrong-host.key"))
+      const ctx = yield* clientContext()
+      for (let round = 0; round < 3; round++) {
+        const session = yield* Effect.scoped(
+          Effect.flatMap(Ssl.connect("localhost", right.address.port, ctx), (conn) => conn.session)
+        )
+        expect(session.verified).toBe(true)
+        expect(Option.getOrThrow(session.peerCertificate).fingerprint256).toBe(x509("server.pem").fingerprint256)
+        const error = yield* failure(Effect.scoped(Ssl.connect("localhost", wrong.address.port, ctx)))
+        expect(error).toMatchObject({ _tag: "VerifyError", reason: "HostnameMismatch", side: "client" })
+      }
+    }).pipe(Effect.provide(TestLayer)))
+
+  it("answers for the bytes it is given: the same object for the same bytes, never another certificate's", () => {
+    const pems = Fs.readdirSync(fixturesDir).filter((name) =>
+      name.endsWith(".pem") && !name.includes("chain") && x509Or(name) !== undefined
+    )
+    // more certificates than are kept, so that some are parsed again
+    expect(pems.length).toBeGreaterThan(16)
+    const ders = pems.map((name) => new Uint8Array(x509(name).raw))
+    for (let round = 0; round < 2; round++) {
+      for (const [i, der] of ders.entries()) {
+        expect(parsedCertificate(der).fingerprint256).toBe(x509(pems[i]!).fingerprint256)
+      }
+    }
+    // (the first was parsed longest ago: it is parsed again here, from the caller's own array)
+    const mine = new Uint8Array(ders[0]!)
+    const kept = parsedCertificate(mine)
+    expect(parsedCertificate(new Uint8Array(ders[0]!))).toBe(kept)
+    // the caller changes its array afterwards: what was kept is still found by the bytes it was
+    // parsed from, and the changed bytes are another certificate
+    mine[mine.length - 1]! ^= 0xff
+    expect(parsedCertificate(ders[0]!)).toBe(kept)
+    expect(parsedCertificate(mine)).not.toBe(kept)
+    expect(kept.fingerprint256).toBe(x509(pems[0]!).fingerprint256)
+  })
 })
 
 describe("node:tls and the server's certificate on a client (workarounds/detailedPeerCertificate.ts)", () => {

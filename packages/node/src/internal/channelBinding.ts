@@ -8,6 +8,7 @@ import { SslError } from "@effect-ssl/core"
 import * as Effect from "effect/Effect"
 import * as Crypto from "node:crypto"
 import type * as Tls from "node:tls"
+import { parsedCertificate } from "./x509.js"
 
 const unavailable = (type: Ssl.ChannelBindingType, reason: string) =>
   Effect.fail(new SslError.InvalidArgumentError({ argument: "type", value: type, reason }))
@@ -60,7 +61,7 @@ export const channelBinding = (
         })
       case "tls-server-end-point": {
         if (serverLeaf === undefined) return unavailable(type, "the server has no certificate")
-        const certificate = new Crypto.X509Certificate(serverLeaf)
+        const certificate = parsedCertificate(serverLeaf)
         return Effect.succeed(
           new Uint8Array(Crypto.createHash(endPointHash(certificate)).update(certificate.raw).digest())
         )

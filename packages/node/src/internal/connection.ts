@@ -8,12 +8,11 @@ import type { Port as PortT, Ssl } from "@effect-ssl/core"
 import { SslMetrics } from "@effect-ssl/core"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Crypto from "node:crypto"
 import type * as Net from "node:net"
 import type * as Tls from "node:tls"
 import { channelBinding } from "./channelBinding.js"
 import { type NodeSocket, SocketPorts, type SocketPortsOptions } from "./socketPorts.js"
-import { describeCertificate } from "./x509.js"
+import { describeCertificate, parsedCertificate } from "./x509.js"
 
 /** What the handshake established, besides the socket. @internal */
 export interface Established {
@@ -117,7 +116,7 @@ export class TlsConnection implements Ssl.Connection {
       get peerCertificate() {
         return peerCertificate ??= peerDer === undefined
           ? Option.none()
-          : Option.some(describeCertificate(new Crypto.X509Certificate(peerDer)))
+          : Option.some(describeCertificate(parsedCertificate(peerDer)))
       },
       alpnProtocol: typeof socket.alpnProtocol === "string" ? Option.some(socket.alpnProtocol) : Option.none(),
       servername: this.mode === "connect"

@@ -12,7 +12,7 @@ import * as Crypto from "node:crypto"
 import type * as Tls from "node:tls"
 import * as Errors from "./errors.js"
 import { restorePeerCertificate, skipDetailedPeerCertificate } from "./workarounds/detailedPeerCertificate.js"
-import { certificateMatches } from "./x509.js"
+import { certificateMatches, parsedCertificate } from "./x509.js"
 
 // Node keeps OpenSSL's verdict in the socket's handle; the public API only exposes its code
 // (authorizationError), which is "UNSPECIFIED" for every X.509 error Node has no name for (a key
@@ -149,7 +149,7 @@ export const clientVerdict = (
 // OpenSSL's host and IP matching, as `Ssl.checkHostname` does it.
 const hostMismatch = (raw: Buffer | undefined, hostname: string): string | undefined => {
   if (raw === undefined) return "the server sent no certificate"
-  const x509 = new Crypto.X509Certificate(raw)
+  const x509 = parsedCertificate(raw)
   return certificateMatches(x509, hostname)
     ? undefined
     : `the certificate is for ${x509.subjectAltName ?? x509.subject}, not ${hostname}`
@@ -182,7 +182,7 @@ const chainAnchor = (certificate: Tls.PeerCertificate | undefined): string =>
 
 /** The SPKI SHA-256 pin of a certificate, base64 (what `PeerCertificate.spkiSha256` says). @internal */
 export const spkiPin = (der: Uint8Array): string =>
-  Crypto.createHash("sha256").update(new Crypto.X509Certificate(der).publicKey.export({ type: "spki", format: "der" }))
+  Crypto.createHash("sha256").update(parsedCertificate(der).publicKey.export({ type: "spki", format: "der" }))
     .digest("base64")
 
 const checkPins = (
