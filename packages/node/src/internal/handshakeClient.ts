@@ -18,8 +18,7 @@ import { type EndWatch, SocketFeed } from "./jsStreamTransport.js"
 import { keyLogger } from "./keyLog.js"
 import type { Compiled } from "./secureContext.js"
 import * as SessionCache from "./sessionCache.js"
-import { endHandshake, listenForHandshake } from "./socketPorts.js"
-import { isIp, stripBrackets } from "./tcp.js"
+import { ignore, isIp, stripBrackets } from "./tcp.js"
 import { clientVerdict, ServerIdentity } from "./verify.js"
 import { restorePeerCertificate } from "./workarounds/detailedPeerCertificate.js"
 import { setSessionLater, setsSessionLater } from "./workarounds/sessionParsedTwice.js"
@@ -114,13 +113,20 @@ export const clientHandshake = (
     let connected = !tcp
     const cleanup = () => {
       restorePeerCertificate(socket)
-      endHandshake(socket)
+      socket.off("connect", onConnect)
+      socket.off("secureConnect", onSecure)
+      socket.off("error", onError)
+      socket.off("close", onClose)
+      socket.off("end", onClose)
     }
-    // (the socket's error listener, the handshake's, stays and ignores what comes after)
     const fail = (error: SslError.SslError) => {
       cleanup()
+      socket.on("error", ignore)
       socket.destroy()
       finish(Effect.fail(error))
+    }
+    const onConnect = () => {
+      connected = true
     }
     const onError = (error: unknown) =>
       fail(
@@ -171,17 +177,16 @@ export const clientHandshake = (
         })
       ))
     }
-    // (An end counts as a close: a server that half-closes before finishing its handshake never
-    // will.)
-    listenForHandshake(socket, {
-      secure: onSecure,
-      error: onError,
-      ended: onClose,
-      connected: tcp ? () => (connected = true) : undefined
-    }, "secureConnect")
+    if (tcp) socket.once("connect", onConnect)
+    socket.once("secureConnect", onSecure)
+    socket.on("error", onError)
+    socket.once("close", onClose)
+    // A server that half-closes before finishing its handshake never will.
+    socket.once("end", onClose)
     return {
       cancel: () => {
         cleanup()
+        socket.on("error", ignore)
         socket.destroy()
       },
       timedOut: () => fail(timeoutError("client", peer, spec.timeout))

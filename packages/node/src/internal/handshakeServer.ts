@@ -24,7 +24,7 @@ import { awaitHandshake, timeoutError } from "./handshake.js"
 import { type EndWatch, SocketFeed } from "./jsStreamTransport.js"
 import { keyLogger } from "./keyLog.js"
 import { type Compiled, secureContextFor } from "./secureContext.js"
-import { endHandshake, listenForHandshake } from "./socketPorts.js"
+import { ignore } from "./tcp.js"
 import { serverVerdict } from "./verify.js"
 import { alpnWire, readAlpnOffer, shouldOfferAlpn, watchAlpnOffer } from "./workarounds/alpnNoMatch.js"
 
@@ -77,8 +77,6 @@ export const serverHandshake = (
     const watchOffer = state.alpn.length > 0 && state.alpnAllowNoMatch
     let tls: Internals | undefined
     let stopReading: (() => void) | undefined
-    // the TCP socket's close and end are listened to (while an ALPN offer is read)
-    let watchingOffer = false
 
     const make = (withAlpn: boolean): Internals => {
       const socket = new Tls.TLSSocket(raw, {
@@ -97,10 +95,12 @@ export const serverHandshake = (
       if (state.keyLog !== undefined) socket.on("keylog", keyLogger(state.keyLog))
       if (raw instanceof SocketFeed) socket.once("end", () => raw.hold())
       if (transport.kind === "stream") transport.endWatch?.attach(socket)
-      // (An end counts as a close: a peer that half-closes before finishing its handshake never
-      // will. node:tls reports this, as an error, for clients only, and a server would wait for
-      // the handshake timeout.)
-      listenForHandshake(socket, events, "secure")
+      socket.once("secure", onSecure)
+      socket.on("error", onError)
+      socket.once("close", onClose)
+      // A peer that half-closes before finishing its handshake never will: node:tls reports
+      // this (as an error) for clients only, and a server would wait for the handshake timeout.
+      socket.once("end", onClose)
       return socket
     }
     const cleanup = () => {
@@ -109,18 +109,24 @@ export const serverHandshake = (
         sni.fiber.unsafeInterruptAsFork(sni.fiber.id())
       }
       stopReading?.()
-      if (tls !== undefined) endHandshake(tls)
+      if (tls !== undefined) {
+        tls.off("secure", onSecure)
+        tls.off("error", onError)
+        tls.off("close", onClose)
+        tls.off("end", onClose)
+      }
       transportErrors?.off("error", onError)
-      if (watchingOffer && transport.kind === "tcp") {
-        watchingOffer = false
+      if (transport.kind === "tcp") {
         transport.socket.off("close", onClose)
         transport.socket.off("end", onClose)
       }
     }
     const teardown = () => {
       cleanup()
-      // (its error listener, the handshake's, stays and ignores what comes now)
-      tls?.destroy()
+      if (tls !== undefined) {
+        tls.on("error", ignore)
+        tls.destroy()
+      }
       // (A stream's owner decides what becomes of it: a wrapped socket may outlive the TLS.)
       if (transport.kind === "tcp") transport.socket.destroy()
     }
@@ -130,7 +136,6 @@ export const serverHandshake = (
     }
     const onError = (error: unknown) => fail(Errors.handshakeError("server", peer, error))
     const onClose = () => fail(new SslError.HandshakeError({ reason: "PeerClosed", side: "server", peer }))
-    const events = { secure: () => onSecure(), error: onError, ended: onClose }
     const onSecure = () => {
       const socket = tls!
       cleanup()
@@ -173,12 +178,10 @@ export const serverHandshake = (
     transportErrors?.on("error", onError)
     if (watchOffer && transport.kind === "tcp") {
       // Until the offer is read the TCP socket is all there is.
-      watchingOffer = true
       transport.socket.once("close", onClose)
       transport.socket.once("end", onClose)
       stopReading = readAlpnOffer(transport.socket, (offered) => {
         stopReading = undefined
-        watchingOffer = false
         transport.socket.off("close", onClose)
         transport.socket.off("end", onClose)
         tls = make(shouldOfferAlpn(state.alpn, offered))

@@ -77,68 +77,15 @@ export const owner = Symbol("@effect-ssl/node/socketPorts/owner")
 export interface Owners {
   ports: SocketPorts | undefined
   feed: SocketFeed | undefined
-  /** the TLS handshake under way on the socket: it hears the socket's events before any ports */
-  handshake: HandshakeEvents | undefined
-  /** SocketPorts' error listener is on the socket */
-  errorListener: boolean
-  /** SocketPorts' end and close listeners are on the socket */
-  endListeners: boolean
 }
 
 /** @internal */
 export type Owned = NodeSocket & { [owner]: Owners }
 
-/**
- * What a TLS handshake hears of its socket. A handshake listens through SocketPorts' own
- * listeners, which its connection's ports then keep: adding and removing listeners costs node's
- * EventEmitter more than anything else a connection does with them (a TLS socket announces every
- * listener added with a 'newListener' event).
- *
- * @internal
- */
-export interface HandshakeEvents {
-  readonly secure: () => void
-  readonly error: (error: unknown) => void
-  /** the peer ended or closed the socket */
-  readonly ended: () => void
-  /** the TCP connection is up (a client that connects its own socket) */
-  readonly connected?: (() => void) | undefined
-}
-
 /** @internal */
 export const ownersOf = (
   socket: NodeSocket
-): Owners => ((socket as Partial<Owned>)[owner] ??= {
-  ports: undefined,
-  feed: undefined,
-  handshake: undefined,
-  errorListener: false,
-  endListeners: false
-})
-
-/**
- * Hears a TLS socket's handshake: `secureEvent` ("secure" on a server, "secureConnect" on a
- * client), errors, and an end or close before it is done. Once `endHandshake` is called the same
- * listeners serve the connection's ports. @internal
- */
-export const listenForHandshake = (
-  socket: NodeSocket,
-  events: HandshakeEvents,
-  secureEvent: "secure" | "secureConnect"
-): void => {
-  const owners = ownersOf(socket)
-  owners.handshake = events
-  socket.on(secureEvent, SocketPorts.onSecure)
-  if (events.connected !== undefined) socket.on("connect", SocketPorts.onConnect)
-  SocketPorts.listenToEnds(socket, owners)
-  SocketPorts.listenToErrors(socket, owners)
-}
-
-/** The handshake hears no more of its socket (its listeners stay, for the ports). @internal */
-export const endHandshake = (socket: NodeSocket): void => {
-  const owners = (socket as Partial<Owned>)[owner]
-  if (owners !== undefined) owners.handshake = undefined
-}
+): Owners => ((socket as Partial<Owned>)[owner] ??= { ports: undefined, feed: undefined })
 
 /** @internal */
 export class SocketPorts {
@@ -162,59 +109,28 @@ export class SocketPorts {
   readonly input: PortT.Input
   readonly output: PortT.Output
 
-  // The socket's listeners, the same functions for every connection (see `owner`). Error, end and
-  // close are a handshake's while one is under way (see `listenForHandshake`).
+  // The socket's listeners, the same functions for every connection (see `owner`).
   private static onData(this: Owned, chunk: Uint8Array): void {
     this[owner].ports?.data(chunk)
   }
   private static onEndEvent(this: Owned): void {
-    const owners = this[owner]
-    if (owners.handshake !== undefined) owners.handshake.ended()
-    else owners.ports?.endEvent()
+    this[owner].ports?.endEvent()
   }
   private static onError(this: Owned, error: unknown): void {
-    const owners = this[owner]
-    if (owners.handshake !== undefined) owners.handshake.error(error)
-    else owners.ports?.error(error)
+    this[owner].ports?.error(error)
   }
   private static onClose(this: Owned): void {
-    const owners = this[owner]
-    if (owners.handshake !== undefined) owners.handshake.ended()
-    else owners.ports?.closeEvent()
+    this[owner].ports?.closeEvent()
   }
   private static onDrain(this: Owned): void {
     this[owner].ports?.wakeWriters()
   }
-  /** @internal */
-  static onSecure(this: Owned): void {
-    this[owner].handshake?.secure()
-  }
-  /** @internal */
-  static onConnect(this: Owned): void {
-    this[owner].handshake?.connected?.()
-  }
-
-  /** @internal */
-  static listenToEnds(socket: NodeSocket, owners: Owners): void {
-    if (owners.endListeners) return
-    owners.endListeners = true
-    socket.on("end", SocketPorts.onEndEvent)
-    socket.on("close", SocketPorts.onClose)
-  }
-
-  /** @internal */
-  static listenToErrors(socket: NodeSocket, owners: Owners): void {
-    if (owners.errorListener) return
-    owners.errorListener = true
-    socket.on("error", SocketPorts.onError)
-  }
 
   constructor(readonly socket: NodeSocket, private readonly options: SocketPortsOptions) {
     this.channel = Port.makeChannel(highWaterMark, this.taken.bind(this))
-    const owners = ownersOf(socket)
-    owners.ports = this
-    this.listen(owners)
-    SocketPorts.listenToErrors(socket, owners)
+    ownersOf(socket).ports = this
+    this.listen()
+    socket.on("error", SocketPorts.onError)
     // The input's own close closes the channel's reader, which `taken` hears of.
     this.input = Port.makeInput(this.channel)
     // These ports are the output's steps themselves (write, flush, close): no object between.
@@ -225,9 +141,10 @@ export class SocketPorts {
     else if (socket.readableEnded) this.endEvent()
   }
 
-  private listen(owners: Owners): void {
+  private listen(): void {
     this.socket.on("data", SocketPorts.onData)
-    SocketPorts.listenToEnds(this.socket, owners)
+    this.socket.on("end", SocketPorts.onEndEvent)
+    this.socket.on("close", SocketPorts.onClose)
     this.socket.on("drain", SocketPorts.onDrain)
   }
 
@@ -315,7 +232,6 @@ export class SocketPorts {
     this.socket.off("end", SocketPorts.onEndEvent)
     this.socket.off("close", SocketPorts.onClose)
     this.socket.off("drain", SocketPorts.onDrain)
-    ownersOf(this.socket).endListeners = false
     this.socket.pause()
     const leftover: Array<Uint8Array> = []
     // Only what is buffered now: `take` on an empty channel waits, which runSync cannot do.
@@ -331,20 +247,18 @@ export class SocketPorts {
   /** Removes the provisional error listener kept by detach. */
   releaseErrorListener(): void {
     this.socket.off("error", SocketPorts.onError)
-    ownersOf(this.socket).errorListener = false
   }
 
   /** Listens to the socket again after TLS has let go of it (STARTTLS without closeOriginal). */
   reattach(leftover: ReadonlyArray<Uint8Array>): void {
-    const owners = ownersOf(this.socket)
-    SocketPorts.listenToErrors(this.socket, owners)
+    this.socket.on("error", SocketPorts.onError)
     // (plain views: what a feed held back comes as Node Buffers)
     for (let i = leftover.length - 1; i >= 0; i--) {
       const chunk = leftover[i]!
       this.channel.unread(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
     }
     if (this.socket.destroyed) return this.closeEvent()
-    this.listen(owners)
+    this.listen()
     if (this.socket.readableEnded) this.endEvent()
     else this.socket.resume()
   }

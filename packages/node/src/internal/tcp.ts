@@ -136,24 +136,25 @@ class Listening {
     void socket.remotePort
     socket[owner] = this
     this.held++
-    // (Both stay on the socket once it has left the listener's care, where they do nothing:
-    // removing a listener costs more than hearing an event that is ignored.)
-    socket.on("close", Listening.onClose)
+    socket.once("close", Listening.onClose)
     // ('end' comes only once what the client sent has been read: a ClientHello followed by a
     // FIN is still accepted, and fails its handshake as PeerClosed.)
-    if (this.dropEnded) socket.on("end", Listening.onEnd)
+    if (this.dropEnded) socket.once("end", Listening.onEnd)
     this.queue.push(socket)
     this.wake()
   }
 
   take(): Held | undefined {
-    return this.queue.shift()
+    const socket = this.queue.shift()
+    if (socket !== undefined && this.dropEnded) socket.off("end", Listening.onEnd)
+    return socket
   }
 
   /** The socket leaves the listener's care: handed over, or closed. */
   forget(socket: Held): void {
     if (socket[owner] !== this) return
     socket[owner] = undefined
+    socket.off("close", Listening.onClose)
     this.held--
     const i = this.queue.indexOf(socket)
     if (i >= 0) this.queue.splice(i, 1)
