@@ -4,6 +4,7 @@
  */
 import { Ssl, SslContext, SslError } from "@effect-ssl/core"
 import { NodeSsl } from "@effect-ssl/node"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
@@ -146,6 +147,25 @@ describe("NodeSsl.layerHttpServer", () => {
       expect(accepted.status).toBe("200")
       expect(accepted.body).toMatch(/^GET \/secret over TLSv1\.3 alpn=http\/1\.1 client=.*CN=effect-ssl test client$/)
       expect(yield* Ref.get(requests)).toBe(1)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a handler ported from node:https still finds the client's certificate on the request's socket", () =>
+    Effect.gen(function*() {
+      const env = yield* Layer.build(NodeSsl.layerHttpServer({
+        port: 0,
+        hostname: "127.0.0.1",
+        context: yield* requiringClientCertificates()
+      }))
+      const server = Context.get(env, HttpServer.HttpServer)
+      yield* HttpServer.serveEffect(Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const socket = NodeHttpServerRequest.toIncomingMessage(request).socket as Tls.TLSSocket
+        return HttpServerResponse.text(`client=${socket.getPeerCertificate().subject?.CN ?? "none"}`)
+      })).pipe(Effect.provideService(HttpServer.HttpServer, server))
+      if (server.address._tag !== "TcpAddress") return yield* Effect.dieMessage("not a TCP address")
+      const result = yield* curl(server.address.port, "/", presenting("client-chain.pem", "client.key"))
+      expect(result.status).toBe("200")
+      expect(result.body).toBe("client=effect-ssl test client")
     }).pipe(Effect.provide(TestLayer)))
 
   it.scopedLive("serves a rotated identity (setIdentity) from the next connection on, without a restart", () =>
