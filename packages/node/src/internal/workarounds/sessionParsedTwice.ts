@@ -9,12 +9,11 @@
  *
  * @internal
  */
-import type * as Tls from "node:tls"
-import * as TlsModule from "node:tls"
+import * as Tls from "node:tls"
 
 type SessionSettable = Tls.TLSSocket & { setSession?: (session: Buffer) => void }
 
-const settable = typeof (TlsModule.TLSSocket.prototype as SessionSettable).setSession === "function"
+const settable = typeof (Tls.TLSSocket.prototype as SessionSettable).setSession === "function"
 
 /** Whether a TCP connection's session can be set after `tls.connect` rather than in its options. @internal */
 export const setsSessionLater = (tcp: boolean): boolean => tcp && settable
