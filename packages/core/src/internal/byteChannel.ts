@@ -249,7 +249,9 @@ export class ByteChannel {
    * record by a reader keeping up with a socket). A reader interrupted there leaves its `resume`
    * in the slot, where it does no harm: Effect ignores a resume that comes after the interruption,
    * and the next wake empties the slot. Readers that find the slot taken wait with a canceller
-   * that unregisters them, so nothing piles up however often reads are interrupted.
+   * that unregisters them, so nothing piles up however often reads are interrupted. (Effect
+   * skips the handler only for a register of one parameter that returns nothing: a second
+   * parameter, the AbortSignal, brings it back.)
    */
   private addReader(resume: Resume): Effect.Effect<void> | undefined {
     if (this.reader === undefined) {
