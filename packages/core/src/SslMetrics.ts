@@ -52,7 +52,8 @@ export const openConnections: Metric.Metric.Gauge<number> = Observability.openCo
 
 /**
  * Application bytes read from connections, counted when each connection ends (where the platform
- * adapter reports them).
+ * adapter reports them; the node adapter counts what Node code reads and writes on a connection's
+ * socket too, as node:http does under its HTTP layers).
  *
  * @since 0.2.0
  * @category metrics
@@ -61,7 +62,8 @@ export const bytesRead: Metric.Metric.Counter<number> = Observability.bytesRead
 
 /**
  * Application bytes written to connections, counted when each connection ends (where the platform
- * adapter reports them).
+ * adapter reports them; the node adapter counts what Node code reads and writes on a connection's
+ * socket too, as node:http does under its HTTP layers).
  *
  * @since 0.2.0
  * @category metrics

@@ -255,6 +255,33 @@ describe("metrics", () => {
       })
     ).pipe(Effect.provide(TestLayer)))
 
+  it.scopedLive("application bytes each way, counted once per connection when it ends", () =>
+    isolated((test) =>
+      Effect.gen(function*() {
+        const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* serverContext() })
+        yield* Effect.forkScoped(Ssl.serve(listener, (conn) =>
+          Effect.gen(function*() {
+            yield* conn.input.readExactly(1000)
+            yield* conn.output.write(new Uint8Array(300))
+            yield* conn.output.close
+            yield* conn.input.readAll
+          })))
+        yield* Effect.scoped(Effect.gen(function*() {
+          const conn = yield* Ssl.connect("localhost", listener.address.port, yield* clientContext())
+          yield* conn.output.write(new Uint8Array(1000))
+          expect((yield* conn.input.readAll).length).toBe(300)
+          yield* conn.output.close
+        }))
+        const bytes = Effect.all({
+          read: Effect.map(metricValue("effect_ssl_bytes_read_total", { test }), (v) => v.total),
+          written: Effect.map(metricValue("effect_ssl_bytes_written_total", { test }), (v) => v.total)
+        })
+        // the client's 1000 read by the server and its 300 read by the client; the same written
+        const counted = yield* eventually("both ends counted", bytes, (b) => b.read === 1300)
+        expect(counted).toEqual({ read: 1300, written: 1300 })
+      })
+    ).pipe(Effect.provide(TestLayer)))
+
   it.scopedLive("an interrupted handshake is counted as interrupted, and its span ends so", () =>
     isolated((test) =>
       Effect.gen(function*() {

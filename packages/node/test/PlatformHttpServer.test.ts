@@ -2,7 +2,7 @@
  * NodeSsl.layerHttpServer: the platform's HttpServer over TLS, asked by curl (a real HTTPS client)
  * and by raw TLS clients that say nothing.
  */
-import { Ssl, SslContext, SslError } from "@effect-ssl/core"
+import { Ssl, SslContext, SslError, SslMetrics } from "@effect-ssl/core"
 import { NodeSsl } from "@effect-ssl/node"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as HttpServer from "@effect/platform/HttpServer"
@@ -15,6 +15,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
@@ -29,7 +30,7 @@ import {
   TestLayer
 } from "../../core/test/helpers/Contexts.js"
 import { fixture } from "../../core/test/helpers/Fixtures.js"
-import { backTo, resources } from "../../core/test/helpers/Resources.js"
+import { backTo, eventually, resources } from "../../core/test/helpers/Resources.js"
 
 const decoder = new TextDecoder()
 
@@ -324,6 +325,44 @@ describe("NodeSsl.layerHttpServer", () => {
         expect(answer).toMatch(new RegExp(`^HTTP/1\\.1 200 OK\\r\\n[\\s\\S]*GET /early/${i} over TLSv1\\.3`))
       )
       expect(yield* Ref.get(requests)).toBe(20)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("counts the application bytes node:http read and wrote in SslMetrics, as the ports' own are", () =>
+    Effect.gen(function*() {
+      const requests = yield* Ref.make(0)
+      const port = yield* serveHttps({ context: yield* serverContext() }, requests)
+      const read = Metric.value(SslMetrics.bytesRead)
+      const written = Metric.value(SslMetrics.bytesWritten)
+      const before = { read: (yield* read).count, written: (yield* written).count }
+      const body = "x".repeat(10_000)
+      const request =
+        `POST /counted HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`
+      const response = yield* Effect.async<string, Error>((resume) => {
+        const socket = Tls.connect({
+          host: "127.0.0.1",
+          port,
+          servername: "localhost",
+          ca: Fs.readFileSync(fixture("root-ca.pem"))
+        })
+        let text = ""
+        socket.setEncoding("latin1")
+        socket.on("data", (chunk: string) => {
+          text += chunk
+        })
+        socket.on("error", (error) => resume(Effect.fail(error)))
+        socket.on("close", () => resume(Effect.succeed(text)))
+        socket.end(request)
+        return Effect.sync(() => void socket.destroy())
+      })
+      expect(response).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*POST \/counted over TLSv1\.3/)
+      // counted when the server's connection ends: the plaintext, to the byte (not TLS records)
+      const counted = yield* eventually(
+        "the server's connection counted",
+        Effect.all({ read, written }),
+        (now) => now.read.count - before.read > 0
+      )
+      expect(counted.read.count - before.read).toBe(request.length)
+      expect(counted.written.count - before.written).toBe(response.length)
     }).pipe(Effect.provide(TestLayer)))
 
   it.scopedLive("closing the layer closes its keep-alive connections and gives every descriptor back", () =>

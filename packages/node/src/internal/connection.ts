@@ -65,6 +65,8 @@ export class TlsConnection implements Ssl.Connection {
   private readonly waitForClose: boolean
   /** the scope has ended: the socket may linger while its close_notify goes out, the connection is over */
   private released = false
+  /** the socket was handed to Node code (detachSocket), which reads and writes it past the ports */
+  private detached = false
 
   readonly ports: SocketPorts
 
@@ -150,6 +152,7 @@ export class TlsConnection implements Ssl.Connection {
   detachSocket(): Tls.TLSSocket {
     const { socket } = this
     const leftover = this.ports.detach()
+    this.detached = true
     for (let i = leftover.length - 1; i >= 0; i--) socket.unshift(leftover[i]!)
     // (the ports' error listener stays: a socket must never be without one)
     return socket
@@ -158,16 +161,22 @@ export class TlsConnection implements Ssl.Connection {
   /**
    * The end of the connection's scope: close_notify if it is still due, then the socket goes (on
    * its own TCP socket the scope does not wait for that: the socket is closed within a second
-   * whatever the peer does); the bytes it carried are counted once, here.
+   * whatever the peer does); the bytes it carried are counted once, here. A detached socket's
+   * own counts are the application's bytes, the ports' included: node:tls counts the plaintext
+   * it hands out and takes in, and keeps both counts once the socket is closed.
    */
   get release(): Effect.Effect<void> {
-    const { ports } = this
+    const { ports, socket } = this
     return Effect.zipRight(
       Effect.suspend(() => {
         this.released = true
         return ports.shutdown(1000, this.waitForClose)
       }),
-      Effect.suspend(() => SslMetrics.recordBytes(ports.bytesRead, ports.bytesWritten))
+      Effect.suspend(() =>
+        this.detached
+          ? SslMetrics.recordBytes(socket.bytesRead, socket.bytesWritten ?? 0)
+          : SslMetrics.recordBytes(ports.bytesRead, ports.bytesWritten)
+      )
     )
   }
 }
