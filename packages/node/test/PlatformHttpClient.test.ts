@@ -2,7 +2,7 @@
  * NodeSsl.layerHttpClient: the platform's HttpClient whose TLS comes from a client context, against
  * `openssl s_server -www` and against NodeSsl.layerHttpServer.
  */
-import { type Ssl, SslContext, SslError } from "@effect-ssl/core"
+import { type Ssl, SslContext, SslError, SslMetrics } from "@effect-ssl/core"
 import { NodeSsl } from "@effect-ssl/node"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
@@ -14,6 +14,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
@@ -27,7 +28,7 @@ import {
 import { fixture } from "../../core/test/helpers/Fixtures.js"
 import { sServer } from "../../core/test/helpers/Openssl.js"
 import { silentServer } from "../../core/test/helpers/RawPeers.js"
-import { backTo, resources } from "../../core/test/helpers/Resources.js"
+import { backTo, eventually, resources } from "../../core/test/helpers/Resources.js"
 
 /** The SPKI SHA-256 pin of the first certificate of a PEM file, as `openssl` computes it. */
 const opensslPin = (file: string): string =>
@@ -86,6 +87,30 @@ describe("NodeSsl.layerHttpClient", () => {
       expect(status).toBe(200)
       expect(text).toMatch(/New, TLSv1\.3, Cipher is TLS_/)
       expect(text).toContain("no client certificate available")
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("counts the request and the response in SslMetrics once the connection ends", () =>
+    Effect.gen(function*() {
+      const { port } = yield* sServer(["-www"])
+      const read = Metric.value(SslMetrics.bytesRead)
+      const written = Metric.value(SslMetrics.bytesWritten)
+      const before = { read: (yield* read).count, written: (yield* written).count }
+      const clientScope = yield* Scope.make()
+      const client = yield* Scope.extend(httpsClient(yield* clientContext()), clientScope)
+      const { text } = yield* getText(client, `https://localhost:${port}/`)
+      yield* Scope.close(clientScope, Exit.void)
+      const counted = yield* eventually(
+        "the connection counted",
+        Effect.all({ read, written }),
+        (now) => now.read.count > before.read
+      )
+      // the page and its status line and headers; node:http's GET request
+      const got = counted.read.count - before.read
+      expect(got).toBeGreaterThan(text.length)
+      expect(got).toBeLessThan(text.length + 1000)
+      const sent = counted.written.count - before.written
+      expect(sent).toBeGreaterThan("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".length)
+      expect(sent).toBeLessThan(1000)
     }).pipe(Effect.provide(TestLayer)))
 
   it.scopedLive("presents the context's client certificate (s_server -www shows it)", () =>
