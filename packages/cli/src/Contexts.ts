@@ -4,14 +4,58 @@
  * @since 0.1.0
  */
 import { type Pki, SslContext, type SslError } from "@effect-ssl/core"
-import type * as FileSystem from "@effect/platform/FileSystem"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { CliError } from "./Report.js"
 
 /**
+ * The passphrase `--passin` names, as `openssl -passin` takes it: `env:NAME` (an environment
+ * variable), `file:PATH` (the file's first line) or `pass:TEXT` (the text itself, which other users
+ * of the machine can see in the process list).
+ *
+ * @since 0.2.0
+ * @category identity
+ */
+export const passphraseFrom = (
+  passin: Option.Option<string>
+): Effect.Effect<string | undefined, CliError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    if (Option.isNone(passin)) return undefined
+    const source = passin.value
+    const colon = source.indexOf(":")
+    const kind = colon < 0 ? "" : source.slice(0, colon)
+    const rest = source.slice(colon + 1)
+    switch (kind) {
+      case "pass":
+        return rest
+      case "env": {
+        const value = yield* Effect.orElseSucceed(Config.option(Config.string(rest)), () => Option.none())
+        if (rest === "" || Option.isNone(value)) {
+          return yield* new CliError({ message: `--passin ${source}: the environment variable ${rest} is not set` })
+        }
+        return value.value
+      }
+      case "file": {
+        const fs = yield* FileSystem.FileSystem
+        const text = yield* Effect.mapError(
+          fs.readFileString(rest),
+          (error) => new CliError({ message: `--passin ${source}: cannot read the file (${error.message})` })
+        )
+        return text.split(/\r?\n/)[0]!
+      }
+      default:
+        return yield* new CliError({
+          message: `--passin ${source}: expected env:NAME, file:PATH or pass:TEXT`
+        })
+    }
+  })
+
+/**
  * Loads `--cert` and `--key` into a context. `--key` defaults to the `--cert` file (a PEM file
- * holding both); a key without a certificate is an error.
+ * holding both); a key without a certificate is an error. An encrypted key needs its `passphrase`
+ * (see `passphraseFrom`).
  *
  * @since 0.1.0
  * @category identity
@@ -19,7 +63,8 @@ import { CliError } from "./Report.js"
 export const loadIdentity = (
   target: SslContext.SslContext,
   cert: Option.Option<string>,
-  key: Option.Option<string>
+  key: Option.Option<string>,
+  passphrase?: string | undefined
 ): Effect.Effect<
   boolean,
   CliError | SslError.CertificateLoadError | SslError.PrivateKeyLoadError,
@@ -33,7 +78,18 @@ export const loadIdentity = (
       return false
     }
     yield* SslContext.loadCertificateChain(target, cert.value)
-    yield* SslContext.loadPrivateKey(target, Option.getOrElse(key, () => cert.value), { rsa: false })
+    const keyFile = Option.getOrElse(key, () => cert.value)
+    // (the library's own message tells a program to pass { passphrase }; a user of the command
+    // gives it with --passin)
+    yield* Effect.catchIf(
+      SslContext.loadPrivateKey(target, keyFile, { rsa: false, passphrase }),
+      (error) => error._tag === "PrivateKeyLoadError" && error.reason === "Encrypted",
+      () =>
+        new CliError({
+          message: `Cannot load a private key from ${keyFile}: it is encrypted with a passphrase; ` +
+            "give it with --passin (env:NAME, file:PATH or pass:TEXT)"
+        })
+    )
     return true
   })
 

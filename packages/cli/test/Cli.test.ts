@@ -38,8 +38,18 @@ interface Proc {
 
 const procs = new Set<Proc>()
 
-const spawnProc = (command: string, args: ReadonlyArray<string>, options: { readonly cwd?: string } = {}): Proc => {
-  const child = spawn(command, args, { cwd: options.cwd ?? process.cwd(), stdio: "pipe" })
+interface SpawnOptions {
+  readonly cwd?: string
+  /** added to this process's environment */
+  readonly env?: Record<string, string>
+}
+
+const spawnProc = (command: string, args: ReadonlyArray<string>, options: SpawnOptions = {}): Proc => {
+  const child = spawn(command, args, {
+    cwd: options.cwd ?? process.cwd(),
+    stdio: "pipe",
+    ...(options.env !== undefined ? { env: { ...process.env, ...options.env } } : {})
+  })
   const output = { stdout: "", stderr: "" }
   const checks = new Set<() => void>()
   let done = false
@@ -87,13 +97,13 @@ const spawnProc = (command: string, args: ReadonlyArray<string>, options: { read
   return proc
 }
 
-const cli = (args: ReadonlyArray<string>, options: { readonly cwd?: string } = {}) =>
+const cli = (args: ReadonlyArray<string>, options: SpawnOptions = {}) =>
   spawnProc(process.execPath, [bin, ...args], options)
 
 /** Runs the command to its end with `input` on stdin. */
 const runCli = async (
   args: ReadonlyArray<string>,
-  options: { readonly cwd?: string; readonly input?: string | Uint8Array } = {}
+  options: SpawnOptions & { readonly input?: string | Uint8Array } = {}
 ) => {
   const proc = cli(args, options)
   proc.child.stdin.end(options.input ?? "")
@@ -120,8 +130,8 @@ const exec = (command: string, args: ReadonlyArray<string>, options: { cwd?: str
   })
 
 /** `effect-ssl serve` on an ephemeral port, once it says it is listening. */
-const serve = async (args: ReadonlyArray<string> = []) => {
-  const proc = cli(["serve", "0", ...args])
+const serve = async (args: ReadonlyArray<string> = [], options: SpawnOptions = {}) => {
+  const proc = cli(["serve", "0", ...args], options)
   const match = await proc.waitFor("stderr", /listening on 127\.0\.0\.1:(\d+)/)
   return { proc, port: Number(match[1]) }
 }
@@ -283,6 +293,56 @@ describe("effect-ssl serve", () => {
     await server.waitFor("stderr", /TLSv1\.3 \S+ client=.*CN=effect-ssl test client "GET \/private" 200$/m)
     server.child.kill("SIGTERM")
     expect(await server.exited).toEqual({ code: 0, signal: null })
+  })
+
+  it("--passin unlocks an encrypted --key: from the environment, a file, or the argument", async () => {
+    const passFile = Path.join(Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-ssl-passin-")), "pass")
+    Fs.writeFileSync(passFile, "secret\nnot this line\n")
+    const ways: ReadonlyArray<readonly [string, ReadonlyArray<string>, Record<string, string>]> = [
+      ["server.encrypted.key", ["--passin", "env:EFFECT_SSL_TEST_PASS"], { EFFECT_SSL_TEST_PASS: "secret" }],
+      ["server.encrypted-legacy.key", ["--passin", `file:${passFile}`], {}],
+      ["server.encrypted.key", ["--passin", "pass:secret"], {}]
+    ]
+    for (const [key, passin, env] of ways) {
+      const identity = ["--cert", fixture("server-chain.pem"), "--key", fixture(key)]
+      const { port, proc: server } = await serve([...identity, ...passin], { env })
+      const client = Tls.connect({
+        host: "127.0.0.1",
+        port,
+        ca: Fs.readFileSync(fixture("root-ca.pem")),
+        servername: "localhost"
+      })
+      client.setEncoding("utf8")
+      const echoed = new Promise<string>((resolve, reject) => {
+        client.once("data", resolve)
+        client.once("error", reject)
+      })
+      client.write("locked key\n")
+      expect(await echoed).toBe("locked key\n")
+      client.destroy()
+      server.child.kill("SIGTERM")
+      expect(await server.exited).toEqual({ code: 0, signal: null })
+    }
+  })
+
+  it("an encrypted --key without --passin, with a wrong one, or with a source that gives none fails with exit 1", async () => {
+    const identity = ["serve", "0", "--cert", fixture("server-chain.pem"), "--key", fixture("server.encrypted.key")]
+    const failures: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
+      [[], /server\.encrypted\.key: it is encrypted with a passphrase; give it with --passin/],
+      [["--passin", "pass:wrong"], /server\.encrypted\.key: the passphrase does not decrypt it/],
+      [
+        ["--passin", "env:EFFECT_SSL_TEST_UNSET"],
+        /--passin env:EFFECT_SSL_TEST_UNSET: the environment variable EFFECT_SSL_TEST_UNSET is not set/
+      ],
+      [["--passin", "file:/nonexistent/pass"], /--passin file:\/nonexistent\/pass: cannot read the file/],
+      [["--passin", "secret"], /--passin secret: expected env:NAME, file:PATH or pass:TEXT/]
+    ]
+    for (const [passin, message] of failures) {
+      const result = await runCli([...identity, ...passin])
+      expect(result.code).toBe(1)
+      expect(result.stderr).toMatch(message)
+      expect(result.stderr).not.toMatch(/listening on/)
+    }
   })
 
   it("stops on SIGINT with a client connected: the client sees the end, the process exits 0", async () => {

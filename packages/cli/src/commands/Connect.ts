@@ -30,6 +30,8 @@ export interface Config {
   readonly ca: ReadonlyArray<string>
   readonly cert: Option.Option<string>
   readonly key: Option.Option<string>
+  /** where the key's passphrase comes from (see Contexts.passphraseFrom) */
+  readonly passin: Option.Option<string>
   readonly servername: Option.Option<string>
   readonly protocol: string
   readonly alpn: Option.Option<string>
@@ -49,7 +51,12 @@ export const run = (config: Config) =>
     const protocol = yield* Protocol.resolve(config.protocol)
     const context = yield* SslContext.makeClient(protocol.protocol)
     yield* Contexts.loadRoots(context, config.ca)
-    yield* Contexts.loadIdentity(context, config.cert, config.key)
+    yield* Contexts.loadIdentity(
+      context,
+      config.cert,
+      config.key,
+      yield* Contexts.passphraseFrom(config.passin)
+    )
     if (Option.isSome(config.alpn)) {
       yield* SslContext.setAlpn(context, config.alpn.value.split(",").map((p) => p.trim()).filter((p) => p !== ""))
     }
@@ -124,6 +131,13 @@ export const command = Command.make(
     key: Options.file("key").pipe(
       Options.optional,
       Options.withDescription("the client certificate's private key (default: the --cert file)")
+    ),
+    passin: Options.text("passin").pipe(
+      Options.optional,
+      Options.withDescription(
+        "the key's passphrase, as openssl -passin takes it: env:NAME, file:PATH (its first line) or pass:TEXT " +
+          "(visible to other users of this machine)"
+      )
     ),
     servername: Options.text("servername").pipe(
       Options.optional,

@@ -37,6 +37,8 @@ export interface Config {
   readonly port: number
   readonly cert: Option.Option<string>
   readonly key: Option.Option<string>
+  /** where the key's passphrase comes from (see Contexts.passphraseFrom) */
+  readonly passin: Option.Option<string>
   readonly host: string
   readonly protocol: string
   readonly verifyClient: boolean
@@ -166,7 +168,12 @@ export const run = (config: Config) =>
     const mode = config.http ? "http" : "echo"
     const protocol = yield* Protocol.resolve(config.protocol)
     const context = yield* SslContext.makeServer(protocol.protocol)
-    const loaded = yield* Contexts.loadIdentity(context, config.cert, config.key)
+    const loaded = yield* Contexts.loadIdentity(
+      context,
+      config.cert,
+      config.key,
+      yield* Contexts.passphraseFrom(config.passin)
+    )
     if (!loaded) {
       yield* say(
         `WARNING: no --cert/--key given: serving the shipped test certificate (${TestCertificates.path}). ` +
@@ -243,6 +250,13 @@ export const command = Command.make(
     key: Options.file("key").pipe(
       Options.optional,
       Options.withDescription("its private key (default: the --cert file)")
+    ),
+    passin: Options.text("passin").pipe(
+      Options.optional,
+      Options.withDescription(
+        "the key's passphrase, as openssl -passin takes it: env:NAME, file:PATH (its first line) or pass:TEXT " +
+          "(visible to other users of this machine)"
+      )
     ),
     host: Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("address to listen on")),
     protocol: Options.text("protocol").pipe(
