@@ -27,35 +27,33 @@ export const passphraseFrom = (
     const colon = source.indexOf(":")
     const kind = colon < 0 ? "" : source.slice(0, colon)
     const rest = source.slice(colon + 1)
-    switch (kind) {
-      case "pass":
-        return rest
-      case "env": {
-        const value = yield* Effect.orElseSucceed(Config.option(Config.string(rest)), () => Option.none())
-        if (rest === "" || Option.isNone(value)) {
-          return yield* new CliError({ message: `--passin ${source}: the environment variable ${rest} is not set` })
-        }
-        return value.value
+    if (kind === "pass") return rest
+    if (kind === "env" && rest !== "") {
+      const value = yield* Effect.orElseSucceed(Config.option(Config.string(rest)), () => Option.none())
+      if (Option.isNone(value)) {
+        return yield* new CliError({ message: `--passin env:${rest}: the environment variable ${rest} is not set` })
       }
-      case "file": {
-        const fs = yield* FileSystem.FileSystem
-        const text = yield* Effect.mapError(
-          fs.readFileString(rest),
-          (error) => new CliError({ message: `--passin ${source}: cannot read the file (${error.message})` })
-        )
-        return text.split(/\r?\n/)[0]!
-      }
-      default:
-        return yield* new CliError({
-          message: `--passin ${source}: expected env:NAME, file:PATH or pass:TEXT`
-        })
+      return value.value
     }
+    if (kind === "file" && rest !== "") {
+      const fs = yield* FileSystem.FileSystem
+      const text = yield* Effect.mapError(
+        fs.readFileString(rest),
+        (error) => new CliError({ message: `--passin file:${rest}: cannot read the file (${error.message})` })
+      )
+      // the first line without its "\n", as openssl reads it (a "\r" before it stays)
+      return text.split("\n")[0]!
+    }
+    // (not echoed: a mistyped value may be the passphrase itself, as openssl also knows)
+    return yield* new CliError({
+      message: "--passin: expected env:NAME, file:PATH or pass:TEXT (the value is not shown)"
+    })
   })
 
 /**
  * Loads `--cert` and `--key` into a context. `--key` defaults to the `--cert` file (a PEM file
- * holding both); a key without a certificate is an error. An encrypted key needs its `passphrase`
- * (see `passphraseFrom`).
+ * holding both); a key without a certificate is an error. An encrypted key needs `--passin` (see
+ * `passphraseFrom`).
  *
  * @since 0.1.0
  * @category identity
@@ -64,7 +62,7 @@ export const loadIdentity = (
   target: SslContext.SslContext,
   cert: Option.Option<string>,
   key: Option.Option<string>,
-  passphrase?: string | undefined
+  passin: Option.Option<string> = Option.none()
 ): Effect.Effect<
   boolean,
   CliError | SslError.CertificateLoadError | SslError.PrivateKeyLoadError,
@@ -75,8 +73,12 @@ export const loadIdentity = (
       if (Option.isSome(key)) {
         return yield* new CliError({ message: "--key needs --cert (the certificate chain it belongs to)" })
       }
+      if (Option.isSome(passin)) {
+        return yield* new CliError({ message: "--passin needs --cert (and the --key it unlocks)" })
+      }
       return false
     }
+    const passphrase = yield* passphraseFrom(passin)
     yield* SslContext.loadCertificateChain(target, cert.value)
     const keyFile = Option.getOrElse(key, () => cert.value)
     // (the library's own message tells a program to pass { passphrase }; a user of the command

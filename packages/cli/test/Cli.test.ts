@@ -335,14 +335,23 @@ describe("effect-ssl serve", () => {
         /--passin env:EFFECT_SSL_TEST_UNSET: the environment variable EFFECT_SSL_TEST_UNSET is not set/
       ],
       [["--passin", "file:/nonexistent/pass"], /--passin file:\/nonexistent\/pass: cannot read the file/],
-      [["--passin", "secret"], /--passin secret: expected env:NAME, file:PATH or pass:TEXT/]
+      // a mistyped source may be the passphrase itself: not echoed
+      [
+        ["--passin", "s3cret"],
+        /^effect-ssl serve: --passin: expected env:NAME, file:PATH or pass:TEXT \(the value is not shown\)$/m
+      ],
+      [["--passin", "env:"], /--passin: expected env:NAME/]
     ]
     for (const [passin, message] of failures) {
       const result = await runCli([...identity, ...passin])
       expect(result.code).toBe(1)
       expect(result.stderr).toMatch(message)
       expect(result.stderr).not.toMatch(/listening on/)
+      expect(result.stderr).not.toContain("s3cret")
     }
+    const alone = await runCli(["serve", "0", "--passin", "pass:secret"])
+    expect(alone.code).toBe(1)
+    expect(alone.stderr).toMatch(/--passin needs --cert/)
   })
 
   it("stops on SIGINT with a client connected: the client sees the end, the process exits 0", async () => {

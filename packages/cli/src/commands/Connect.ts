@@ -51,12 +51,7 @@ export const run = (config: Config) =>
     const protocol = yield* Protocol.resolve(config.protocol)
     const context = yield* SslContext.makeClient(protocol.protocol)
     yield* Contexts.loadRoots(context, config.ca)
-    yield* Contexts.loadIdentity(
-      context,
-      config.cert,
-      config.key,
-      yield* Contexts.passphraseFrom(config.passin)
-    )
+    yield* Contexts.loadIdentity(context, config.cert, config.key, config.passin)
     if (Option.isSome(config.alpn)) {
       yield* SslContext.setAlpn(context, config.alpn.value.split(",").map((p) => p.trim()).filter((p) => p !== ""))
     }

@@ -168,12 +168,7 @@ export const run = (config: Config) =>
     const mode = config.http ? "http" : "echo"
     const protocol = yield* Protocol.resolve(config.protocol)
     const context = yield* SslContext.makeServer(protocol.protocol)
-    const loaded = yield* Contexts.loadIdentity(
-      context,
-      config.cert,
-      config.key,
-      yield* Contexts.passphraseFrom(config.passin)
-    )
+    const loaded = yield* Contexts.loadIdentity(context, config.cert, config.key, config.passin)
     if (!loaded) {
       yield* say(
         `WARNING: no --cert/--key given: serving the shipped test certificate (${TestCertificates.path}). ` +
