@@ -102,6 +102,29 @@ const curlUrl = (url: string, args: ReadonlyArray<string> = []): Effect.Effect<C
 const curl = (port: number, path: string, args: ReadonlyArray<string> = []): Effect.Effect<CurlResult> =>
   curlUrl(`https://localhost:${port}${path}`, ["--resolve", `localhost:${port}:127.0.0.1`, ...args])
 
+/**
+ * Sends `request` (ASCII) with a raw node:tls client, written as the handshake ends and followed by
+ * the client's end; everything the server sent until it closed, one character per byte.
+ */
+const exchange = (port: number, request: string): Effect.Effect<string, Error> =>
+  Effect.async<string, Error>((resume) => {
+    const socket = Tls.connect({
+      host: "127.0.0.1",
+      port,
+      servername: "localhost",
+      ca: Fs.readFileSync(fixture("root-ca.pem"))
+    })
+    let text = ""
+    socket.setEncoding("latin1")
+    socket.on("data", (chunk: string) => {
+      text += chunk
+    })
+    socket.on("error", (error) => resume(Effect.fail(error)))
+    socket.on("close", () => resume(Effect.succeed(text)))
+    socket.end(request)
+    return Effect.sync(() => void socket.destroy())
+  })
+
 /** curl's arguments to present a fixture client certificate. */
 const presenting = (chain: string, key: string) => ["--cert", fixture(chain), "--key", fixture(key)]
 
@@ -301,24 +324,7 @@ describe("NodeSsl.layerHttpServer", () => {
       // so the server's TLS socket may have read the request before it is handed to node:http.
       const answers = yield* Effect.forEach(
         Array.from({ length: 20 }, (_, i) => i),
-        (i) =>
-          Effect.async<string, Error>((resume) => {
-            const socket = Tls.connect({
-              host: "127.0.0.1",
-              port,
-              servername: "localhost",
-              ca: Fs.readFileSync(fixture("root-ca.pem"))
-            })
-            let text = ""
-            socket.setEncoding("utf8")
-            socket.on("data", (chunk: string) => {
-              text += chunk
-            })
-            socket.on("error", (error) => resume(Effect.fail(error)))
-            socket.on("close", () => resume(Effect.succeed(text)))
-            socket.end(`GET /early/${i} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`)
-            return Effect.sync(() => void socket.destroy())
-          }),
+        (i) => exchange(port, `GET /early/${i} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`),
         { concurrency: "unbounded" }
       )
       answers.forEach((answer, i) =>
@@ -337,23 +343,7 @@ describe("NodeSsl.layerHttpServer", () => {
       const body = "x".repeat(10_000)
       const request =
         `POST /counted HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`
-      const response = yield* Effect.async<string, Error>((resume) => {
-        const socket = Tls.connect({
-          host: "127.0.0.1",
-          port,
-          servername: "localhost",
-          ca: Fs.readFileSync(fixture("root-ca.pem"))
-        })
-        let text = ""
-        socket.setEncoding("latin1")
-        socket.on("data", (chunk: string) => {
-          text += chunk
-        })
-        socket.on("error", (error) => resume(Effect.fail(error)))
-        socket.on("close", () => resume(Effect.succeed(text)))
-        socket.end(request)
-        return Effect.sync(() => void socket.destroy())
-      })
+      const response = yield* exchange(port, request)
       expect(response).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*POST \/counted over TLSv1\.3/)
       // counted when the server's connection ends: the plaintext, to the byte (not TLS records)
       const counted = yield* eventually(
