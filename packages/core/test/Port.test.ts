@@ -55,6 +55,10 @@ const writeInPieces = (output: Port.Output, data: Uint8Array, size: number) =>
 /** Gives every other fiber many chances to run. */
 const yieldMany = (n = 100) => Effect.repeatN(Effect.yieldNow(), n)
 
+/** Each effect in a fiber of its own, all started at once. */
+const forkEach = <A, E>(effects: ReadonlyArray<Effect.Effect<A, E>>) =>
+  Effect.all(effects.map((effect) => Effect.fork(effect)), { concurrency: "unbounded" })
+
 /** Runs an effect in a fiber and reports, through a Deferred, when it has completed. */
 const forkTracked = <A, E>(effect: Effect.Effect<A, E>) =>
   Effect.gen(function*() {
@@ -541,10 +545,7 @@ describe("Port.makeInput / makeOutput", () => {
   it.effect("several readers waiting at once are all served, in any order, with every byte once", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Port.pipe({ capacity: 4 })
-      const readers = yield* Effect.all(
-        Array.from({ length: 5 }, () => Effect.fork(b.input.readExactly(3))),
-        { concurrency: "unbounded" }
-      )
+      const readers = yield* forkEach(Array.from({ length: 5 }, () => b.input.readExactly(3)))
       yield* yieldMany(10)
       // one of them is interrupted while waiting: it takes nothing with it
       expect(Exit.isInterrupted(yield* Fiber.interrupt(readers[2]!))).toBe(true)
@@ -556,10 +557,7 @@ describe("Port.makeInput / makeOutput", () => {
   it.effect("several writers waiting for room at once all finish once the reader drains", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Port.pipe({ capacity: 2 })
-      const writers = yield* Effect.all(
-        ["ab", "cd", "ef", "gh"].map((s) => Effect.fork(a.output.write(s))),
-        { concurrency: "unbounded" }
-      )
+      const writers = yield* forkEach(["ab", "cd", "ef", "gh"].map((s) => a.output.write(s)))
       yield* yieldMany(10)
       const all = yield* Effect.fork(b.input.readExactly(8))
       yield* Effect.forEach(writers, Fiber.join)
@@ -569,15 +567,9 @@ describe("Port.makeInput / makeOutput", () => {
   it.live("hundreds of readers and writers waiting at once on one pipe are all served", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Port.pipe({ capacity: 1 })
-      const readers = yield* Effect.all(
-        Array.from({ length: 300 }, () => Effect.fork(b.input.readExactly(1))),
-        { concurrency: "unbounded" }
-      )
+      const readers = yield* forkEach(Array.from({ length: 300 }, () => b.input.readExactly(1)))
       yield* yieldMany(10)
-      const writers = yield* Effect.all(
-        Array.from({ length: 300 }, (_, i) => Effect.fork(a.output.write(new Uint8Array([i & 255])))),
-        { concurrency: "unbounded" }
-      )
+      const writers = yield* forkEach(Array.from({ length: 300 }, (_, i) => a.output.write(new Uint8Array([i & 255]))))
       // (a waiter never woken fails here, not at the test's own timeout)
       yield* Effect.timeout(Effect.forEach(writers, Fiber.join), "10 seconds")
       const got = yield* Effect.timeout(Effect.forEach(readers, Fiber.join), "10 seconds")
