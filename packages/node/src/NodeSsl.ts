@@ -263,8 +263,7 @@ export interface HttpServerOptions {
  * `NodeHttpServer`, with node:http's timeouts for slow or silent clients (`headersTimeout`,
  * `requestTimeout`, `keepAliveTimeout`). A context without ALPN protocols is set to accept
  * `http/1.1` (as https.Server does); one whose list names anything but HTTP/1.x is refused, as
- * node:http speaks HTTP/1.1 only. A request's `upgrade` is a WebSocket over the same TLS
- * connection, as with `NodeHttpServer`; the connection lasts as long as the WebSocket.
+ * node:http speaks HTTP/1.1 only. WebSocket upgrades are not served (`request.upgrade` fails).
  * `sessionOf(request)` tells a handler the TLS session its request came on (the client's
  * certificate, for one). Services such as `HttpPlatform` (for file responses) come from
  * `NodeHttpServer.layerContext`.

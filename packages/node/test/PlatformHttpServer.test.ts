@@ -21,7 +21,6 @@ import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { execFile } from "node:child_process"
-import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Tls from "node:tls"
 import {
@@ -52,15 +51,12 @@ const app = (requests: Ref.Ref<number>) =>
 /** Serves `app` with the HTTPS server layer on 127.0.0.1 until the scope ends; its port. */
 const serveHttps = (
   options: Omit<NodeSsl.HttpServerOptions, "port" | "hostname">,
-  requests: Ref.Ref<number>,
-  httpApp: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest> = app(
-    requests
-  )
+  requests: Ref.Ref<number>
 ): Effect.Effect<number, SslError.SslError, Ssl.Ssl | Scope.Scope> =>
   Effect.gen(function*() {
     const env = yield* Layer.build(NodeSsl.layerHttpServer({ port: 0, hostname: "127.0.0.1", ...options }))
     const server = Context.get(env, HttpServer.HttpServer)
-    yield* HttpServer.serveEffect(httpApp).pipe(Effect.provideService(HttpServer.HttpServer, server))
+    yield* HttpServer.serveEffect(app(requests)).pipe(Effect.provideService(HttpServer.HttpServer, server))
     if (server.address._tag !== "TcpAddress") return yield* Effect.dieMessage("not a TCP address")
     return server.address.port
   })
@@ -128,78 +124,6 @@ const exchange = (port: number, request: string): Effect.Effect<string, Error> =
     socket.end(request)
     return Effect.sync(() => void socket.destroy())
   })
-
-/**
- * A WebSocket client's opening handshake on /ws and one text message each way, over a raw node:tls
- * connection: the upgrade's status line and headers, and the text of the server's first message.
- * Written out (RFC 6455, sections 4.1 and 5.2) because Node 20 has no WebSocket client (the global
- * one comes with Node 22) and `ws` is no dependency of this package.
- */
-const webSocketExchange = (port: number, message: string) =>
-  Effect.tryPromise(async () => {
-    const socket = Tls.connect({
-      host: "127.0.0.1",
-      port,
-      servername: "localhost",
-      ca: Fs.readFileSync(fixture("root-ca.pem"))
-    })
-    try {
-      const chunks = socket[Symbol.asyncIterator]() as AsyncIterator<Buffer>
-      let buffered = Buffer.alloc(0)
-      // the first `length(buffered)` bytes once it says how many (-1: not yet)
-      const take = async (length: (bytes: Buffer) => number): Promise<Buffer> => {
-        while (true) {
-          const n = length(buffered)
-          if (n >= 0 && buffered.length >= n) {
-            const out = buffered.subarray(0, n)
-            buffered = buffered.subarray(n)
-            return out
-          }
-          const next = await chunks.next()
-          if (next.done === true) throw new Error(`closed with ${JSON.stringify(buffered.toString("latin1"))}`)
-          buffered = Buffer.concat([buffered, next.value])
-        }
-      }
-      const key = Crypto.randomBytes(16).toString("base64")
-      socket.write(
-        "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`
-      )
-      const head = (await take((bytes) => {
-        const end = bytes.indexOf("\r\n\r\n")
-        return end < 0 ? -1 : end + 4
-      })).toString("latin1")
-      const accept = Crypto.createHash("sha1").update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64")
-      // a client's frame is masked: FIN and text, then the length with the mask bit, the mask
-      const payload = Buffer.from(message)
-      const mask = Crypto.randomBytes(4)
-      socket.write(Buffer.concat([
-        Buffer.from([0x81, 0x80 | payload.length]),
-        mask,
-        Buffer.from(payload.map((byte, i) => byte ^ mask[i % 4]!))
-      ]))
-      // the server's is not: FIN and opcode, then a length under 126
-      const frameHead = await take(() => 2)
-      const text = (await take(() => frameHead[1]! & 0x7f)).toString("utf8")
-      return { head, accept, opcode: frameHead[0]! & 0x0f, text }
-    } finally {
-      socket.destroy()
-    }
-  })
-
-/** An app that upgrades every request to a WebSocket and answers each message, naming the TLS protocol. */
-const webSocketEcho = Effect.gen(function*() {
-  const request = yield* HttpServerRequest.HttpServerRequest
-  const session = yield* NodeSsl.sessionOf(request)
-  const socket = yield* request.upgrade
-  yield* Effect.scoped(Effect.gen(function*() {
-    const write = yield* socket.writer
-    yield* socket.runRaw((data) =>
-      write(`echo over ${session.protocol}: ${typeof data === "string" ? data : decoder.decode(data)}`)
-    )
-  }))
-  return HttpServerResponse.empty()
-}).pipe(Effect.orDie)
 
 /** curl's arguments to present a fixture client certificate. */
 const presenting = (chain: string, key: string) => ["--cert", fixture(chain), "--key", fixture(key)]
@@ -431,17 +355,6 @@ describe("NodeSsl.layerHttpServer", () => {
       expect(counted.written.count - before.written).toBe(response.length)
     }).pipe(Effect.provide(TestLayer)))
 
-  it.scopedLive("upgrades a request to a WebSocket: the app's request.upgrade is a Socket over the TLS connection", () =>
-    Effect.gen(function*() {
-      const requests = yield* Ref.make(0)
-      const port = yield* serveHttps({ context: yield* serverContext() }, requests, webSocketEcho)
-      const { accept, head, opcode, text } = yield* webSocketExchange(port, "hello")
-      expect(head).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/)
-      expect(head).toContain(`Sec-WebSocket-Accept: ${accept}\r\n`)
-      expect(opcode).toBe(1)
-      expect(text).toBe("echo over TLSv1.3: hello")
-    }).pipe(Effect.provide(TestLayer)))
-
   it.scopedLive("closing the layer closes its keep-alive connections and gives every descriptor back", () =>
     Effect.gen(function*() {
       const baseline = yield* resources
@@ -461,29 +374,6 @@ describe("NodeSsl.layerHttpServer", () => {
       }))
       yield* backTo(baseline)
       expect(yield* Ref.get(requests)).toBe(1)
-    }).pipe(Effect.provide(TestLayer)))
-
-  it.scopedLive("closing the layer closes its WebSocket connections too and gives every descriptor back", () =>
-    Effect.gen(function*() {
-      const baseline = yield* resources
-      const context = yield* serverContext()
-      const client = yield* clientContext()
-      yield* Effect.scoped(Effect.gen(function*() {
-        const serverScope = yield* Scope.make()
-        const port = yield* Scope.extend(serveHttps({ context }, yield* Ref.make(0), webSocketEcho), serverScope)
-        const conn = yield* Ssl.connect("localhost", port, client)
-        yield* conn.output.write(
-          "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        const upgraded = yield* conn.input.readLine
-        expect(upgraded).toEqual(Option.some("HTTP/1.1 101 Switching Protocols"))
-        yield* Scope.close(serverScope, Exit.void)
-        // the rest of the response's head, then the end: the server's close_notify
-        const rest = decoder.decode(yield* conn.input.readAll)
-        expect(rest).toContain("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n")
-      }))
-      yield* backTo(baseline)
     }).pipe(Effect.provide(TestLayer)))
 
   it.scopedLive("refuses a context whose ALPN list names a protocol node:http does not speak", () =>

@@ -13,7 +13,6 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
-import * as Net from "node:net"
 import type { HttpServerOptions } from "../NodeSsl.js"
 import { TlsConnection } from "./connection.js"
 import { register } from "./httpSession.js"
@@ -137,38 +136,18 @@ export const make = (
       (server) => Effect.sync(() => void server.close())
     )
     const listener = yield* Ssl.listen(options.port, { hostname: options.hostname, context })
-    // @effect/platform-node's server turns node:http's requests, and its upgrades (WebSockets),
-    // into the app's HttpServerRequests; it makes the server listen first, and this one never
-    // does (effect-ssl does, and hands it connections): told it listens where effect-ssl does.
-    // (its ServeError is a failure to listen, which the stand-in cannot have)
-    const platformServer = yield* Effect.orDie(NodeHttpServer.make(() => listeningAt(server, listener.address), {}))
     const onError = options.onHandshakeError ?? ((cause) => reportUnhandled(cause, "Unhandled error in HttpServer"))
     yield* Effect.forkScoped(Ssl.serve(listener, handOver(server), { onError }))
-    // (the listener's address as it is: NodeHttpServer reports "::" as "0.0.0.0")
     return HttpServer.make({
       address: { _tag: "TcpAddress", hostname: listener.address.hostname, port: listener.address.port },
-      serve: platformServer.serve
+      serve: (httpApp, middleware) =>
+        Effect.gen(function*() {
+          const handler = yield* NodeHttpServer.makeHandler(httpApp, middleware!)
+          yield* Effect.addFinalizer(() => Effect.sync(() => void server.off("request", handler)))
+          server.on("request", handler)
+        })
     })
   })
-
-/**
- * The server as NodeHttpServer.make expects it, without a socket of its own: `listen` only
- * reports back, and `address` is where effect-ssl listens. (node:http's server keeps its state in
- * JavaScript: it serves the connections it is handed whether or not it listens.)
- */
-const listeningAt = (server: Http.Server, address: Ssl.Address): Http.Server => {
-  server.listen = function(this: Http.Server, ...args: Array<unknown>) {
-    const callback = args.find((arg) => typeof arg === "function") as (() => void) | undefined
-    callback?.()
-    return this
-  } as Http.Server["listen"]
-  server.address = () => ({
-    address: address.hostname,
-    family: Net.isIPv6(address.hostname) ? "IPv6" : "IPv4",
-    port: address.port
-  })
-  return server
-}
 
 /** @internal */
 export const layer = (options: HttpServerOptions): Layer.Layer<HttpServer.HttpServer, SslError.SslError, Ssl.Ssl> =>
