@@ -7,6 +7,10 @@
  *   node floors/client.mjs COUNT one     the whole exchange in one Effect.async per handshake
  *   node floors/client.mjs COUNT steps   connect, write, read and close as separate Effect steps
  *                                        (Effect.scoped + acquireRelease), as a user's program has them
+ *   … --resumed                          each connection resumes the session the one before got
+ *                                        (after one full handshake), as the bench's resumed figure
+ *
+ * It prints the client's CPU per handshake (process.cpuUsage), as bench/dist/profile.js does.
  *
  * floors/instructions.sh counts the instructions per handshake of these and of the bench's own
  * clients with valgrind (repeatable on a loaded machine).
@@ -29,10 +33,23 @@ const secureContext = Tls.createSecureContext({
   minVersion: "TLSv1.3"
 })
 const H = Buffer.from("h")
-const options = { host: "localhost", port: ports.rsa, secureContext }
+const resumed = process.argv.includes("--resumed")
+const plain = { host: "localhost", port: ports.rsa, secureContext }
+let session
+let reused = 0
+// (a function: with --resumed each connection offers the last session node:tls gave)
+const options = () => (resumed && session !== undefined ? { ...plain, session } : plain)
+const tlsConnect = (onSecure) => {
+  const socket = Tls.connect(options(), () => {
+    if (socket.isSessionReused()) reused++
+    onSecure()
+  })
+  if (resumed) socket.on("session", (next) => (session = next))
+  return socket
+}
 
 const one = Effect.async((resume) => {
-  const socket = Tls.connect(options, () => socket.write(H))
+  const socket = tlsConnect(() => socket.write(H))
   socket.once("data", () =>
     socket.end(() => {
       socket.destroy()
@@ -42,7 +59,7 @@ const one = Effect.async((resume) => {
 })
 
 const connect = Effect.async((resume) => {
-  const socket = Tls.connect(options, () => resume(Effect.succeed(socket)))
+  const socket = tlsConnect(() => resume(Effect.succeed(socket)))
   socket.on("error", (error) => resume(Effect.fail(error)))
 })
 const close = (socket) =>
@@ -64,6 +81,15 @@ const steps = Effect.scoped(Effect.gen(function*() {
 // "one-loop"/"steps-loop" with a plain loop of flatMaps, the cheapest way to repeat an effect.
 const body = variant.startsWith("one") ? one : steps
 const loop = (n) => n === 0 ? Effect.void : Effect.flatMap(body, () => loop(n - 1))
+// with --resumed, one full handshake first to get a session
+if (resumed) await Effect.runPromise(body)
+reused = 0
+const cpu = process.cpuUsage()
 await Effect.runPromise(variant.endsWith("-loop") ? loop(count) : Effect.repeatN(body, count - 1))
+const used = process.cpuUsage(cpu)
+console.log(
+  `floor ${variant}${resumed ? " resumed" : ""}: cpu per handshake ${((used.user + used.system) / count / 1000).toFixed(2)} ms` +
+    (resumed ? `, ${reused} of ${count} resumed` : "")
+)
 server.kill()
 process.exit(0)
