@@ -88,7 +88,9 @@ const cpu = process.cpuUsage()
 await Effect.runPromise(variant.endsWith("-loop") ? loop(count) : Effect.repeatN(body, count - 1))
 const used = process.cpuUsage(cpu)
 console.log(
-  `floor ${variant}${resumed ? " resumed" : ""}: cpu per handshake ${((used.user + used.system) / count / 1000).toFixed(2)} ms` +
+  `floor ${variant}${resumed ? " resumed" : ""}: cpu per handshake ${
+    ((used.user + used.system) / count / 1000).toFixed(2)
+  } ms` +
     (resumed ? `, ${reused} of ${count} resumed` : "")
 )
 server.kill()
