@@ -174,7 +174,7 @@ export class TlsConnection implements Ssl.Connection {
       }),
       Effect.suspend(() =>
         this.detached
-          ? SslMetrics.recordBytes(socket.bytesRead, socket.bytesWritten ?? 0)
+          ? SslMetrics.recordBytes(socket.bytesRead, socket.bytesWritten)
           : SslMetrics.recordBytes(ports.bytesRead, ports.bytesWritten)
       )
     )
