@@ -147,6 +147,13 @@ const sServer = async (leaf: string, key: string, extra: ReadonlyArray<string> =
   return { proc, port: Number(accepting[1]) }
 }
 
+/**
+ * s_server options that require a client certificate chaining to root-ca.pem and end the
+ * handshake when there is none or it does not verify (without -verify_return_error s_server only
+ * reports a bad one).
+ */
+const requireClientCertificate = ["-Verify", "1", "-verify_return_error", "-CAfile", fixture("root-ca.pem")]
+
 // ---------------------------------------------------------------------------------------------
 
 describe("effect-ssl demo", () => {
@@ -403,6 +410,72 @@ describe("effect-ssl connect", () => {
     client.child.stdin.end()
     expect((await client.exited).code).toBe(0)
     await server.exited
+  })
+
+  it("--cert, --key and --passin present a client certificate with an encrypted key to an s_server that requires one", async () => {
+    const { port, proc: server } = await sServer("server.pem", "server.key", requireClientCertificate)
+    const client = cli([
+      "connect",
+      "localhost",
+      String(port),
+      "--ca",
+      fixture("root-ca.pem"),
+      "--cert",
+      fixture("client-chain.pem"),
+      "--key",
+      fixture("client.encrypted.key"),
+      "--passin",
+      "env:EFFECT_SSL_TEST_PASS"
+    ], { env: { EFFECT_SSL_TEST_PASS: "secret" } })
+    // (fails at once, with the client's stderr, if it exits instead: a key it could not load)
+    await client.waitFor("stderr", /^ {2}verified: yes$/m)
+    client.child.stdin.write("hello from a client with a certificate\n")
+    await server.waitFor("stdout", /^hello from a client with a certificate$/m)
+    // s_server verified the client certificate to root-ca.pem (on stderr, during the handshake)
+    // and printed its subject (on stdout, before the data)
+    expect(server.stdout()).toMatch(/^subject=O = effect-ssl, CN = effect-ssl test client$/m)
+    await server.waitFor("stderr", /^depth=0 O = effect-ssl, CN = effect-ssl test client\nverify return:1$/m)
+    server.child.stdin.write("hello, test client\n")
+    await client.waitFor("stdout", /^hello, test client$/m)
+    client.child.stdin.end()
+    expect(await client.exited).toEqual({ code: 0, signal: null })
+    expect(client.stderr()).toContain("closed by the server (sent 39 bytes, received 19 bytes)")
+    expect(client.stdout()).toBe("hello, test client\n")
+    await server.exited
+    expect(server.stdout()).toContain("DONE")
+  })
+
+  it("an encrypted --key without --passin, or with a wrong one, fails with exit 1 before connecting", async () => {
+    const { port } = await sServer("server.pem", "server.key", requireClientCertificate)
+    const identity = [
+      "connect",
+      "localhost",
+      String(port),
+      "--ca",
+      fixture("root-ca.pem"),
+      "--cert",
+      fixture("client-chain.pem"),
+      "--key",
+      fixture("client.encrypted.key")
+    ]
+    const failures: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
+      [
+        [],
+        /^effect-ssl connect: Cannot load a private key from \S*client\.encrypted\.key: it is encrypted with a passphrase; give it with --passin /
+      ],
+      [
+        ["--passin", "pass:wrong"],
+        /^effect-ssl connect: Cannot load a private key from \S*client\.encrypted\.key: the passphrase does not decrypt it/
+      ]
+    ]
+    for (const [passin, message] of failures) {
+      const result = await runCli([...identity, ...passin])
+      expect(result.code).toBe(1)
+      expect(result.stdout).toBe("")
+      expect(result.stderr).toMatch(message)
+      expect(result.stderr).not.toMatch(/connected to/)
+      expect(result.stderr.trim().split("\n")).toHaveLength(1)
+    }
   })
 
   it("fails with the typed reason and exit 1 against an expired certificate", async () => {
