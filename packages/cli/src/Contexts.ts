@@ -85,11 +85,14 @@ export const loadIdentity = (
     // gives it with --passin)
     yield* Effect.catchIf(
       SslContext.loadPrivateKey(target, keyFile, { rsa: false, passphrase }),
-      (error) => error._tag === "PrivateKeyLoadError" && error.reason === "Encrypted",
-      () =>
+      (error) =>
+        error._tag === "PrivateKeyLoadError" && (error.reason === "Encrypted" || error.reason === "BadPassphrase"),
+      (error) =>
         new CliError({
-          message: `Cannot load a private key from ${keyFile}: it is encrypted with a passphrase; ` +
-            "give it with --passin (env:NAME, file:PATH or pass:TEXT)"
+          message: error.reason === "Encrypted"
+            ? `Cannot load a private key from ${keyFile}: it is encrypted with a passphrase; ` +
+              "give it with --passin (env:NAME, file:PATH or pass:TEXT)"
+            : `Cannot load a private key from ${keyFile}: the passphrase --passin gave does not decrypt it`
         })
     )
     return true
