@@ -226,6 +226,12 @@ interface Env {
   readonly contexts: Contexts
   /** The server processes (started on first use). */
   readonly servers: () => Promise<{ readonly effect: Server; readonly raw: Server }>
+  /**
+   * The effect-ssl server process whose contexts detect truncation (started on first use): a
+   * process of its own, so that the other figures' server runs only the native transport, as
+   * raw node:tls's does.
+   */
+  readonly detectServer: () => Promise<Server>
   /** Whether --only asks for the figure of this name. */
   readonly want: (name: string) => boolean
 }
@@ -330,14 +336,15 @@ const remoteBulk = async (env: Env, spec: { readonly name: string; readonly unit
   const variants = variantsOf(env, spec)
   if (variants.length === 0) return []
   const { effect, raw } = await env.servers()
+  const detect = variants.includes("detect") ? await env.detectServer() : effect
   const target = (v: Variant) =>
     v === "effect"
-      ? { client: contexts.client, port: effect.ports.rsa }
-      : { client: contexts.clientDetect, port: effect.ports.truncation!.rsa }
+      ? { client: contexts.client, server: effect }
+      : { client: contexts.clientDetect, server: detect }
   const bytes = sizes.bulkBytes
   const moved = both ? 2 * bytes : bytes
   for (const v of variants) {
-    await untimed((m) => effectRemote(runtime, target(v).client, target(v).port, bytes / 16, both, m))
+    await untimed((m) => effectRemote(runtime, target(v).client, target(v).server.ports.rsa, bytes / 16, both, m))
   }
   await untimed((m) => rawRemote(raw.ports.rsa, bytes / 16, both, m))
   return withTwin(
@@ -345,7 +352,10 @@ const remoteBulk = async (env: Env, spec: { readonly name: string; readonly unit
     spec,
     PER_MIB,
     variants,
-    (v) => bulkRun(moved, effect.child, (m) => effectRemote(runtime, target(v).client, target(v).port, bytes, both, m)),
+    (v) => {
+      const { client, server } = target(v)
+      return bulkRun(moved, server.child, (m) => effectRemote(runtime, client, server.ports.rsa, bytes, both, m))
+    },
     () => bulkRun(moved, raw.child, (m) => rawRemote(raw.ports.rsa, bytes, both, m))
   )
 }
@@ -394,11 +404,10 @@ const groups: ReadonlyArray<Group> = [
         .filter((c) => c.variants.length > 0)
       if (cases.length === 0) return []
       const { effect, raw } = await env.servers()
+      const detect = cases.some((c) => c.variants.includes("detect")) ? await env.detectServer() : effect
       const client = (v: Variant) => (v === "effect" ? contexts.client13 : contexts.client13Detect)
-      const port = (
-        v: Variant,
-        kind: CertKind
-      ) => (v === "effect" ? effect.ports[kind] : effect.ports.truncation![kind])
+      const server = (v: Variant) => (v === "effect" ? effect : detect)
+      const port = (v: Variant, kind: CertKind) => server(v).ports[kind]
       // Warm-up: until V8 has compiled what a handshake runs, in both processes (about 2,000
       // handshakes here), half with each identity; the cold figure ("cold" group) shows the rest.
       const used = new Set(cases.flatMap((c) => c.variants))
@@ -423,7 +432,7 @@ const groups: ReadonlyArray<Group> = [
           (v) =>
             handshakeRun(
               count,
-              effect.child,
+              server(v).child,
               (m) => effectHandshakes(runtime, client(v), port(v, kind), count, concurrency, m)
             ),
           () => handshakeRun(count, raw.child, (m) => rawHandshakes(raw.ports[kind], count, concurrency, m))
@@ -645,24 +654,34 @@ const main = async () => {
 
   const runtime = makeRuntime()
   const children: Array<Child> = []
+  const startServer = async (impl: "effect" | "effect-detect" | "raw"): Promise<Server> => {
+    const child = spawnScript("children/server.ts", ["--impl", impl], [], { ipc: true })
+    children.push(child)
+    return { ports: JSON.parse(await child.firstLine) as ServerPorts, child }
+  }
   let serverProcesses: Promise<{ effect: Server; raw: Server }> | undefined
   const servers = () => {
     serverProcesses ??= (async () => {
-      const start = async (impl: "effect" | "raw"): Promise<Server> => {
-        const child = spawnScript("children/server.ts", ["--impl", impl], [], { ipc: true })
-        children.push(child)
-        return { ports: JSON.parse(await child.firstLine) as ServerPorts, child }
-      }
-      const [effect, raw] = await Promise.all([start("effect"), start("raw")])
+      const [effect, raw] = await Promise.all([startServer("effect"), startServer("raw")])
       return { effect, raw }
     })()
     return serverProcesses
   }
+  let detectProcess: Promise<Server> | undefined
+  const detectServer = () => detectProcess ??= startServer("effect-detect")
 
   const figures: Array<Figure> = []
   try {
     const contexts = await runtime.runPromise(makeContexts)
-    const env: Env = { runtime, sizes, runs: options.runs, contexts, servers, want: wanted(options.only) }
+    const env: Env = {
+      runtime,
+      sizes,
+      runs: options.runs,
+      contexts,
+      servers,
+      detectServer,
+      want: wanted(options.only)
+    }
     for (const group of chosen) {
       const start = performance.now()
       log(`${group.id}...`)

@@ -1,8 +1,8 @@
 /**
- * The bench server in a process of its own: `--impl effect` (Ssl.listen + Ssl.serve) or
- * `--impl raw` (tls.createServer), one listener with the RSA-2048 identity and one with the
- * ECDSA P-256 one, on 127.0.0.1 (the effect-ssl server a second pair whose contexts detect
- * truncation). Prints its ServerPorts (lib/protocol.ts) once listening; runs until SIGTERM or
+ * The bench server in a process of its own: `--impl effect` (Ssl.listen + Ssl.serve),
+ * `--impl effect-detect` (the same with contexts that detect truncation) or `--impl raw`
+ * (tls.createServer), one listener with the RSA-2048 identity and one with the ECDSA P-256 one,
+ * on 127.0.0.1. Prints its ServerPorts (lib/protocol.ts) once listening; runs until SIGTERM or
  * until its parent goes. See lib/protocol.ts for what it answers; spawned with an IPC channel, it
  * also answers "cpu" with its CPU time (lib/common.ts, answerCpuQueries).
  */
@@ -76,9 +76,10 @@ const serveRaw = async () => {
   process.stdout.write(`${JSON.stringify(out)}\n`)
 }
 
-if (impl === "effect") (await import("./serverEffect.js")).serveEffect()
-else if (impl === "raw") await serveRaw()
+if (impl === "effect" || impl === "effect-detect") {
+  ;(await import("./serverEffect.js")).serveEffect(impl === "effect-detect")
+} else if (impl === "raw") await serveRaw()
 else {
-  console.error("usage: server.ts --impl effect|raw")
+  console.error("usage: server.ts --impl effect|effect-detect|raw")
   process.exit(2)
 }

@@ -31,23 +31,22 @@ const handle = (conn: Ssl.Connection) =>
     yield* drain(conn.input)
   })
 
-// The whole server is one long-lived program: its scope holds the listeners, a pair with the
-// default contexts and a pair whose contexts detect truncation.
-export const serveEffect = () => {
+// The whole server is one long-lived program: its scope holds the listeners, one with each
+// identity, whose contexts detect truncation when `detectTruncation` is set. The two kinds run in
+// processes of their own: a process that also serves over the JS-stream transport runs Node's
+// stream code on more kinds of stream, and its reader over the native handle costs more for it
+// (BENCHMARKS.md, session 8), which the raw node:tls server, serving only one kind, never pays.
+export const serveEffect = (detectTruncation: boolean) => {
   const runtime = makeRuntime()
   void runtime.runPromise(Effect.scoped(Effect.gen(function*() {
-    const listen = (kind: CertKind, detectTruncation: boolean) =>
+    const listen = (kind: CertKind) =>
       Effect.gen(function*() {
         const context = yield* serverContext(kind, { detectTruncation })
         const listener = yield* Ssl.listen(0, { hostname: LISTEN_HOST, context })
         yield* Effect.forkScoped(Ssl.serve(listener, handle))
         return listener.address.port
       })
-    const out: ServerPorts = {
-      rsa: yield* listen("rsa", false),
-      ec: yield* listen("ec", false),
-      truncation: { rsa: yield* listen("rsa", true), ec: yield* listen("ec", true) }
-    }
+    const out: ServerPorts = { rsa: yield* listen("rsa"), ec: yield* listen("ec") }
     process.stdout.write(`${JSON.stringify(out)}\n`)
     return yield* Effect.never
   }))).catch((error) => {

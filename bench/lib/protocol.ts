@@ -23,13 +23,8 @@ export const header = (command: number, bytes: number): Buffer => {
   return out
 }
 
-/**
- * The ports the server child listens on, printed as its first line of output. The effect-ssl
- * server also listens with contexts that detect truncation (`truncation`), for the
- * "(truncation detection)" figures; raw node:tls has no such setting, so the raw server has none.
- */
+/** The ports the server child listens on, printed as its first line of output. */
 export interface ServerPorts {
   readonly rsa: number
   readonly ec: number
-  readonly truncation?: { readonly rsa: number; readonly ec: number }
 }
