@@ -5,6 +5,7 @@
  * @internal
  */
 import { SslError } from "@effect-ssl/core"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -86,3 +87,54 @@ export const acquireConnection = <A, E, R>(
       // (a bound function: smaller than a closure over `a` and `release`, and kept as long as `a`)
       Effect.flatMap(Scope.Scope, (scope) => Effect.as(Scope.addFinalizerExit(scope, release.bind(undefined, a)), a)))
   )
+
+/**
+ * `acquireConnection(awaitHandshake(timeout, side, peer, start), release)` as one step, for a
+ * handshake whose wait is all its acquisition takes (a client's). One uninterruptible region with
+ * the wait as its only interruptible part, whose own match tears the handshake down when the wait
+ * is interrupted and adds the release to the scope when it succeeds. Effect.async's canceller
+ * would wrap the wait in a region and a match of their own (and run the teardown as an effect of
+ * its own), all of which an interrupted connect unwinds before its interrupter resumes. The
+ * Clock-driven timeout (a TestClock) keeps `awaitHandshake`.
+ *
+ * @internal
+ */
+export const acquireHandshake = <A>(
+  timeout: Duration.Duration,
+  side: "client" | "server",
+  peer: string | undefined,
+  start: (finish: (outcome: Effect.Effect<A, SslError.SslError>) => void) => Running,
+  release: (a: A) => Effect.Effect<void>
+): Effect.Effect<A, SslError.SslError, Scope.Scope> =>
+  Effect.withFiberRuntime((fiber) => {
+    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+    const millis = Duration.toMillis(timeout)
+    if (clock.constructor !== realClock || !Number.isFinite(millis)) {
+      return acquireConnection(awaitHandshake(timeout, side, peer, start), release)
+    }
+    // what the wait started: the match below stops it if the wait is interrupted
+    let running: Running | undefined
+    let handle: ReturnType<typeof setTimeout> | undefined
+    const wait = Effect.async<A, SslError.SslError>((resume) => {
+      let finished = false
+      running = start((outcome) => {
+        finished = true
+        if (handle !== undefined) clearTimeout(handle)
+        resume(outcome)
+      })
+      if (!finished) handle = setTimeout(running.timedOut, millis)
+    })
+    return Effect.uninterruptible(Effect.matchCauseEffect(Effect.interruptible(wait), {
+      onFailure: (cause) => {
+        // (as Effect.async's canceller: only when the wait itself was interrupted; the teardown
+        // first, so that the socket goes before anything else runs)
+        if (running !== undefined && Cause.isInterruptedOnly(cause)) {
+          running.cancel()
+          if (handle !== undefined) clearTimeout(handle)
+        }
+        return Effect.failCause(cause)
+      },
+      onSuccess: (a) =>
+        Effect.flatMap(Scope.Scope, (scope) => Effect.as(Scope.addFinalizerExit(scope, release.bind(undefined, a)), a))
+    }))
+  })

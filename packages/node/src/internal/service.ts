@@ -15,7 +15,6 @@ import type * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import type * as Net from "node:net"
 import type { TlsConnection } from "./connection.js"
-import { acquireConnection } from "./handshake.js"
 import { clientHandshake } from "./handshakeClient.js"
 import { serverHandshake } from "./handshakeServer.js"
 import { SocketFeed, watchEnd } from "./jsStreamTransport.js"
@@ -60,8 +59,6 @@ const releaseOnFailure = <A, E>(
     })
   )
 
-const release = (connection: TlsConnection) => connection.release
-
 /** TLS over a TCP connection: on its native handle, or through a JS stream to tell truncation. */
 const connect = (
   hostname: string,
@@ -72,14 +69,11 @@ const connect = (
   Effect.flatMap(compile(context), (compiled) => {
     const spec = { context, compiled, hostname, peer: `${hostname}:${port}`, shutdownOnClose: true, timeout }
     if (!context.state.detectTruncation) {
-      return acquireConnection(clientHandshake(spec, { kind: "tcp", port }), release)
+      return clientHandshake(spec, { kind: "tcp", port })
     }
     return Effect.flatMap(tcpConnect(hostname, port), (socket) => {
       const feed = new SocketFeed(socket)
-      return acquireConnection(
-        clientHandshake(spec, { kind: "stream", stream: feed, addressed: socket, endWatch: watchEnd(feed), port }),
-        release
-      )
+      return clientHandshake(spec, { kind: "stream", stream: feed, addressed: socket, endWatch: watchEnd(feed), port })
     })
   })
 

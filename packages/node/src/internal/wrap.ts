@@ -16,7 +16,6 @@ import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type * as Net from "node:net"
 import * as NodeStream from "node:stream"
-import type { TlsConnection } from "./connection.js"
 import { acquireConnection } from "./handshake.js"
 import { clientHandshake } from "./handshakeClient.js"
 import { serverHandshake } from "./handshakeServer.js"
@@ -164,7 +163,7 @@ const handshakeOver = (
         onBothClosed,
         timeout: spec.timeout
       }
-      const handshake: Effect.Effect<TlsConnection, SslError.SslError> = spec.mode === "connect"
+      return spec.mode === "connect"
         ? clientHandshake({ ...common, hostname: spec.hostname }, {
           kind: "stream",
           stream,
@@ -172,8 +171,10 @@ const handshakeOver = (
           endWatch,
           port: addressed?.remotePort
         })
-        : serverHandshake({ ...common, runtime }, { kind: "stream", stream, addressed, endWatch })
-      return acquireConnection(handshake, (connection) => connection.release)
+        : acquireConnection(
+          serverHandshake({ ...common, runtime }, { kind: "stream", stream, addressed, endWatch }),
+          (connection) => connection.release
+        )
     }
   )
 
