@@ -4,6 +4,7 @@
  * promptly, leak nothing and lose no bytes. The same at random moments, hundreds of times:
  * InterruptionProperty.test.ts.
  */
+import type { SslError } from "@effect-ssl/core"
 import { Port, Ssl, SslContext } from "@effect-ssl/core"
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
@@ -11,6 +12,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 import * as Crypto from "node:crypto"
@@ -18,6 +20,7 @@ import { localListener } from "../../core/test/helpers/Connections.js"
 import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
 import { rawClient, rawPeer, silentServer } from "../../core/test/helpers/RawPeers.js"
 import { backTo, eventually, leakCheck, resources, suspended } from "../../core/test/helpers/Resources.js"
+import { handshake, timeoutError } from "../src/internal/handshake.js"
 
 const decoder = new TextDecoder()
 const text = (bytes: Uint8Array) => decoder.decode(bytes)
@@ -305,6 +308,123 @@ describe("interrupted reads lose no bytes", () => {
       expect(received).toBe(total)
       expect(hash.digest("hex")).toBe(Crypto.createHash("sha256").update(sent).digest("hex"))
     }).pipe(Effect.provide(TestLayer)))
+})
+
+describe("the handshake wait, at the moments a real peer cannot be made to hit", () => {
+  // `handshake` (internal) with a stand-in for node:tls: `start` hands back how to stop it, and
+  // the test decides when `finish` is called and when the interrupt comes, to the turn.
+  const probe = () => {
+    const counts = { cancelled: 0, timedOut: 0, done: 0 }
+    let finish: ((outcome: Effect.Effect<string, SslError.SslError>) => void) | undefined
+    const start = (
+      onStart: () => void = () => {}
+    ) =>
+    (given: (outcome: Effect.Effect<string, SslError.SslError>) => void) => {
+      finish = given
+      onStart()
+      return {
+        cancel: () => void counts.cancelled++,
+        timedOut: () => {
+          counts.timedOut++
+          given(Effect.fail(timeoutError("client", undefined, Duration.millis(30))))
+        }
+      }
+    }
+    const done = (value: string) => Effect.sync(() => (counts.done++, value))
+    return { counts, start, done, finish: (value: string) => finish!(Effect.succeed(value)) }
+  }
+  /** Real milliseconds, whatever the fiber's Clock. */
+  const realSleep = (millis: number) => Effect.promise(() => new Promise<void>((r) => setTimeout(r, millis)))
+  /** `suspended`, polling in real time (the TestClock's sleeps never end by themselves). */
+  const parked = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
+    Effect.gen(function*() {
+      while ((yield* Fiber.status(fiber))._tag !== "Suspended") yield* realSleep(1)
+    })
+
+  it.live("interrupted after the outcome came but before the fiber took it: the outcome is torn down, not lost", () =>
+    Effect.gen(function*() {
+      const { counts, done, finish, start } = probe()
+      const waiting = yield* Effect.fork(handshake(Duration.millis(30), start(), done))
+      yield* parked(waiting)
+      // Both in one turn: the fiber has the outcome and the interrupt queued, in that order.
+      finish("connection")
+      waiting.unsafeInterruptAsFork(FiberId.none)
+      const exit = yield* Fiber.await(waiting)
+      expect(Exit.isInterrupted(exit)).toBe(true)
+      expect(counts).toEqual({ cancelled: 1, timedOut: 0, done: 0 })
+      // and its timer went with it
+      yield* realSleep(60)
+      expect(counts.timedOut).toBe(0)
+    }))
+
+  it.live("interrupted while start runs: what it began is torn down and its timer stopped", () =>
+    Effect.gen(function*() {
+      const { counts, done, start } = probe()
+      // (its own fiber: the interrupt is sent to the fiber that runs `start`)
+      const exit = yield* Fiber.await(
+        yield* Effect.fork(
+          Effect.withFiberRuntime<string, SslError.SslError>((fiber) =>
+            handshake(Duration.millis(30), start(() => fiber.unsafeInterruptAsFork(FiberId.none)), done)
+          )
+        )
+      )
+      expect(Exit.isInterrupted(exit)).toBe(true)
+      expect(counts.cancelled).toBe(1)
+      yield* realSleep(60)
+      expect(counts).toEqual({ cancelled: 1, timedOut: 0, done: 0 })
+    }))
+
+  it.live("interrupted while waiting: torn down once, and the timeout never fires afterwards", () =>
+    Effect.gen(function*() {
+      const { counts, done, finish, start } = probe()
+      const waiting = yield* Effect.fork(handshake(Duration.millis(30), start(), done))
+      yield* parked(waiting)
+      yield* Fiber.interrupt(waiting)
+      yield* realSleep(60)
+      // (an outcome after the interrupt goes nowhere)
+      finish("late")
+      expect(counts).toEqual({ cancelled: 1, timedOut: 0, done: 0 })
+    }))
+
+  it.live("finished before the timeout: done runs, and the timer neither fires nor tears it down later", () =>
+    Effect.gen(function*() {
+      const { counts, done, finish, start } = probe()
+      const waiting = yield* Effect.fork(handshake(Duration.millis(30), start(), done))
+      yield* parked(waiting)
+      finish("connection")
+      expect(yield* Fiber.join(waiting)).toBe("connection")
+      yield* realSleep(60)
+      expect(counts).toEqual({ cancelled: 0, timedOut: 0, done: 1 })
+    }))
+
+  it.effect("on the TestClock the same wait times out when the clock moves, through the handshake's timedOut", () =>
+    Effect.gen(function*() {
+      const { counts, done, start } = probe()
+      const waiting = yield* Effect.fork(handshake(Duration.millis(30), start(), done))
+      yield* parked(waiting)
+      // Real time passes and nothing happens: the timer is on the TestClock.
+      yield* realSleep(60)
+      expect(counts.timedOut).toBe(0)
+      yield* TestClock.adjust(Duration.millis(31))
+      const error = yield* Effect.flip(Fiber.join(waiting))
+      expect(error).toMatchObject({ _tag: "HandshakeError", reason: "Timeout" })
+      expect(counts).toEqual({ cancelled: 0, timedOut: 1, done: 0 })
+    }))
+
+  it.effect("on the TestClock a wait that finished is not timed out when the clock moves past it", () =>
+    Effect.gen(function*() {
+      const { counts, done, finish, start } = probe()
+      // The fiber goes on after its handshake, as a connection's does (a fiber's end would
+      // interrupt what it forked anyway).
+      const waiting = yield* Effect.fork(Effect.zipLeft(handshake(Duration.millis(30), start(), done), Effect.never))
+      yield* parked(waiting)
+      finish("connection")
+      while (counts.done === 0) yield* realSleep(1)
+      yield* TestClock.adjust(Duration.millis(31))
+      yield* realSleep(10)
+      expect(counts).toEqual({ cancelled: 0, timedOut: 0, done: 1 })
+      yield* Fiber.interrupt(waiting)
+    }))
 })
 
 describe("leaks", () => {

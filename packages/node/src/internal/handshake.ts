@@ -1,6 +1,6 @@
 /**
- * The wait for a TLS handshake: one `Effect.async` step, interruptible, with the handshake
- * timeout as a timer inside it rather than a race of fibers around it.
+ * The wait for a TLS handshake: one `Effect.async` step, the only interruptible part of its
+ * region, with the handshake timeout as a timer beside it rather than a race of fibers around it.
  *
  * @internal
  */
@@ -10,7 +10,9 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
+import type { TlsConnection } from "./connection.js"
 
 /** What a running handshake offers the wait: how to stop it. */
 export interface Running {
@@ -36,105 +38,83 @@ export const timeoutError = (
   })
 
 /**
- * Waits for a handshake that `start` begins; `start` calls `finish` once with the outcome. The
- * timeout follows the fiber's Clock: a timer inside the wait on the real clock, and the
- * Clock-driven `Effect.timeoutFail` otherwise (a TestClock, say), so tests can move time.
+ * Waits for a handshake that `start` begins (`start` calls `finish` once with the outcome) and
+ * hands what it made to `done`. One uninterruptible region whose only interruptible part is a
+ * bare `Effect.async`: its own match tears the handshake down when the wait is interrupted, the
+ * socket first (Effect.async's canceller would wrap the wait in a region and a match of their own,
+ * all of which an interrupted connect unwinds before its interrupter resumes), and runs `done` in
+ * the region, so that a connection is never made and then lost. When `timeout` passes first the
+ * handshake's `timedOut` ends it: a timer on the real clock; on another Clock (a TestClock) a
+ * fiber sleeping on it, so that tests can move time.
  *
  * @internal
  */
-export const awaitHandshake = <A>(
+export const handshake = <A, B, R>(
   timeout: Duration.Duration,
-  side: "client" | "server",
-  peer: string | undefined,
-  start: (finish: (outcome: Effect.Effect<A, SslError.SslError>) => void) => Running
-): Effect.Effect<A, SslError.SslError> =>
-  Effect.withFiberRuntime((fiber) => {
-    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-    const millis = Duration.toMillis(timeout)
-    const timer = clock.constructor === realClock && Number.isFinite(millis)
-    const wait = Effect.interruptible(Effect.async<A, SslError.SslError>((resume) => {
-      let handle: ReturnType<typeof setTimeout> | undefined
-      let finished = false
-      const running = start((outcome) => {
-        finished = true
-        if (handle !== undefined) clearTimeout(handle)
-        resume(outcome)
-      })
-      if (timer && !finished) handle = setTimeout(running.timedOut, millis)
-      return Effect.sync(() => {
-        if (handle !== undefined) clearTimeout(handle)
-        running.cancel()
-      })
-    }))
-    return timer
-      ? wait
-      : Effect.timeoutFail(wait, { duration: timeout, onTimeout: () => timeoutError(side, peer, timeout) })
-  })
-
-/**
- * `Effect.acquireRelease` for connections: the release is added to the scope as it is. Effect's
- * own captures the acquiring fiber's FiberRefs and patches them back in around the release (a
- * diff and a patch of every FiberRef, per connection); these releases read none of them.
- *
- * @internal
- */
-export const acquireConnection = <A, E, R>(
-  acquire: Effect.Effect<A, E, R>,
-  release: (a: A) => Effect.Effect<void>
-): Effect.Effect<A, E, R | Scope.Scope> =>
-  Effect.uninterruptible(
-    Effect.flatMap(acquire, (a) =>
-      // (a bound function: smaller than a closure over `a` and `release`, and kept as long as `a`)
-      Effect.flatMap(Scope.Scope, (scope) => Effect.as(Scope.addFinalizerExit(scope, release.bind(undefined, a)), a)))
-  )
-
-/**
- * `acquireConnection(awaitHandshake(timeout, side, peer, start), release)` as one step, for a
- * handshake whose wait is all its acquisition takes (a client's). One uninterruptible region with
- * the wait as its only interruptible part, whose own match tears the handshake down when the wait
- * is interrupted and adds the release to the scope when it succeeds. Effect.async's canceller
- * would wrap the wait in a region and a match of their own (and run the teardown as an effect of
- * its own), all of which an interrupted connect unwinds before its interrupter resumes. The
- * Clock-driven timeout (a TestClock) keeps `awaitHandshake`.
- *
- * @internal
- */
-export const acquireHandshake = <A>(
-  timeout: Duration.Duration,
-  side: "client" | "server",
-  peer: string | undefined,
   start: (finish: (outcome: Effect.Effect<A, SslError.SslError>) => void) => Running,
-  release: (a: A) => Effect.Effect<void>
-): Effect.Effect<A, SslError.SslError, Scope.Scope> =>
+  done: (a: A) => Effect.Effect<B, never, R>
+): Effect.Effect<B, SslError.SslError, R> =>
   Effect.withFiberRuntime((fiber) => {
-    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
     const millis = Duration.toMillis(timeout)
-    if (clock.constructor !== realClock || !Number.isFinite(millis)) {
-      return acquireConnection(awaitHandshake(timeout, side, peer, start), release)
-    }
-    // what the wait started: the match below stops it if the wait is interrupted
+    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+    const onClock = Number.isFinite(millis) && clock.constructor !== realClock
+    // what the wait started and its timer: the match below stops both if the wait is interrupted
     let running: Running | undefined
+    let finished = false
     let handle: ReturnType<typeof setTimeout> | undefined
+    let sleeper: Fiber.RuntimeFiber<void> | undefined
+    const stopTimer = () => {
+      if (handle !== undefined) clearTimeout(handle)
+      else if (sleeper !== undefined) sleeper.unsafeInterruptAsFork(fiber.id())
+    }
     const wait = Effect.async<A, SslError.SslError>((resume) => {
-      let finished = false
       running = start((outcome) => {
         finished = true
-        if (handle !== undefined) clearTimeout(handle)
+        stopTimer()
         resume(outcome)
       })
-      if (!finished) handle = setTimeout(running.timedOut, millis)
+      if (!finished && !onClock && Number.isFinite(millis)) handle = setTimeout(running.timedOut, millis)
     })
-    return Effect.uninterruptible(Effect.matchCauseEffect(Effect.interruptible(wait), {
+    const waited = Effect.matchCauseEffect(Effect.interruptible(wait), {
       onFailure: (cause) => {
-        // (as Effect.async's canceller: only when the wait itself was interrupted; the teardown
-        // first, so that the socket goes before anything else runs)
-        if (running !== undefined && Cause.isInterruptedOnly(cause)) {
-          running.cancel()
-          if (handle !== undefined) clearTimeout(handle)
+        // (as Effect.async's canceller: only when the wait itself was interrupted, here also
+        // after `finish` if the interruption came before the fiber took the outcome)
+        if (Cause.isInterruptedOnly(cause)) {
+          running?.cancel()
+          stopTimer()
         }
         return Effect.failCause(cause)
       },
-      onSuccess: (a) =>
-        Effect.flatMap(Scope.Scope, (scope) => Effect.as(Scope.addFinalizerExit(scope, release.bind(undefined, a)), a))
+      onSuccess: done
+    })
+    if (!onClock) return Effect.uninterruptible(waited)
+    // (its `finished` check: the sleeper's interruption is a message, which may come after the
+    // clock has woken it)
+    const timer = Effect.interruptible(Effect.zipRight(
+      clock.sleep(timeout),
+      Effect.sync(() => {
+        if (!finished) running?.timedOut()
+      })
+    ))
+    return Effect.uninterruptible(Effect.flatMap(Effect.fork(timer), (forked) => {
+      sleeper = forked
+      return waited
     }))
   })
+
+const release = (connection: TlsConnection) => connection.release
+
+/**
+ * The `done` of a handshake whose connection belongs to the scope: its release is added to the
+ * scope as it is. `Effect.acquireRelease`'s own captures the acquiring fiber's FiberRefs and
+ * patches them back in around the release (a diff and a patch of every FiberRef, per
+ * connection); this release reads none of them.
+ *
+ * @internal
+ */
+export const releasedWithScope = (connection: TlsConnection): Effect.Effect<TlsConnection, never, Scope.Scope> =>
+  // (a bound function: smaller than a closure over `connection`, and kept as long as it)
+  Effect.flatMap(
+    Scope.Scope,
+    (scope) => Effect.as(Scope.addFinalizerExit(scope, release.bind(undefined, connection)), connection)
+  )

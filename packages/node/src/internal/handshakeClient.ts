@@ -14,7 +14,7 @@ import type * as NodeStream from "node:stream"
 import * as Tls from "node:tls"
 import { TlsConnection } from "./connection.js"
 import * as Errors from "./errors.js"
-import { acquireHandshake, timeoutError } from "./handshake.js"
+import { handshake, releasedWithScope, timeoutError } from "./handshake.js"
 import { type EndWatch, SocketFeed } from "./jsStreamTransport.js"
 import { keyLogger } from "./keyLog.js"
 import type { Compiled } from "./secureContext.js"
@@ -52,8 +52,6 @@ export type ClientTransport =
     readonly port: number | undefined
   }
 
-const release = (connection: TlsConnection) => connection.release
-
 /** The TLS handshake as a client; the connection is released when the scope ends. @internal */
 export const clientHandshake = (
   spec: ClientSpec,
@@ -72,7 +70,7 @@ export const clientHandshake = (
       })
     )
   }
-  return acquireHandshake(spec.timeout, "client", peer, (finish) => {
+  return handshake(spec.timeout, (finish) => {
     const servername = host !== undefined && !isIp(host) ? host : undefined
     const port = transport.port
     const key = host === undefined ? undefined : SessionCache.sessionKey(host, port, servername)
@@ -204,5 +202,5 @@ export const clientHandshake = (
       },
       timedOut: () => fail(timeoutError("client", peer, spec.timeout))
     }
-  }, release)
+  }, releasedWithScope)
 }

@@ -20,7 +20,7 @@ import type * as NodeStream from "node:stream"
 import * as Tls from "node:tls"
 import { TlsConnection } from "./connection.js"
 import * as Errors from "./errors.js"
-import { awaitHandshake, timeoutError } from "./handshake.js"
+import { handshake, timeoutError } from "./handshake.js"
 import { type EndWatch, SocketFeed } from "./jsStreamTransport.js"
 import { keyLogger } from "./keyLog.js"
 import { type Compiled, secureContextFor } from "./secureContext.js"
@@ -57,12 +57,16 @@ type Internals = Tls.TLSSocket & {
   _handle: { setALPNProtocols(wire: Buffer): void } | null
 }
 
-/** The TLS handshake as a server; the connection is the caller's to release. @internal */
-export const serverHandshake = (
+/**
+ * The TLS handshake as a server; `done` makes the connection someone's (it runs in the same
+ * uninterruptible step as the end of the wait). @internal
+ */
+export const serverHandshake = <B, R>(
   spec: ServerSpec,
-  transport: ServerTransport
-): Effect.Effect<TlsConnection, SslError.SslError> =>
-  awaitHandshake(spec.timeout, "server", spec.peer, (finish) => {
+  transport: ServerTransport,
+  done: (connection: TlsConnection) => Effect.Effect<B, never, R>
+): Effect.Effect<B, SslError.SslError, R> =>
+  handshake(spec.timeout, (finish) => {
     const { context, peer } = spec
     const state = context.state
     // The context whose certificate the server presents: this one, unless SNI picked another.
@@ -200,7 +204,7 @@ export const serverHandshake = (
       cancel: teardown,
       timedOut: () => fail(timeoutError("server", peer, spec.timeout))
     }
-  })
+  }, done)
 
 interface SniRun {
   fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined

@@ -130,11 +130,13 @@ const handshakeWith = (
   const transport = feed !== undefined
     ? { kind: "stream", stream: feed, addressed: socket, endWatch: watchEnd(feed) } as const
     : { kind: "tcp", socket } as const
-  // (A failed handshake destroys the socket, which the listener then forgets by itself.)
-  return Effect.map(serverHandshake(spec, transport), (connection) => {
+  // (A failed handshake destroys the socket, which the listener then forgets by itself.) The
+  // accept's finalizer was in the scope before the handshake began: it takes the connection over
+  // in the step that ends the wait.
+  return serverHandshake(spec, transport, (connection) => {
     accepted.connection = connection
     handOver(socket)
-    return connection
+    return Effect.succeed(connection)
   })
 }
 

@@ -16,7 +16,7 @@ import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type * as Net from "node:net"
 import * as NodeStream from "node:stream"
-import { acquireConnection } from "./handshake.js"
+import { releasedWithScope } from "./handshake.js"
 import { clientHandshake } from "./handshakeClient.js"
 import { serverHandshake } from "./handshakeServer.js"
 import { SocketFeed, watchEnd } from "./jsStreamTransport.js"
@@ -171,10 +171,7 @@ const handshakeOver = (
           endWatch,
           port: addressed?.remotePort
         })
-        : acquireConnection(
-          serverHandshake({ ...common, runtime }, { kind: "stream", stream, addressed, endWatch }),
-          (connection) => connection.release
-        )
+        : serverHandshake({ ...common, runtime }, { kind: "stream", stream, addressed, endWatch }, releasedWithScope)
     }
   )
 
