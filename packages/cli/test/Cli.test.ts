@@ -412,21 +412,24 @@ describe("effect-ssl connect", () => {
     await server.exited
   })
 
+  /** `connect` to `port`, trusting the test root, with the test client's chain and its encrypted key. */
+  const connectWithEncryptedKey = (port: number) => [
+    "connect",
+    "localhost",
+    String(port),
+    "--ca",
+    fixture("root-ca.pem"),
+    "--cert",
+    fixture("client-chain.pem"),
+    "--key",
+    fixture("client.encrypted.key")
+  ]
+
   it("--cert, --key and --passin present a client certificate with an encrypted key to an s_server that requires one", async () => {
     const { port, proc: server } = await sServer("server.pem", "server.key", requireClientCertificate)
-    const client = cli([
-      "connect",
-      "localhost",
-      String(port),
-      "--ca",
-      fixture("root-ca.pem"),
-      "--cert",
-      fixture("client-chain.pem"),
-      "--key",
-      fixture("client.encrypted.key"),
-      "--passin",
-      "env:EFFECT_SSL_TEST_PASS"
-    ], { env: { EFFECT_SSL_TEST_PASS: "secret" } })
+    const client = cli([...connectWithEncryptedKey(port), "--passin", "env:EFFECT_SSL_TEST_PASS"], {
+      env: { EFFECT_SSL_TEST_PASS: "secret" }
+    })
     // (fails at once, with the client's stderr, if it exits instead: a key it could not load)
     await client.waitFor("stderr", /^ {2}verified: yes$/m)
     client.child.stdin.write("hello from a client with a certificate\n")
@@ -447,17 +450,6 @@ describe("effect-ssl connect", () => {
 
   it("an encrypted --key without --passin, or with a wrong one, fails with exit 1 before connecting", async () => {
     const { port } = await sServer("server.pem", "server.key", requireClientCertificate)
-    const identity = [
-      "connect",
-      "localhost",
-      String(port),
-      "--ca",
-      fixture("root-ca.pem"),
-      "--cert",
-      fixture("client-chain.pem"),
-      "--key",
-      fixture("client.encrypted.key")
-    ]
     const failures: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
       [
         [],
@@ -469,7 +461,7 @@ describe("effect-ssl connect", () => {
       ]
     ]
     for (const [passin, message] of failures) {
-      const result = await runCli([...identity, ...passin])
+      const result = await runCli([...connectWithEncryptedKey(port), ...passin])
       expect(result.code).toBe(1)
       expect(result.stdout).toBe("")
       expect(result.stderr).toMatch(message)
