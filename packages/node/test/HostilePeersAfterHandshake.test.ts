@@ -154,6 +154,53 @@ describe("a client that renegotiates (TLS 1.2) is refused", () => {
     }).pipe(Effect.provide(TestLayer)))
 })
 
+/**
+ * A node:tls server on 127.0.0.1 (TLS 1.2, the fixture chain) that answers a connection's first
+ * line by renegotiating, then writes "after"; `renegotiated` has the outcome node:tls reported.
+ */
+const renegotiatingServer = Effect.acquireRelease(
+  Effect.async<{ readonly server: Tls.Server; readonly renegotiated: Array<string> }>((resume) => {
+    const renegotiated: Array<string> = []
+    const server = Tls.createServer({
+      cert: Fs.readFileSync(fixture("server-chain.pem")),
+      key: Fs.readFileSync(fixture("server.key")),
+      maxVersion: "TLSv1.2"
+    }, (socket) => {
+      socket.on("error", () => {})
+      socket.once("data", () => {
+        socket.renegotiate({ rejectUnauthorized: false }, (error) => {
+          renegotiated.push(error === null ? "done" : error.message)
+          socket.write("after\n")
+        })
+      })
+    })
+    server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, renegotiated })))
+  }),
+  ({ server }) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+)
+
+// node:tls clients take part in a server's renegotiation (TLS 1.2), as OpenSSL's and Racket's do
+// (Go's refuse it; `disableRenegotiation()` does nothing on a client socket). node:tls emits
+// 'secureConnect' again afterwards and checks the chain again, not the host name when the
+// renegotiation resumed the session; effect-ssl verifies the server at the handshake only (README).
+describe("a server that renegotiates (TLS 1.2)", () => {
+  for (const transport of transports) {
+    it.scopedLive(`${transport.name}: the client goes along with it and the connection goes on`, () =>
+      Effect.gen(function*() {
+        const { renegotiated, server } = yield* renegotiatingServer
+        const client = yield* clientContext()
+        if (transport.detectTruncation) yield* SslContext.setDetectTruncation(client, true)
+        const conn = yield* Ssl.connect("localhost", (server.address() as Net.AddressInfo).port, client)
+        expect((yield* conn.session).protocol).toBe("TLSv1.2")
+        yield* conn.output.write(new TextEncoder().encode("before\n"))
+        expect(yield* atOnce("the line after the renegotiation", conn.input.readLine)).toEqual(Option.some("after"))
+        expect(renegotiated).toEqual(["done"])
+        yield* conn.output.write(new TextEncoder().encode("still here\n"))
+        expect((yield* conn.session).verified).toBe(true)
+      }).pipe(Effect.provide(TestLayer)))
+  }
+})
+
 // ---------------------------------------------------------------------------------------------
 // A record that does not authenticate
 
