@@ -92,7 +92,10 @@ export const loadIdentity = (
           message: error.reason === "Encrypted"
             ? `Cannot load a private key from ${keyFile}: it is encrypted with a passphrase; ` +
               "give it with --passin (env:NAME, file:PATH or pass:TEXT)"
-            : `Cannot load a private key from ${keyFile}: the passphrase --passin gave does not decrypt it`
+            : `Cannot load a private key from ${keyFile}: the passphrase --passin gave does not decrypt it` +
+              // OpenSSL's reason: "bad decrypt" for a wrong passphrase, "unsupported" for a cipher
+              // it does not read (DES without the legacy provider) however right the passphrase
+              (typeof error.cause === "string" && error.cause !== "" ? ` (${error.cause})` : "")
         })
     )
     return true

@@ -425,6 +425,29 @@ describe("the handshake wait, at the moments a real peer cannot be made to hit",
       expect(counts).toEqual({ cancelled: 0, timedOut: 0, done: 1 })
       yield* Fiber.interrupt(waiting)
     }))
+
+  it.effect("on the TestClock a zero timeout fires whenever the fiber yields, even before the wait has begun", () =>
+    Effect.gen(function*() {
+      // A fiber yields to the scheduler after so many steps: `busy(n)` before the handshake
+      // moves that yield to every step of it in turn, among them the one between forking the
+      // sleeper and starting the wait, where the sleeper (on a zero timeout) wakes first.
+      const busy = (n: number): Effect.Effect<void> =>
+        n === 0 ? Effect.void : Effect.flatMap(Effect.void, () => busy(n - 1))
+      const steps = Array.from({ length: 2100 }, (_, n) => n)
+      const waits = yield* Effect.forEach(steps, (n) => {
+        const { counts, done, start } = probe()
+        return Effect.map(
+          Effect.fork(Effect.zipRight(busy(n), handshake(Duration.zero, start(), done))),
+          (fiber) => ({ n, counts, fiber })
+        )
+      })
+      // (each times out within a turn or two of the scheduler: a loaded machine gets a second)
+      const pending = () => waits.filter((wait) => wait.counts.timedOut === 0).map((wait) => wait.n)
+      for (let i = 0; i < 100 && pending().length > 0; i++) yield* realSleep(10)
+      const lost = pending()
+      yield* Fiber.interruptAll(waits.map((wait) => wait.fiber))
+      expect(lost).toEqual([])
+    }))
 })
 
 describe("leaks", () => {

@@ -61,6 +61,9 @@ export const handshake = <A, B, R>(
     // what the wait started and its timer: the match below stops both if the wait is interrupted
     let running: Running | undefined
     let finished = false
+    // the TestClock's sleeper woke before the wait began (a zero timeout, the fiber having yielded
+    // between forking it and the wait): the wait times out as soon as it has started
+    let expired = false
     let handle: ReturnType<typeof setTimeout> | undefined
     let sleeper: Fiber.RuntimeFiber<void> | undefined
     const stopTimer = () => {
@@ -73,7 +76,9 @@ export const handshake = <A, B, R>(
         stopTimer()
         resume(outcome)
       })
-      if (!finished && !onClock && Number.isFinite(millis)) handle = setTimeout(running.timedOut, millis)
+      if (finished) return
+      if (expired) running.timedOut()
+      else if (!onClock && Number.isFinite(millis)) handle = setTimeout(running.timedOut, millis)
     })
     const waited = Effect.matchCauseEffect(Effect.interruptible(wait), {
       onFailure: (cause) => {
@@ -93,7 +98,9 @@ export const handshake = <A, B, R>(
     const timer = Effect.interruptible(Effect.zipRight(
       clock.sleep(timeout),
       Effect.sync(() => {
-        if (!finished) running?.timedOut()
+        if (finished) return
+        if (running === undefined) expired = true
+        else running.timedOut()
       })
     ))
     return Effect.uninterruptible(Effect.flatMap(Effect.fork(timer), (forked) => {
