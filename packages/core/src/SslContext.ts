@@ -350,7 +350,8 @@ export interface KeyOptions {
  * Loads the first private key from a file: PEM by default, DER with `asn1: true`. With `rsa: true`
  * (the default, as in the seed) the first RSA key is taken and other key types are skipped; with
  * `rsa: false` the first key of any type. An encrypted key needs its `passphrase` (else it fails
- * with reason `"Encrypted"`; a wrong one with `"BadPassphrase"`). A key that does not match the
+ * with reason `"Encrypted"`; a wrong one with `"BadPassphrase"`; one encrypted with DES, which
+ * OpenSSL 3 has only in its legacy provider, with `"Unsupported"`). A key that does not match the
  * loaded certificate fails here (`"KeyMismatch"`, as OpenSSL decides it), not at the first
  * handshake.
  *

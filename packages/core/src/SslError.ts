@@ -209,7 +209,7 @@ const keyReasonText: Record<PrivateKeyLoadReason, string> = {
   Encrypted: "it is encrypted with a passphrase; pass { passphrase }",
   BadPassphrase: "the passphrase does not decrypt it",
   Unsupported:
-    "it is encrypted with a cipher this platform's OpenSSL does not read (RC2 needs the legacy provider: re-export it with AES, e.g. openssl pkcs12 -export -certpbe AES-256-CBC -keypbe AES-256-CBC)",
+    "it is encrypted with a cipher this platform's OpenSSL does not read (RC2 and DES need its legacy provider): re-encrypt it with AES (a key: openssl pkcs8 -topk8 -v2 aes-256-cbc; a PKCS#12 file: openssl pkcs12 -export -certpbe AES-256-CBC -keypbe AES-256-CBC)",
   KeyMismatch: "the key does not match the loaded certificate",
   Unavailable: "this runtime has no crypto library to parse keys with",
   Sealed: "the context is sealed; no further changes are allowed"

@@ -160,6 +160,22 @@ describe("passphrase-protected keys", () => {
       expect(identity(server)).toEqual(before)
     }).pipe(Effect.provide(TestLayer)))
 
+  it.effect("a key encrypted with DES: Unsupported, whatever the passphrase, naming the path and the way out", () =>
+    Effect.gen(function*() {
+      const server = yield* serverContext()
+      const before = identity(server)
+      for (const name of ["server.encrypted-des.key", "server.encrypted-des-legacy.key"]) {
+        const path = fixture(name)
+        for (const passphrase of ["secret", "wrong"]) {
+          const error = yield* Effect.flip(SslContext.loadPrivateKey(server, path, { rsa: false, passphrase }))
+          expect(error).toMatchObject({ _tag: "PrivateKeyLoadError", reason: "Unsupported", path })
+          expect(error.message).toContain(path)
+          expect(error.message).toContain("openssl pkcs8 -topk8 -v2 aes-256-cbc")
+        }
+      }
+      expect(identity(server)).toEqual(before)
+    }).pipe(Effect.provide(TestLayer)))
+
   it.scopedLive("setIdentity takes the key's passphrase", () =>
     Effect.gen(function*() {
       const server = yield* serverContext("other-server-chain.pem", "other-server.key")

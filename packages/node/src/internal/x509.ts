@@ -218,6 +218,10 @@ const keyFromPem = (text: string, path: string, options: Pki.KeyOptions): KeyOut
         ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {})
       }))
     } catch (error) {
+      // A cipher only OpenSSL's legacy provider has (DES): no passphrase would open it here.
+      if (block.encrypted && codeOf(error) === "ERR_OSSL_EVP_UNSUPPORTED") {
+        return fail("Unsupported", `${at}: ${reasonOf(error)}`)
+      }
       // A wrong passphrase may also decrypt to bytes that do not parse: either way, it is wrong.
       return fail(block.encrypted ? "BadPassphrase" : "Malformed", `${at}: ${reasonOf(error)}`)
     }
