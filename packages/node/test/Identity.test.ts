@@ -164,10 +164,16 @@ describe("passphrase-protected keys", () => {
     Effect.gen(function*() {
       const server = yield* serverContext()
       const before = identity(server)
-      for (const name of ["server.encrypted-des.key", "server.encrypted-des-legacy.key"]) {
+      // [file, DER]
+      const files: ReadonlyArray<readonly [string, boolean]> = [
+        ["server.encrypted-des.key", false],
+        ["server.encrypted-des-legacy.key", false],
+        ["server.encrypted-des.key.der", true]
+      ]
+      for (const [name, asn1] of files) {
         const path = fixture(name)
         for (const passphrase of ["secret", "wrong"]) {
-          const error = yield* Effect.flip(SslContext.loadPrivateKey(server, path, { rsa: false, passphrase }))
+          const error = yield* Effect.flip(SslContext.loadPrivateKey(server, path, { rsa: false, asn1, passphrase }))
           expect(error).toMatchObject({ _tag: "PrivateKeyLoadError", reason: "Unsupported", path })
           expect(error.message).toContain(path)
           expect(error.message).toContain("openssl pkcs8 -topk8 -v2 aes-256-cbc")

@@ -262,7 +262,8 @@ const keyFromDer = (der: Uint8Array, path: string, options: Pki.KeyOptions): Key
       try {
         return read("pkcs8", options.passphrase)
       } catch (error) {
-        return fail("BadPassphrase", reasonOf(error))
+        // (DES: see keyFromPem)
+        return fail(codeOf(error) === "ERR_OSSL_EVP_UNSUPPORTED" ? "Unsupported" : "BadPassphrase", reasonOf(error))
       }
     }
   }
