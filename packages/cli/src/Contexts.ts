@@ -93,8 +93,7 @@ export const loadIdentity = (
             ? `Cannot load a private key from ${keyFile}: it is encrypted with a passphrase; ` +
               "give it with --passin (env:NAME, file:PATH or pass:TEXT)"
             : `Cannot load a private key from ${keyFile}: the passphrase --passin gave does not decrypt it` +
-              // OpenSSL's reason: "bad decrypt" for a wrong passphrase, "unsupported" for a cipher
-              // it does not read (DES without the legacy provider) however right the passphrase
+              // (OpenSSL's reason, "bad decrypt" for a wrong passphrase)
               (typeof error.cause === "string" && error.cause !== "" ? ` (${error.cause})` : "")
         })
     )

@@ -56,8 +56,9 @@ export const handshake = <A, B, R>(
 ): Effect.Effect<B, SslError.SslError, R> =>
   Effect.withFiberRuntime((fiber) => {
     const millis = Duration.toMillis(timeout)
+    const timed = Number.isFinite(millis)
     const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-    const onClock = Number.isFinite(millis) && clock.constructor !== realClock
+    const onClock = timed && clock.constructor !== realClock
     // what the wait started and its timer: the match below stops both if the wait is interrupted
     let running: Running | undefined
     let finished = false
@@ -78,7 +79,7 @@ export const handshake = <A, B, R>(
       })
       if (finished) return
       if (expired) running.timedOut()
-      else if (!onClock && Number.isFinite(millis)) handle = setTimeout(running.timedOut, millis)
+      else if (timed && !onClock) handle = setTimeout(running.timedOut, millis)
     })
     const waited = Effect.matchCauseEffect(Effect.interruptible(wait), {
       onFailure: (cause) => {

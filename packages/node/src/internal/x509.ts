@@ -193,6 +193,14 @@ const typeByLabel: Record<string, Pki.KeyType> = {
 
 type KeyOutcome = Effect.Effect<Pki.PrivateKey, SslError.PrivateKeyLoadError>
 
+/**
+ * Why an encrypted key did not open with the passphrase given: a cipher only OpenSSL's legacy
+ * provider has (DES), which no passphrase would open here, or else the passphrase (a wrong one may
+ * also decrypt to bytes that do not parse: either way, it is wrong).
+ */
+const undecrypted = (error: unknown): "Unsupported" | "BadPassphrase" =>
+  codeOf(error) === "ERR_OSSL_EVP_UNSUPPORTED" ? "Unsupported" : "BadPassphrase"
+
 const keyFromPem = (text: string, path: string, options: Pki.KeyOptions): KeyOutcome => {
   const fail = keyFailure(path)
   const blocks = blocksOf(text)
@@ -218,12 +226,7 @@ const keyFromPem = (text: string, path: string, options: Pki.KeyOptions): KeyOut
         ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {})
       }))
     } catch (error) {
-      // A cipher only OpenSSL's legacy provider has (DES): no passphrase would open it here.
-      if (block.encrypted && codeOf(error) === "ERR_OSSL_EVP_UNSUPPORTED") {
-        return fail("Unsupported", `${at}: ${reasonOf(error)}`)
-      }
-      // A wrong passphrase may also decrypt to bytes that do not parse: either way, it is wrong.
-      return fail(block.encrypted ? "BadPassphrase" : "Malformed", `${at}: ${reasonOf(error)}`)
+      return fail(block.encrypted ? undecrypted(error) : "Malformed", `${at}: ${reasonOf(error)}`)
     }
     if (options.rsa && !isRsa(key.type)) {
       skipped++
@@ -262,8 +265,7 @@ const keyFromDer = (der: Uint8Array, path: string, options: Pki.KeyOptions): Key
       try {
         return read("pkcs8", options.passphrase)
       } catch (error) {
-        // (DES: see keyFromPem)
-        return fail(codeOf(error) === "ERR_OSSL_EVP_UNSUPPORTED" ? "Unsupported" : "BadPassphrase", reasonOf(error))
+        return fail(undecrypted(error), reasonOf(error))
       }
     }
   }
