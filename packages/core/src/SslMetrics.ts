@@ -26,8 +26,9 @@ import type * as Metric from "effect/Metric"
 import * as Observability from "./internal/observability.js"
 
 /**
- * Handshake durations in milliseconds (for `connect`, from the start of the TCP connect), by
- * operation, side and outcome.
+ * Handshake durations in milliseconds (for `connect`, from the start of the TCP connect; for
+ * `accept`, from the handshake's beginning: as the connection arrives when an accept was waiting
+ * for it, else when an accept takes it), by operation, side and outcome.
  *
  * @since 0.2.0
  * @category metrics

@@ -11,7 +11,11 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as Metric from "effect/Metric"
+import * as MetricState from "effect/MetricState"
 import * as Option from "effect/Option"
+import * as Scheduler from "effect/Scheduler"
 import * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
@@ -510,4 +514,159 @@ describe("a peer that reads but never closes its side", () => {
 
 describe("leaks", () => {
   it.live("every socket and file descriptor of this file is released", () => leaks.released)
+})
+
+describe("a connection that arrives while an accept waits", () => {
+  /**
+   * Forks `effect` in a fiber whose steps are held, once it waits, until `release`: a program busy
+   * elsewhere. (Its first steps run at once, up to the accept's wait for a connection.)
+   */
+  const heldFiber = <A, E>(effect: Effect.Effect<A, E>) =>
+    Effect.gen(function*() {
+      let holding = false
+      const held: Array<Scheduler.Task> = []
+      const scheduler = Scheduler.make((task, priority) => {
+        if (holding) held.push(task)
+        else Scheduler.defaultScheduler.scheduleTask(task, priority)
+      })
+      const fiber = yield* Effect.fork(Effect.withScheduler(effect, scheduler))
+      yield* suspended(fiber)
+      holding = true
+      return {
+        fiber,
+        release: Effect.sync(() => {
+          holding = false
+          for (const task of held.splice(0)) Scheduler.defaultScheduler.scheduleTask(task, 0)
+        })
+      }
+    })
+
+  /** A node:tls client's handshake against `port`: how it ended. */
+  const nodeTlsClient = (port: number, send?: string) =>
+    Effect.async<string>((resume) => {
+      const socket = Tls.connect({
+        host: "127.0.0.1",
+        port,
+        servername: "localhost",
+        ca: Fs.readFileSync(fixture("root-ca.pem"))
+      })
+      socket.once("secureConnect", () => {
+        if (send !== undefined) socket.end(send)
+        resume(Effect.succeed(socket.authorized ? "secure" : `unauthorized: ${socket.authorizationError}`))
+      })
+      socket.once("error", (error) => resume(Effect.succeed(`error: ${(error as NodeJS.ErrnoException).code}`)))
+      return Effect.sync(() => socket.destroy())
+    }).pipe(
+      // (without a bound, a handshake that waits for the accepting fiber would hang the test)
+      Effect.timeoutFail({
+        duration: "10 seconds",
+        onTimeout: () => new Error("the client's handshake did not finish")
+      })
+    )
+
+  it.scopedLive("its handshake is done before the accepting fiber runs again; the accept then has the connection, timed from its arrival", () =>
+    Effect.gen(function*() {
+      const label = "arrives-while-waiting"
+      const listener = yield* localListener
+      const { fiber, release } = yield* heldFiber(Effect.tagMetrics(
+        Effect.scoped(Effect.flatMap(Ssl.accept(listener), (conn) => conn.input.readAll)),
+        "test",
+        label
+      ))
+      // The client completes its handshake, and sends, while the fiber that accepts does nothing.
+      expect(yield* nodeTlsClient(listener.address.port, "sent before the accept ran")).toBe("secure")
+      yield* Effect.sleep("200 millis")
+      yield* release
+      expect(new TextDecoder().decode(yield* Fiber.join(fiber))).toBe("sent before the accept ran")
+      // The handshake's duration runs from the connection's arrival, before the client's handshake
+      // was done, so it includes the 200 ms the fiber was held (less a millisecond of the timer's
+      // granularity); counted from when the accept ran it would be a few.
+      const durations = (yield* Metric.snapshot).filter((pair) =>
+        pair.metricKey.name === "effect_ssl_handshake_duration_ms" &&
+        pair.metricKey.tags.some((tag) => tag.key === "test" && tag.value === label)
+      ).map((pair) => pair.metricState)
+      expect(durations).toHaveLength(1)
+      const duration = durations[0]!
+      if (!MetricState.isHistogramState(duration)) return expect.fail("not a histogram")
+      expect(duration.count).toBe(1)
+      expect(duration.min).toBeGreaterThanOrEqual(199)
+    }).pipe(Effect.provide(TestLayer)))
+
+  /** Runs `f` right after the next 'connection' of any net.Server has been handled, in that turn. */
+  const afterNextConnection = (f: () => void) => {
+    const original = Net.Server.prototype.emit
+    const emit = original as (this: Net.Server, event: string | symbol, ...args: Array<unknown>) => boolean
+    Net.Server.prototype.emit = function(this: Net.Server, event: string | symbol, ...args: Array<unknown>) {
+      const result = emit.call(this, event, ...args)
+      if (event === "connection") {
+        Net.Server.prototype.emit = original
+        f()
+      }
+      return result
+    } as typeof original
+  }
+
+  it.scopedLive("the accept it was begun for is interrupted before it runs: the connection keeps its place (backlog 1 resets the next), and the next accept has it", () =>
+    Effect.gen(function*() {
+      const before = yield* resources
+      yield* Effect.scoped(Effect.gen(function*() {
+        const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* serverContext(), backlog: 1 })
+        const accepting = yield* Effect.fork(Effect.scoped(Ssl.accept(listener)))
+        yield* suspended(accepting)
+        // Interrupted in the turn the connection arrives, before its wake-up.
+        afterNextConnection(() => accepting.unsafeInterruptAsFork(FiberId.none))
+        const { client, secured } = yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            const client = Tls.connect({
+              host: "127.0.0.1",
+              port: listener.address.port,
+              servername: "localhost",
+              ca: Fs.readFileSync(fixture("root-ca.pem"))
+            })
+            client.on("error", () => {})
+            const secured = new Promise<void>((resolve) => client.once("secureConnect", () => resolve()))
+            return { client, secured }
+          }),
+          ({ client }) => Effect.sync(() => client.destroy())
+        )
+        expect(yield* Effect.exit(Fiber.join(accepting))).toSatisfy(Exit.isInterrupted)
+        // Nobody has accepted it, yet its handshake is done.
+        yield* Effect.promise(() => secured)
+        client.end("sent before any accept ran")
+        // The listener holds it (backlog 1): the next client is reset at once.
+        const next = yield* Effect.async<string>((resume) => {
+          const socket = Net.connect({ host: "127.0.0.1", port: listener.address.port })
+          socket.on("error", (error) => resume(Effect.succeed((error as NodeJS.ErrnoException).code ?? "error")))
+          socket.once("close", () => resume(Effect.succeed("closed")))
+          return Effect.sync(() => socket.destroy())
+        })
+        expect(next).toMatch(/^(ECONNRESET|closed)$/)
+        // The next accept takes it, with what its client sent.
+        const taken = yield* Effect.scoped(Effect.flatMap(Ssl.accept(listener), (conn) => drain(conn.input)))
+        expect(taken).toEqual({ data: "sent before any accept ran", end: "eof" })
+      }))
+      yield* backTo(before)
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a client that fails its handshake before the accepting fiber runs again is that accept's error", () =>
+    Effect.gen(function*() {
+      const before = yield* resources
+      yield* Effect.scoped(Effect.gen(function*() {
+        const listener = yield* localListener
+        const { fiber, release } = yield* heldFiber(Effect.scoped(Effect.flip(Ssl.accept(listener))))
+        // Plain HTTP: the server refuses it and closes the connection, with nobody to tell yet.
+        const client = yield* rawClient(listener.address.port)
+        client.socket.write("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        yield* client.closed
+        yield* release
+        expect(yield* Fiber.join(fiber)).toMatchObject({ _tag: "HandshakeError", reason: "NotTls", side: "server" })
+        // And the next client is served by the next accept.
+        const accepted = yield* Effect.fork(
+          Effect.scoped(Effect.flatMap(Ssl.accept(listener), (conn) => conn.input.readAll))
+        )
+        expect(yield* nodeTlsClient(listener.address.port, "next")).toBe("secure")
+        expect(new TextDecoder().decode(yield* Fiber.join(accepted))).toBe("next")
+      }))
+      yield* backTo(before)
+    }).pipe(Effect.provide(TestLayer)))
 })

@@ -37,7 +37,7 @@ export const handshakeDuration = Metric.histogram(
   "effect_ssl_handshake_duration_ms",
   // from a loopback handshake (a few ms) to the default handshake timeout (30 s)
   MetricBoundaries.fromIterable([1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000]),
-  "TLS handshakes, in milliseconds (for connect, from the start of the TCP connect); labels operation, side, outcome"
+  "TLS handshakes, in milliseconds (connect: from the start of the TCP connect; accept: from the handshake's beginning); labels operation, side, outcome"
 )
 
 /** @internal */
@@ -207,6 +207,17 @@ const initialAttributes = (made: (() => Target) | undefined): Record<string, unk
 
 const millisSince = (start: bigint, now: bigint): number => Number(now - start) / 1e6
 
+/**
+ * Where a handshake effect says when its handshake began, if that was before the effect runs:
+ * the node listener begins an accepted connection's handshake as it arrives (packages/node,
+ * service.ts, which sets it under the same registered symbol), in the default Clock's nanoseconds.
+ *
+ * @internal
+ */
+export const handshakeBegunAt: unique symbol = Symbol.for("@effect-ssl/core/handshakeBegunAt") as never
+
+const defaultClock: Clock.Clock = Context.get(DefaultServices.liveServices, Clock.Clock)
+
 // Effect's default tracer, in force while no tracer is installed, keeps its spans for nobody:
 // under it a handshake makes no span (its attributes would be the most of what this costs) and
 // records its metrics only.
@@ -227,7 +238,9 @@ export const observe = <R>(
 ): Effect.Effect<Connection, SslError, R | Scope.Scope> =>
   Effect.withFiberRuntime((fiber) => {
     const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-    const start = clock.unsafeCurrentTimeNanos()
+    const begunAt = (handshake as { readonly [handshakeBegunAt]?: bigint })[handshakeBegunAt]
+    // (a time of the default clock means nothing to another one: a TestClock's handshake starts here)
+    const start = begunAt !== undefined && clock === defaultClock ? begunAt : clock.unsafeCurrentTimeNanos()
     const sets = labelSets(operation, side)
     // The outcome is recorded in the handlers of one match on this fiber (`fiber` is the fiber
     // they run on): no step of their own between the handshake's end and its caller, which an

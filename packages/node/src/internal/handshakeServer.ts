@@ -20,7 +20,7 @@ import type * as NodeStream from "node:stream"
 import * as Tls from "node:tls"
 import { TlsConnection } from "./connection.js"
 import * as Errors from "./errors.js"
-import { handshake, timeoutError } from "./handshake.js"
+import { handshake, type Running, timeoutError } from "./handshake.js"
 import { type EndWatch, SocketFeed } from "./jsStreamTransport.js"
 import { keyLogger } from "./keyLog.js"
 import { type Compiled, secureContextFor } from "./secureContext.js"
@@ -66,145 +66,192 @@ export const serverHandshake = <B, R>(
   transport: ServerTransport,
   done: (connection: TlsConnection) => Effect.Effect<B, never, R>
 ): Effect.Effect<B, SslError.SslError, R> =>
-  handshake(spec.timeout, (finish) => {
-    const { context, peer } = spec
-    const state = context.state
-    // The context whose certificate the server presents: this one, unless SNI picked another.
-    let served: SslContextT.SslContext = context
-    const sni: SniRun = { fiber: undefined, cancelled: false }
-    // The TCP socket (native) or the stream node:tls reads.
-    const raw: NodeStream.Duplex = transport.kind === "tcp" ? transport.socket : transport.stream
-    // A TCP error (a reset) before the handshake is over reaches a server-side TLS socket only as
-    // its 'close' (node:tls passes transport errors of an unfinished handshake to a tls.Server,
-    // which there is none of): hear it from the transport, so that a reset is told as one.
-    const transportErrors = transport.kind === "tcp" || raw instanceof SocketFeed ? raw : undefined
-    const watchOffer = state.alpn.length > 0 && state.alpnAllowNoMatch
-    let tls: Internals | undefined
-    let stopReading: (() => void) | undefined
+  awaitServerHandshake(spec.timeout, () => beginServerHandshake(spec, transport), done)
 
-    const make = (withAlpn: boolean): Internals => {
-      const socket = new Tls.TLSSocket(raw, {
-        isServer: true,
-        secureContext: spec.compiled.secureContext,
-        // try-verify asks for a certificate without requiring one.
-        requestCert: state.verify || state.tryVerify,
-        rejectUnauthorized: state.verify,
-        // (none at all rather than an empty list: node:tls keeps the list, made a Buffer, as long
-        // as the socket)
-        ...(withAlpn && state.alpn.length > 0 ? { ALPNProtocols: [...state.alpn] } : {}),
-        ...(state.serverNameCallback !== undefined && spec.runtime !== undefined
-          ? { SNICallback: sniCallback(state.serverNameCallback, spec.runtime, (c) => (served = c), sni) }
-          : {})
-      }) as Internals
-      if (state.keyLog !== undefined) socket.on("keylog", keyLogger(state.keyLog))
-      if (raw instanceof SocketFeed) socket.once("end", () => raw.hold())
-      if (transport.kind === "stream") transport.endWatch?.attach(socket)
-      socket.once("secure", onSecure)
-      socket.on("error", onError)
-      socket.once("close", onClose)
-      // A peer that half-closes before finishing its handshake never will: node:tls reports
-      // this (as an error) for clients only, and a server would wait for the handshake timeout.
-      socket.once("end", onClose)
-      return socket
-    }
-    const cleanup = () => {
-      if (sni.fiber !== undefined) {
-        sni.cancelled = true
-        sni.fiber.unsafeInterruptAsFork(sni.fiber.id())
-      }
-      stopReading?.()
-      if (tls !== undefined) {
-        tls.off("secure", onSecure)
-        tls.off("error", onError)
-        tls.off("close", onClose)
-        tls.off("end", onClose)
-      }
-      transportErrors?.off("error", onError)
-      if (transport.kind === "tcp") {
-        transport.socket.off("close", onClose)
-        transport.socket.off("end", onClose)
-      }
-    }
-    const teardown = () => {
-      cleanup()
-      if (tls !== undefined) {
-        tls.on("error", ignore)
-        tls.destroy()
-      }
-      // (A stream's owner decides what becomes of it: a wrapped socket may outlive the TLS.)
-      if (transport.kind === "tcp") transport.socket.destroy()
-    }
-    const fail = (error: SslError.SslError) => {
-      teardown()
-      finish(Effect.fail(error))
-    }
-    const onError = (error: unknown) => fail(Errors.handshakeError("server", peer, error))
-    const onClose = () => fail(new SslError.HandshakeError({ reason: "PeerClosed", side: "server", peer }))
-    const onSecure = () => {
-      const socket = tls!
-      cleanup()
-      // As tls.Server does for its sockets: from now on node:tls reports TLS errors (a bad
-      // record, a renegotiation) as 'error' events instead of keeping them to itself.
-      socket._releaseControl()
-      socket.disableRenegotiation()
-      const verdict = serverVerdict(socket, state, spec.compiled.anchors, peer)
-      if (SslError.isSslError(verdict)) {
-        // node:tls cannot send an alert once the handshake is done (its OpenSSL verify callback
-        // accepts every certificate): a reset at least tells the client that this is no clean
-        // end of the connection.
-        // `resetAndDestroy` on the TCP socket would close the handle under OpenSSL (a crash);
-        // this flag makes node:tls's own teardown, which destroys the TCP socket, reset it.
-        if (transport.kind === "tcp") {
-          ;(transport.socket as Net.Socket & { resetAndClosing: boolean }).resetAndClosing = true
-        }
-        return fail(verdict)
-      }
-      finish(Effect.succeed(
-        new TlsConnection(socket, {
-          mode: "accept",
-          verified: verdict.verified,
-          resumed: socket.isSessionReused(),
-          peerDer: verdict.peerDer,
-          ownLeafDer: served.state.chain[0]?.der,
-          servername: undefined,
-          // (the TCP socket has the peer's address already: the listener asked for it)
-          addressed: transport.kind === "tcp" ? transport.socket : transport.addressed,
-          native: transport.kind === "tcp"
-        }, {
-          peer,
-          onEnd: transport.kind === "stream" ? transport.endWatch?.onEnd : undefined,
-          shutdownOnClose: spec.shutdownOnClose,
-          onBothClosed: spec.onBothClosed
-        })
-      ))
-    }
+/**
+ * A server handshake under way, which may have begun before anyone waits for it (see
+ * `beginServerHandshake`): what it came to is kept until it is waited for.
+ *
+ * @internal
+ */
+export interface ServerHandshake extends Running {
+  /** `finish` gets the outcome: now if there is one already, else when it comes */
+  readonly waitedFor: (finish: (outcome: Effect.Effect<TlsConnection, SslError.SslError>) => void) => void
+}
 
-    transportErrors?.on("error", onError)
-    if (watchOffer && transport.kind === "tcp") {
-      // Until the offer is read the TCP socket is all there is.
-      transport.socket.once("close", onClose)
-      transport.socket.once("end", onClose)
-      stopReading = readAlpnOffer(transport.socket, (offered) => {
-        stopReading = undefined
-        transport.socket.off("close", onClose)
-        transport.socket.off("end", onClose)
-        tls = make(shouldOfferAlpn(state.alpn, offered))
-      })
-    } else {
-      tls = make(!watchOffer)
-      if (watchOffer) {
-        const socket = tls
-        stopReading = watchAlpnOffer(raw, (offered) => {
-          stopReading = undefined
-          if (shouldOfferAlpn(state.alpn, offered)) socket._handle?.setALPNProtocols(alpnWire(state.alpn))
-        })
-      }
-    }
-    return {
-      cancel: teardown,
-      timedOut: () => fail(timeoutError("server", peer, spec.timeout))
-    }
+/**
+ * Waits for a server handshake, begun now by `begin` or earlier; `done` as in `serverHandshake`.
+ * The handshake timeout runs from here: a handshake that began early has had its time in the
+ * listener's queue more (two turns of the event loop, unless the accept it was begun for went
+ * away: the listener's backlog bounds those, as it bounds connections nobody has taken). @internal
+ */
+export const awaitServerHandshake = <B, R>(
+  timeout: Duration.Duration,
+  begin: () => ServerHandshake,
+  done: (connection: TlsConnection) => Effect.Effect<B, never, R>
+): Effect.Effect<B, SslError.SslError, R> =>
+  handshake(timeout, (finish) => {
+    const begun = begin()
+    begun.waitedFor(finish)
+    return begun
   }, done)
+
+/**
+ * Begins a server handshake on an accepted connection, with nobody waiting for it yet (a listener
+ * begins one as a connection arrives: see tcp.ts). Until it is waited for, its outcome is kept:
+ * a failure tears the connection down at once, an established connection keeps what it reads.
+ *
+ * @internal
+ */
+export const beginServerHandshake = (spec: ServerSpec, transport: ServerTransport): ServerHandshake => {
+  let outcome: Effect.Effect<TlsConnection, SslError.SslError> | undefined
+  let waiting: ((outcome: Effect.Effect<TlsConnection, SslError.SslError>) => void) | undefined
+  const finish = (result: Effect.Effect<TlsConnection, SslError.SslError>) => {
+    if (waiting !== undefined) waiting(result)
+    else outcome = result
+  }
+  const { context, peer } = spec
+  const state = context.state
+  // The context whose certificate the server presents: this one, unless SNI picked another.
+  let served: SslContextT.SslContext = context
+  const sni: SniRun = { fiber: undefined, cancelled: false }
+  // The TCP socket (native) or the stream node:tls reads.
+  const raw: NodeStream.Duplex = transport.kind === "tcp" ? transport.socket : transport.stream
+  // A TCP error (a reset) before the handshake is over reaches a server-side TLS socket only as
+  // its 'close' (node:tls passes transport errors of an unfinished handshake to a tls.Server,
+  // which there is none of): hear it from the transport, so that a reset is told as one.
+  const transportErrors = transport.kind === "tcp" || raw instanceof SocketFeed ? raw : undefined
+  const watchOffer = state.alpn.length > 0 && state.alpnAllowNoMatch
+  let tls: Internals | undefined
+  let stopReading: (() => void) | undefined
+
+  const make = (withAlpn: boolean): Internals => {
+    const socket = new Tls.TLSSocket(raw, {
+      isServer: true,
+      secureContext: spec.compiled.secureContext,
+      // try-verify asks for a certificate without requiring one.
+      requestCert: state.verify || state.tryVerify,
+      rejectUnauthorized: state.verify,
+      // (none at all rather than an empty list: node:tls keeps the list, made a Buffer, as long
+      // as the socket)
+      ...(withAlpn && state.alpn.length > 0 ? { ALPNProtocols: [...state.alpn] } : {}),
+      ...(state.serverNameCallback !== undefined && spec.runtime !== undefined
+        ? { SNICallback: sniCallback(state.serverNameCallback, spec.runtime, (c) => (served = c), sni) }
+        : {})
+    }) as Internals
+    if (state.keyLog !== undefined) socket.on("keylog", keyLogger(state.keyLog))
+    if (raw instanceof SocketFeed) socket.once("end", () => raw.hold())
+    if (transport.kind === "stream") transport.endWatch?.attach(socket)
+    socket.once("secure", onSecure)
+    socket.on("error", onError)
+    socket.once("close", onClose)
+    // A peer that half-closes before finishing its handshake never will: node:tls reports
+    // this (as an error) for clients only, and a server would wait for the handshake timeout.
+    socket.once("end", onClose)
+    return socket
+  }
+  const cleanup = () => {
+    if (sni.fiber !== undefined) {
+      sni.cancelled = true
+      sni.fiber.unsafeInterruptAsFork(sni.fiber.id())
+    }
+    stopReading?.()
+    if (tls !== undefined) {
+      tls.off("secure", onSecure)
+      tls.off("error", onError)
+      tls.off("close", onClose)
+      tls.off("end", onClose)
+    }
+    transportErrors?.off("error", onError)
+    if (transport.kind === "tcp") {
+      transport.socket.off("close", onClose)
+      transport.socket.off("end", onClose)
+    }
+  }
+  const teardown = () => {
+    cleanup()
+    if (tls !== undefined) {
+      tls.on("error", ignore)
+      tls.destroy()
+    }
+    // (A stream's owner decides what becomes of it: a wrapped socket may outlive the TLS.)
+    if (transport.kind === "tcp") transport.socket.destroy()
+  }
+  const fail = (error: SslError.SslError) => {
+    teardown()
+    finish(Effect.fail(error))
+  }
+  const onError = (error: unknown) => fail(Errors.handshakeError("server", peer, error))
+  const onClose = () => fail(new SslError.HandshakeError({ reason: "PeerClosed", side: "server", peer }))
+  const onSecure = () => {
+    const socket = tls!
+    cleanup()
+    // As tls.Server does for its sockets: from now on node:tls reports TLS errors (a bad
+    // record, a renegotiation) as 'error' events instead of keeping them to itself.
+    socket._releaseControl()
+    socket.disableRenegotiation()
+    const verdict = serverVerdict(socket, state, spec.compiled.anchors, peer)
+    if (SslError.isSslError(verdict)) {
+      // node:tls cannot send an alert once the handshake is done (its OpenSSL verify callback
+      // accepts every certificate): a reset at least tells the client that this is no clean
+      // end of the connection.
+      // `resetAndDestroy` on the TCP socket would close the handle under OpenSSL (a crash);
+      // this flag makes node:tls's own teardown, which destroys the TCP socket, reset it.
+      if (transport.kind === "tcp") {
+        ;(transport.socket as Net.Socket & { resetAndClosing: boolean }).resetAndClosing = true
+      }
+      return fail(verdict)
+    }
+    finish(Effect.succeed(
+      new TlsConnection(socket, {
+        mode: "accept",
+        verified: verdict.verified,
+        resumed: socket.isSessionReused(),
+        peerDer: verdict.peerDer,
+        ownLeafDer: served.state.chain[0]?.der,
+        servername: undefined,
+        // (the TCP socket has the peer's address already: the listener asked for it)
+        addressed: transport.kind === "tcp" ? transport.socket : transport.addressed,
+        native: transport.kind === "tcp"
+      }, {
+        peer,
+        onEnd: transport.kind === "stream" ? transport.endWatch?.onEnd : undefined,
+        shutdownOnClose: spec.shutdownOnClose,
+        onBothClosed: spec.onBothClosed
+      })
+    ))
+  }
+
+  transportErrors?.on("error", onError)
+  if (watchOffer && transport.kind === "tcp") {
+    // Until the offer is read the TCP socket is all there is.
+    transport.socket.once("close", onClose)
+    transport.socket.once("end", onClose)
+    stopReading = readAlpnOffer(transport.socket, (offered) => {
+      stopReading = undefined
+      transport.socket.off("close", onClose)
+      transport.socket.off("end", onClose)
+      tls = make(shouldOfferAlpn(state.alpn, offered))
+    })
+  } else {
+    tls = make(!watchOffer)
+    if (watchOffer) {
+      const socket = tls
+      stopReading = watchAlpnOffer(raw, (offered) => {
+        stopReading = undefined
+        if (shouldOfferAlpn(state.alpn, offered)) socket._handle?.setALPNProtocols(alpnWire(state.alpn))
+      })
+    }
+  }
+  return {
+    cancel: teardown,
+    timedOut: () => fail(timeoutError("server", peer, spec.timeout)),
+    waitedFor: (f) => {
+      if (outcome !== undefined) f(outcome)
+      else waiting = f
+    }
+  }
+}
 
 interface SniRun {
   fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined

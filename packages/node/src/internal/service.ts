@@ -6,6 +6,7 @@
  */
 import type { Port as PortT, Protocol as ProtocolT } from "@effect-ssl/core"
 import { Ssl, SslContext, SslError } from "@effect-ssl/core"
+import * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
@@ -16,10 +17,17 @@ import * as Scope from "effect/Scope"
 import type * as Net from "node:net"
 import type { TlsConnection } from "./connection.js"
 import { clientHandshake } from "./handshakeClient.js"
-import { serverHandshake } from "./handshakeServer.js"
+import {
+  awaitServerHandshake,
+  beginServerHandshake,
+  type ServerHandshake,
+  serverHandshake,
+  type ServerSpec,
+  type ServerTransport
+} from "./handshakeServer.js"
 import { SocketFeed, watchEnd } from "./jsStreamTransport.js"
 import { compile, type Compiled, compileNow, probe } from "./secureContext.js"
-import { checkHostname, checkPort, tcpConnect, tcpListen } from "./tcp.js"
+import { checkHostname, checkPort, tcpConnect, tcpListen, type TcpServer } from "./tcp.js"
 import { secureDuplex } from "./wrap.js"
 
 /** @internal */
@@ -93,7 +101,33 @@ function releaseAccepted(this: Accepted): Effect.Effect<void> {
   return connection !== undefined ? connection.release : Effect.sync(() => socket.destroy())
 }
 
+// observability.ts's `handshakeBegunAt` in @effect-ssl/core, registered under this name: a
+// handshake the listener began early is timed from its beginning, not from the accept's wait.
+const handshakeBegunAt = Symbol.for("@effect-ssl/core/handshakeBegunAt")
+const defaultClock = Clock.make()
+
+/** A handshake the listener began as its connection arrived, and when. */
+interface Begun {
+  readonly handshake: ServerHandshake
+  /** in the default Clock's nanoseconds */
+  readonly at: bigint
+}
+
 const handshakeAccepted = (
+  accepted: Accepted,
+  context: SslContext.ServerContext,
+  timeout: Duration.Duration,
+  tcp: TcpServer<Begun>
+): Effect.Effect<Ssl.Connection, SslError.SslError> => {
+  const begun = tcp.begunOn(accepted.socket)
+  if (begun === undefined) return handshakeOnAccept(accepted, context, timeout, tcp.handOver)
+  const handshake = begun.handshake
+  const waited = awaitServerHandshake(timeout, () => handshake, madeBy(accepted, tcp.handOver))
+  ;(waited as { [handshakeBegunAt]?: bigint })[handshakeBegunAt] = begun.at
+  return waited
+}
+
+const handshakeOnAccept = (
   accepted: Accepted,
   context: SslContext.ServerContext,
   timeout: Duration.Duration,
@@ -118,26 +152,64 @@ const handshakeWith = (
   runtime: Runtime.Runtime<never> | undefined
 ): Effect.Effect<Ssl.Connection, SslError.SslError> => {
   const socket = accepted.socket
-  const spec = {
-    context,
-    compiled,
-    peer: socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`,
-    shutdownOnClose: true,
-    timeout,
-    runtime
-  }
-  const feed = context.state.detectTruncation ? new SocketFeed(socket) : undefined
-  const transport = feed !== undefined
-    ? { kind: "stream", stream: feed, addressed: socket, endWatch: watchEnd(feed) } as const
-    : { kind: "tcp", socket } as const
-  // (A failed handshake destroys the socket, which the listener then forgets by itself.) The
-  // accept's finalizer was in the scope before the handshake began: it takes the connection over
-  // in the step that ends the wait.
-  return serverHandshake(spec, transport, (connection) => {
-    accepted.connection = connection
-    handOver(socket)
-    return Effect.succeed(connection)
-  })
+  return serverHandshake(
+    acceptSpec(socket, context, compiled, timeout, runtime),
+    acceptTransport(socket, context),
+    madeBy(accepted, handOver)
+  )
+}
+
+const acceptSpec = (
+  socket: Net.Socket,
+  context: SslContext.ServerContext,
+  compiled: Compiled,
+  timeout: Duration.Duration,
+  runtime: Runtime.Runtime<never> | undefined
+): ServerSpec => ({
+  context,
+  compiled,
+  peer: socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`,
+  shutdownOnClose: true,
+  timeout,
+  runtime
+})
+
+const acceptTransport = (socket: Net.Socket, context: SslContext.ServerContext): ServerTransport => {
+  if (!context.state.detectTruncation) return { kind: "tcp", socket }
+  const feed = new SocketFeed(socket)
+  return { kind: "stream", stream: feed, addressed: socket, endWatch: watchEnd(feed) }
+}
+
+/**
+ * The `done` of an accept's handshake. (A failed handshake destroys the socket, which the
+ * listener then forgets by itself.) The accept's finalizer was in the scope before the handshake
+ * was waited for: it takes the connection over in the step that ends the wait.
+ */
+const madeBy = (accepted: Accepted, handOver: (socket: Net.Socket) => void) => (connection: TlsConnection) => {
+  accepted.connection = connection
+  handOver(accepted.socket)
+  return Effect.succeed(connection)
+}
+
+/**
+ * The handshake a listener begins on a connection as it arrives (tcp.ts), unless the context has
+ * a server name callback: that runs with the services of the fiber that accepts, so its handshake
+ * waits for the accept. A context that no longer compiles is left to the accept to report.
+ */
+const beginOnArrival = (
+  context: SslContext.ServerContext,
+  timeout: Duration.Duration
+) =>
+(socket: Net.Socket): Begun | undefined => {
+  if (context.state.serverNameCallback !== undefined) return undefined
+  const compiled = compileNow(context)
+  if (compiled instanceof SslError.InvalidArgumentError) return undefined
+  const at = defaultClock.unsafeCurrentTimeNanos()
+  const handshake = beginServerHandshake(
+    acceptSpec(socket, context, compiled, timeout, undefined),
+    acceptTransport(socket, context)
+  )
+  return { handshake, at }
 }
 
 /** @internal */
@@ -162,7 +234,8 @@ export const make: Effect.Effect<Ssl.Service> = Effect.sync(() => {
         const tcp = yield* tcpListen(port, {
           hostname: options?.hostname,
           backlog: options?.backlog,
-          dropEnded: true
+          dropEnded: true,
+          begin: beginOnArrival(context, timeout)
         })
         // Taking a connection and making it the scope's is one uninterruptible step (only the
         // wait for one is interruptible): a connection is never taken and then lost.
@@ -171,7 +244,7 @@ export const make: Effect.Effect<Ssl.Service> = Effect.sync(() => {
           return Effect.flatMap(Scope.Scope, (scope) =>
             Effect.as(
               Scope.addFinalizerExit(scope, accepted.finalizer),
-              handshakeAccepted(accepted, context, timeout, tcp.handOver)
+              handshakeAccepted(accepted, context, timeout, tcp)
             ))
         }))
         const listener: Ssl.Listener = {

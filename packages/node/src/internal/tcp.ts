@@ -89,34 +89,53 @@ export const tcpConnect = (
   )
 
 /** @internal */
-export interface TcpServer {
+export interface TcpServer<B = never> {
   readonly address: Ssl.Address
   /**
    * Waits for the next connection and takes it out of the queue. It still counts against the
-   * listener's bound until `handOver` (TLS: once its handshake is done).
+   * listener's bound until `handOver` (TLS: once its handshake is done), unless it is closed
+   * already (one with something begun on it stays queued when it closes: see `Listening.onClose`).
    */
   readonly take: Effect.Effect<Net.Socket, SslError.SslError>
   /** The connection now belongs to its user: it no longer counts against the bound. */
   readonly handOver: (socket: Net.Socket) => void
+  /** What `begin` began on a connection just taken, as it arrived, if anything (see tcpListen); once. */
+  readonly begunOn: (socket: Net.Socket) => B | undefined
   readonly close: Effect.Effect<void>
 }
 
 const owner = Symbol("@effect-ssl/node/tcp/listener")
+const begun = Symbol("@effect-ssl/node/tcp/begun")
 
-type Held = Net.Socket & { [owner]?: Listening | undefined }
+type Held = Net.Socket & { [owner]?: Listening<unknown> | undefined; [begun]?: unknown }
 
 /** A listener's connections: queued (not yet taken) and held (taken, not yet handed over). */
-class Listening {
+class Listening<B> {
   readonly queue: Array<Net.Socket> = []
   held = 0
   closed = false
   private waiters: Array<() => void> = []
 
-  constructor(readonly limit: number, private readonly dropEnded: boolean) {}
+  constructor(
+    readonly limit: number,
+    private readonly dropEnded: boolean,
+    private readonly begin: ((socket: Net.Socket) => B | undefined) | undefined
+  ) {}
 
   // Listeners shared by every connection: `this` is the socket (see SocketPorts' owner).
   private static onClose(this: Held): void {
-    this[owner]?.forget(this)
+    const listening = this[owner]
+    // A connection with something begun on it stays queued, closed or not, until it is taken:
+    // what became of it (a failed handshake) is its accept's to report.
+    if (listening !== undefined && !(this[begun] !== undefined && listening.queue.includes(this))) {
+      listening.forget(this)
+    }
+  }
+  private static wakeSoon(this: void, listening: Listening<unknown>): void {
+    setImmediate(Listening.wakeNow, listening)
+  }
+  private static wakeNow(this: void, listening: Listening<unknown>): void {
+    listening.wake()
   }
   private static onEnd(this: Held): void {
     // A client that half-closes before its accept can never complete a handshake.
@@ -137,17 +156,51 @@ class Listening {
     socket[owner] = this
     this.held++
     socket.once("close", Listening.onClose)
+    this.queue.push(socket)
+    // An accept is waiting: what it would begin first (TLS: the handshake) begins now, here, so
+    // that the client's first bytes (its ClientHello) are answered as soon as they are read, and
+    // the accept is woken two turns of the event loop later, when that answer has gone (the turn
+    // after this one reads and answers what has come): the accept's own steps (taking the
+    // connection, serve's next acceptor, the handshake's wait) then run while the client works
+    // on the answer, not before the server gives it.
+    if (this.begin !== undefined && this.waiters.length > 0) {
+      let started: B | undefined
+      try {
+        started = this.begin(socket)
+      } catch {
+        // (nothing known throws there; if something did, in a Node callback, it would take the
+        // process with it: the connection goes instead, and its slot with its close)
+        socket.destroy()
+        return
+      }
+      if (started !== undefined) {
+        socket[begun] = started
+        setImmediate(Listening.wakeSoon, this)
+        return
+      }
+    }
     // ('end' comes only once what the client sent has been read: a ClientHello followed by a
     // FIN is still accepted, and fails its handshake as PeerClosed.)
     if (this.dropEnded) socket.once("end", Listening.onEnd)
-    this.queue.push(socket)
     this.wake()
   }
 
   take(): Held | undefined {
-    const socket = this.queue.shift()
-    if (socket !== undefined && this.dropEnded) socket.off("end", Listening.onEnd)
+    const socket: Held | undefined = this.queue.shift()
+    if (socket === undefined) return undefined
+    if (this.dropEnded) socket.off("end", Listening.onEnd)
+    // (a connection kept queued after its close: see onClose)
+    if (socket.destroyed && socket[begun] !== undefined) this.forget(socket)
     return socket
+  }
+
+  /** What was begun on a connection just taken, handed over once: the socket does not keep it. */
+  begunOn(socket: Held): B | undefined {
+    const started = socket[begun] as B | undefined
+    // (it holds the whole handshake, its listeners and the connection it made: an idle
+    // connection would keep them as long as it lives, 2.6 KiB of heap each)
+    if (started !== undefined) socket[begun] = undefined
+    return started
   }
 
   /** The socket leaves the listener's care: handed over, or closed. */
@@ -182,7 +235,7 @@ class Listening {
 }
 
 /** A listening TCP server in the current scope. @internal */
-export const tcpListen = (
+export const tcpListen = <B = never>(
   port: number,
   options: {
     readonly hostname?: string | undefined
@@ -192,8 +245,13 @@ export const tcpListen = (
      * handshake; it is dropped rather than left for an accept to wait out its timeout.
      */
     readonly dropEnded?: boolean | undefined
+    /**
+     * What an accept would begin with a connection, begun as soon as it arrives while an accept
+     * is waiting (undefined: nothing begun, the accept begins it); see `Listening.arrived`.
+     */
+    readonly begin?: ((socket: Net.Socket) => B | undefined) | undefined
   }
-): Effect.Effect<TcpServer, SslError.SslError, Scope.Scope> =>
+): Effect.Effect<TcpServer<B>, SslError.SslError, Scope.Scope> =>
   Effect.gen(function*() {
     yield* checkPort(port, true)
     if (options.hostname !== undefined) yield* checkHostname(options.hostname)
@@ -205,7 +263,7 @@ export const tcpListen = (
         reason: "expected a positive integer"
       })
     }
-    const listening = new Listening(backlog, options.dropEnded === true)
+    const listening = new Listening<B>(backlog, options.dropEnded === true, options.begin)
     const server = Net.createServer({ allowHalfOpen: true, noDelay: true })
     server.on("connection", (socket) => listening.arrived(socket))
     server.on("error", ignore)
@@ -247,6 +305,7 @@ export const tcpListen = (
       address,
       take,
       handOver: (socket) => listening.forget(socket),
+      begunOn: (socket) => listening.begunOn(socket),
       close
     }
   })
