@@ -159,10 +159,10 @@ class Listening<B> {
     this.queue.push(socket)
     // An accept is waiting: what it would begin first (TLS: the handshake) begins now, here, so
     // that the client's first bytes (its ClientHello) are answered as soon as they are read, and
-    // the accept is woken two turns of the event loop later, when that answer has gone (the turn
-    // after this one reads and answers what has come): the accept's own steps (taking the
-    // connection, serve's next acceptor, the handshake's wait) then run while the client works
-    // on the answer, not before the server gives it.
+    // the accept is woken at the end of the next turn of the event loop (a setImmediate from a
+    // setImmediate), after that turn's poll has read and answered what had come: the accept's own
+    // steps (taking the connection, serve's next acceptor, the handshake's wait) then run while
+    // the client works on the answer, not before the server gives it.
     if (this.begin !== undefined && this.waiters.length > 0) {
       let started: B | undefined
       try {
