@@ -31,6 +31,10 @@ export class ByteChannel {
   // The wait effects, made on first use (then reused for every wait of this channel).
   private readWait: Effect.Effect<void> | undefined = undefined
   private writeWait: Effect.Effect<void> | undefined = undefined
+  // `take()` without a limit, the read of every reading loop: made once, as it holds no state of
+  // its own. A reader that keeps up with a socket runs it once per TLS record, and every object
+  // made per record is young-generation garbage (BENCHMARKS.md, session 10).
+  private takeAny: Effect.Effect<Option.Option<Uint8Array>, SslError> | undefined = undefined
 
   constructor(
     /** offer waits while this many bytes are unread */
@@ -124,6 +128,7 @@ export class ByteChannel {
 
   /** Takes up to `max` bytes (the first buffered chunk when `max` is undefined); None at EOF. */
   take(max?: number): Effect.Effect<Option.Option<Uint8Array>, SslError> {
+    if (max === undefined) return this.takeAny ??= this.takeThen(undefined, Effect.succeed)
     return this.takeThen(max, Effect.succeed)
   }
 
@@ -137,6 +142,8 @@ export class ByteChannel {
     max: number | undefined,
     f: (chunk: Option.Option<Uint8Array>) => Effect.Effect<A, E>
   ): Effect.Effect<A, E | SslError> {
+    // (made at the first wait, then the same for every wait of this step)
+    let waitThenStep: Effect.Effect<A, E | SslError> | undefined
     const step: Effect.Effect<A, E | SslError> = Effect.suspend(() => {
       if (this.readerClosed) return Effect.fail(new IoError({ operation: "read", reason: "Closed" }))
       if (this.buffered > 0) return f(Option.some(this.takeNow(max)))
@@ -144,7 +151,7 @@ export class ByteChannel {
         const failure = this.failed()
         return failure === undefined ? f(Option.none()) : Effect.fail(failure)
       }
-      return Effect.zipRight(this.waitForData(), step)
+      return waitThenStep ??= Effect.zipRight(this.waitForData(), step)
     })
     return step
   }
