@@ -533,4 +533,43 @@ describe("full duplex and backpressure", () => {
     it.scopedLive(`${name}: the same with 256-byte writes and a yield after each (a small socket write must not hold 64 KiB)`, () =>
       heldBack(pair, 256, 16 * 1024 * 1024, true))
   }
+
+  // The first writer to wait for room waits without an interruption handler (socketPorts.ts,
+  // `makeWaitForRoom`): interrupted, it leaves its wake-up in the output's slot, and the writers
+  // after it must still be woken, each once, with their bytes in order.
+  it.scopedLive("writes interrupted while they wait for room: the writes after them wait, then go, in order", () =>
+    Effect.gen(function*() {
+      const [client, server] = yield* tlsPair(false)
+      const size = 16 * 1024 * 1024
+      // Forks a write of `size` bytes of `fill`, and waits until it is held back.
+      const heldWrite = (fill: number) =>
+        Effect.gen(function*() {
+          const writer = yield* Effect.fork(client.output.write(new Uint8Array(size).fill(fill)))
+          let still = 0
+          yield* eventually(
+            `write of ${fill}s held back`,
+            Effect.map(Fiber.status(writer), (status) => (still = status._tag === "Suspended" ? still + 1 : 0)),
+            (polls) => polls >= 20
+          )
+          return writer
+        })
+      // The first two are interrupted where they wait: the first had queued its bytes (it waits
+      // for them to go), which arrive; the second waited for the queue before it wrote, so none of
+      // its bytes go (a write arrives whole or not at all).
+      const first = yield* heldWrite(1)
+      yield* Fiber.interrupt(first)
+      const second = yield* heldWrite(2)
+      yield* Fiber.interrupt(second)
+      const third = yield* heldWrite(3)
+      const reading = yield* Effect.fork(server.input.readExactly(2 * size))
+      yield* Fiber.join(third)
+      const received = yield* Fiber.join(reading)
+      for (const [i, fill] of [1, 3].entries()) {
+        const part = received.subarray(i * size, (i + 1) * size)
+        expect(part.every((byte) => byte === fill), `write of ${fill}s`).toBe(true)
+      }
+      // and the output goes on as before
+      yield* client.output.write("after")
+      expect(new TextDecoder().decode(yield* server.input.readExactly(5))).toBe("after")
+    }).pipe(Effect.provide(TestLayer)))
 })

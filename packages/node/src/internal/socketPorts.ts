@@ -99,6 +99,9 @@ export class SocketPorts {
   private staged: Buffer | undefined = undefined
   private stagedLength = 0
   private stageFlushQueued = false
+  // The output's waits for room, made on first use (see `waitForRoom`).
+  private roomForAll: Effect.Effect<void, SslError.SslError> | undefined = undefined
+  private roomAhead: Effect.Effect<void, SslError.SslError> | undefined = undefined
   /** bytes the socket delivered and bytes written to it, for SslMetrics */
   bytesRead = 0
   bytesWritten = 0
@@ -336,21 +339,35 @@ export class SocketPorts {
   }
 
   /** Waits until at most `limit` bytes are queued, or the socket has no more need to drain. */
-  private waitForRoom(limit: number): Effect.Effect<void, SslError.SslError> {
+  private waitForRoom(limit: 0 | typeof writeAhead): Effect.Effect<void, SslError.SslError> {
+    // The two waits are made once per connection: a writer faster than the socket waits once per
+    // write, and every object made per wait is garbage.
+    if (limit === 0) return this.roomForAll ??= this.makeWaitForRoom(0)
+    return this.roomAhead ??= this.makeWaitForRoom(writeAhead)
+  }
+
+  private makeWaitForRoom(limit: number): Effect.Effect<void, SslError.SslError> {
     return Effect.async<void, SslError.SslError>((resume) => {
       const failed = this.writeFailure()
       if (failed !== undefined) return resume(failed)
       this.flushStaged()
       if (this.socket.writableLength <= limit || !this.socket.writableNeedDrain) return resume(Effect.void)
-      if (this.drainWaiter === undefined) this.drainWaiter = resume
-      else (this.drainWaiters ??= []).push(resume)
+      // The first waiter takes the slot without a canceller, as a channel's reader does (see
+      // ByteChannel.addReader): Effect then adds no interruption handler to the wait, which would
+      // cost more than the rest of a 64 KiB write's steps. A writer interrupted there leaves its
+      // `resume` in the slot, where the next wake (a 'drain', an error, the close) calls it and
+      // Effect ignores it. Writers that find the slot taken wait with a canceller.
+      if (this.drainWaiter === undefined) {
+        this.drainWaiter = resume
+        return
+      }
+      const waiters = (this.drainWaiters ??= [])
+      waiters.push(resume)
       return Effect.sync(() => {
-        if (this.drainWaiter === resume) this.drainWaiter = undefined
-        else if (this.drainWaiters !== undefined) {
-          const i = this.drainWaiters.indexOf(resume)
-          if (i >= 0) this.drainWaiters.splice(i, 1)
-          if (this.drainWaiters.length === 0) this.drainWaiters = undefined
-        }
+        if (this.drainWaiters !== waiters) return
+        const i = waiters.indexOf(resume)
+        if (i >= 0) waiters.splice(i, 1)
+        if (waiters.length === 0) this.drainWaiters = undefined
       })
     })
   }
