@@ -7,8 +7,15 @@
  *   node floors/client.mjs COUNT one     the whole exchange in one Effect.async per handshake
  *   node floors/client.mjs COUNT steps   connect, write, read and close as separate Effect steps
  *                                        (Effect.scoped + acquireRelease), as a user's program has them
+ *   … chain                              connect, write, read and close as four chained effects
+ *   … scoped                             the same inside Effect.scoped
+ *   … scope-finalizer                    the same, the close added to the scope with
+ *                                        Scope.addFinalizerExit: the shape of effect-ssl's connect
+ *   … add-finalizer                      the same with Effect.addFinalizer (FiberRefs diffed and
+ *                                        patched around the close, as acquireRelease does)
  *   … --resumed                          each connection resumes the session the one before got
  *                                        (after one full handshake), as the bench's resumed figure
+ *   … --warm N                           N handshakes first, not counted (V8's compilation)
  *
  * It prints the client's CPU per handshake (process.cpuUsage), as bench/dist/profile.js does.
  *
@@ -16,6 +23,7 @@
  * clients with valgrind (repeatable on a loaded machine).
  */
 import * as Effect from "effect/Effect"
+import * as Scope from "effect/Scope"
 import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import * as Tls from "node:tls"
@@ -77,12 +85,32 @@ const steps = Effect.scoped(Effect.gen(function*() {
   })
 }))
 
-// "one"/"steps" repeat with Effect.repeatN (a Schedule), as the bench's effect-ssl client does;
-// "one-loop"/"steps-loop" with a plain loop of flatMaps, the cheapest way to repeat an effect.
-const body = variant.startsWith("one") ? one : steps
+const exchange = (socket) =>
+  Effect.flatMap(
+    Effect.sync(() => socket.write(H)),
+    () => Effect.async((resume) => void socket.once("data", () => resume(Effect.void)))
+  )
+const chain = Effect.flatMap(connect, (socket) => Effect.flatMap(exchange(socket), () => close(socket)))
+const scoped = Effect.scoped(chain)
+const scopeFinalizer = Effect.scoped(Effect.flatMap(
+  Effect.tap(connect, (socket) => Effect.flatMap(Scope.Scope, (scope) => Scope.addFinalizerExit(scope, () => close(socket)))),
+  exchange
+))
+const addFinalizer = Effect.scoped(Effect.flatMap(
+  Effect.tap(connect, (socket) => Effect.addFinalizer(() => close(socket))),
+  exchange
+))
+const variants = { one, steps, chain, scoped, "scope-finalizer": scopeFinalizer, "add-finalizer": addFinalizer }
+
+// Each variant repeats with Effect.repeatN (a Schedule), as the bench's effect-ssl client did;
+// "…-loop" with a plain loop of flatMaps, the cheapest way to repeat an effect.
+const body = variants[variant.replace(/-loop$/, "")]
+if (body === undefined) throw new Error(`no variant ${variant}: ${Object.keys(variants).join(", ")}`)
+const warm = process.argv.includes("--warm") ? Number(process.argv[process.argv.indexOf("--warm") + 1]) : 0
 const loop = (n) => n === 0 ? Effect.void : Effect.flatMap(body, () => loop(n - 1))
 // with --resumed, one full handshake first to get a session
 if (resumed) await Effect.runPromise(body)
+await Effect.runPromise(loop(warm))
 reused = 0
 const cpu = process.cpuUsage()
 await Effect.runPromise(variant.endsWith("-loop") ? loop(count) : Effect.repeatN(body, count - 1))
