@@ -13,45 +13,20 @@
  *                  start-up included)
  *   --node-flags   V8/Node flags for the server process, e.g. --node-flags=--max-semi-space-size=1
  */
-import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import * as Tls from "node:tls"
+import { startServer } from "./tracedServer.mjs"
 
 const positional = process.argv.slice(2).filter((arg) => !arg.startsWith("--"))
 const impl = positional[0]
 const mib = Number(positional[1] ?? 1024)
 const both = process.argv.includes("--both")
-const gc = process.argv.includes("--gc")
+const traceGc = process.argv.includes("--gc")
 const nodeFlags = (process.argv.find((arg) => arg.startsWith("--node-flags="))?.slice("--node-flags=".length) ?? "")
   .split(" ").filter((flag) => flag !== "")
 const script = impl === "floor" ? ["floors/bulkServer.mjs"] : ["dist/children-server.js", "--impl", impl]
-const args = [...nodeFlags, ...(gc ? ["--trace-gc-nvp"] : []), ...script]
-const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit", "ipc"] })
-
-// The child's first line of JSON is its ports; with --gc, V8's trace lines come before and after.
-const gcTotals = { scavenges: 0, markCompacts: 0, allocated: 0 }
-let pending = ""
-const ports = await new Promise((resolve) => {
-  let found = false
-  child.stdout.on("data", (data) => {
-    const lines = (pending + String(data)).split("\n")
-    pending = lines.pop()
-    for (const line of lines) {
-      if (!found && line.startsWith("{")) {
-        found = true
-        resolve(JSON.parse(line))
-      }
-      if (line.includes("gc=s ")) gcTotals.scavenges++
-      if (line.includes("gc=mc ")) gcTotals.markCompacts++
-      const allocated = /allocated=(\d+)/.exec(line)
-      if (allocated !== null) gcTotals.allocated += Number(allocated[1])
-    }
-  })
-})
-const ticks = () => {
-  const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1].split(" ")
-  return Number(fields[11]) + Number(fields[12])
-}
+const server = startServer(script, { nodeFlags, traceGc })
+const ports = await server.ports
 const ca = readFileSync("../packages/core/test/fixtures/root-ca.pem")
 const chunk = Buffer.alloc(65536, 7)
 const runs = 3
@@ -62,7 +37,7 @@ for (let run = 0; run < runs; run++) {
   const head = Buffer.alloc(9)
   head[0] = both ? 0x64 : 0x73
   head.writeBigUInt64BE(BigInt(bytes), 1)
-  const t0 = ticks()
+  const t0 = server.cpuMillis()
   const c0 = process.cpuUsage()
   const start = performance.now()
   // The server answers "k" after all it reads (and, both ways, after all it sends).
@@ -88,21 +63,20 @@ for (let run = 0; run < runs; run++) {
   })
   await done
   const ms = performance.now() - start
-  const server = (ticks() - t0) * 10 / mib
+  const serverMs = (server.cpuMillis() - t0) / mib
   const c = process.cpuUsage(c0)
   console.log(
     `${impl}${both ? " both ways" : ""}: ${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s, ` +
-      `server ${server.toFixed(3)} ms/MiB, client ${((c.user + c.system) / 1000 / mib).toFixed(3)} ms/MiB`
+      `server ${serverMs.toFixed(3)} ms/MiB, client ${((c.user + c.system) / 1000 / mib).toFixed(3)} ms/MiB`
   )
   socket.destroy()
 }
-if (gc) {
-  // Give the trace of the last collections time to arrive.
-  await new Promise((resolve) => setTimeout(resolve, 200))
-  const records = runs * mib * 64
+if (traceGc) {
+  await server.settle()
+  const { allocated, markCompacts, scavenges } = server.gc
   console.log(
-    `${impl} server GC: ${gcTotals.scavenges} scavenges, ${gcTotals.markCompacts} mark-compacts, ` +
-      `${(gcTotals.allocated / records).toFixed(0)} bytes allocated per 16 KiB record read`
+    `${impl} server GC: ${scavenges} scavenges, ${markCompacts} mark-compacts, ` +
+      `${(allocated / (runs * mib * 64)).toFixed(0)} bytes allocated per 16 KiB record read`
   )
 }
-child.kill()
+server.child.kill()
