@@ -353,8 +353,9 @@ export class SocketPorts {
       this.flushStaged()
       if (this.socket.writableLength <= limit || !this.socket.writableNeedDrain) return resume(Effect.void)
       // The first waiter takes the slot without a canceller, as a channel's reader does (see
-      // ByteChannel.addReader): Effect then adds no interruption handler to the wait, which would
-      // cost more than the rest of a 64 KiB write's steps. A writer interrupted there leaves its
+      // ByteChannel.addReader): Effect then adds no interruption handler to the wait, whose objects
+      // would live as long as the wait, until 'drain', and so outlive scavenges and grow V8's
+      // young generation (BENCHMARKS.md, session 10). A writer interrupted there leaves its
       // `resume` in the slot, where the next wake (a 'drain', an error, the close) calls it and
       // Effect ignores it. Writers that find the slot taken wait with a canceller.
       if (this.drainWaiter === undefined) {
