@@ -93,7 +93,10 @@ const exchange = (socket) =>
 const chain = Effect.flatMap(connect, (socket) => Effect.flatMap(exchange(socket), () => close(socket)))
 const scoped = Effect.scoped(chain)
 const scopeFinalizer = Effect.scoped(Effect.flatMap(
-  Effect.tap(connect, (socket) => Effect.flatMap(Scope.Scope, (scope) => Scope.addFinalizerExit(scope, () => close(socket)))),
+  Effect.tap(
+    connect,
+    (socket) => Effect.flatMap(Scope.Scope, (scope) => Scope.addFinalizerExit(scope, () => close(socket)))
+  ),
   exchange
 ))
 const addFinalizer = Effect.scoped(Effect.flatMap(

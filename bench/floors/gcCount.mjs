@@ -19,5 +19,7 @@ new PerformanceObserver((list) => {
 }).observe({ entryTypes: ["gc"] })
 
 process.on("exit", () => {
-  process.stderr.write(`[gc ${process.argv.slice(2).join(" ")}] ${scavenges} scavenges, ${markCompacts} mark-compacts\n`)
+  process.stderr.write(
+    `[gc ${process.argv.slice(2).join(" ")}] ${scavenges} scavenges, ${markCompacts} mark-compacts\n`
+  )
 })

@@ -4,14 +4,15 @@
  * transport; a write that returned leaves the caller free to change its array; both directions
  * run at once over one connection, and a writer faster than its reader is held back.
  */
-import { Port, Ssl, SslContext } from "@effect-ssl/core"
+import { Port, Ssl, SslContext, SslError } from "@effect-ssl/core"
 import { NodeSsl } from "@effect-ssl/node"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Crypto from "node:crypto"
 import * as V8 from "node:v8"
@@ -431,6 +432,21 @@ describe("the last writes before a connection's scope ends reach the peer", () =
 // ---------------------------------------------------------------------------------------------
 // Both ways at once
 
+const heldSize = 16 * 1024 * 1024
+
+/** Forks a write of `size` bytes of `fill`, and waits until it is held back (a peer not reading). */
+const heldWrite = (output: Port.Output, fill: number, size = heldSize) =>
+  Effect.gen(function*() {
+    const writer = yield* Effect.fork(output.write(new Uint8Array(size).fill(fill)))
+    let still = 0
+    yield* eventually(
+      `write of ${fill}s held back`,
+      Effect.map(Fiber.status(writer), (status) => (still = status._tag === "Suspended" ? still + 1 : 0)),
+      (polls) => polls >= 20
+    )
+    return writer
+  })
+
 describe("full duplex and backpressure", () => {
   it.scopedLive("16 MiB each way at once over one connection, one fiber reading while another writes", () =>
     Effect.gen(function*() {
@@ -540,36 +556,66 @@ describe("full duplex and backpressure", () => {
   it.scopedLive("writes interrupted while they wait for room: the writes after them wait, then go, in order", () =>
     Effect.gen(function*() {
       const [client, server] = yield* tlsPair(false)
-      const size = 16 * 1024 * 1024
-      // Forks a write of `size` bytes of `fill`, and waits until it is held back.
-      const heldWrite = (fill: number) =>
-        Effect.gen(function*() {
-          const writer = yield* Effect.fork(client.output.write(new Uint8Array(size).fill(fill)))
-          let still = 0
-          yield* eventually(
-            `write of ${fill}s held back`,
-            Effect.map(Fiber.status(writer), (status) => (still = status._tag === "Suspended" ? still + 1 : 0)),
-            (polls) => polls >= 20
-          )
-          return writer
-        })
       // The first two are interrupted where they wait: the first had queued its bytes (it waits
       // for them to go), which arrive; the second waited for the queue before it wrote, so none of
-      // its bytes go (a write arrives whole or not at all).
-      const first = yield* heldWrite(1)
+      // its bytes go (a write to a socket arrives whole or not at all).
+      const first = yield* heldWrite(client.output, 1)
       yield* Fiber.interrupt(first)
-      const second = yield* heldWrite(2)
+      const second = yield* heldWrite(client.output, 2)
       yield* Fiber.interrupt(second)
-      const third = yield* heldWrite(3)
-      const reading = yield* Effect.fork(server.input.readExactly(2 * size))
+      const third = yield* heldWrite(client.output, 3)
+      const reading = yield* Effect.fork(server.input.readExactly(2 * heldSize))
       yield* Fiber.join(third)
       const received = yield* Fiber.join(reading)
       for (const [i, fill] of [1, 3].entries()) {
-        const part = received.subarray(i * size, (i + 1) * size)
+        const part = received.subarray(i * heldSize, (i + 1) * heldSize)
         expect(part.every((byte) => byte === fill), `write of ${fill}s`).toBe(true)
       }
       // and the output goes on as before
       yield* client.output.write("after")
       expect(new TextDecoder().decode(yield* server.input.readExactly(5))).toBe("after")
+    }).pipe(Effect.provide(TestLayer)))
+
+  // The scope's end destroys the socket before its 'close' event: a writer woken then must not
+  // take the socket for open and report bytes as written that never went.
+  for (const detectTruncation of [false, true]) {
+    const name = detectTruncation ? "TLS over the JS-stream transport" : "TLS on the native handle"
+    it.scopedLive(`${name}: a write still waiting to hand over its bytes when the connection's scope ends fails`, () =>
+      Effect.gen(function*() {
+        const { accepted, connect } = yield* tlsEnds(detectTruncation)
+        const scope = yield* Scope.make()
+        const client = yield* Scope.extend(connect, scope)
+        yield* Fiber.join(accepted) // the server's end never reads
+        // The first write's bytes are queued, and it waits for them to go; the second waits for
+        // the queue to go before it hands over its own.
+        const first = yield* heldWrite(client.output, 1)
+        const second = yield* heldWrite(client.output, 2)
+        yield* Scope.close(scope, Exit.void)
+        yield* bounded("the first write", Fiber.await(first))
+        const secondExit = yield* bounded("the second write", Fiber.await(second))
+        expect(secondExit).toMatchObject(Exit.fail(new SslError.IoError({ operation: "write", reason: "Closed" })))
+      }).pipe(Effect.provide(TestLayer)))
+  }
+
+  // STARTTLS takes the socket from the plain ports: no 'drain' reaches them any more.
+  it.scopedLive("plain TCP ports: a write waiting for room when Ssl.wrap takes the socket returns; its bytes come before TLS", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* tcpPair
+      const size = 64 * 1024 * 1024
+      const plainWrite = yield* heldWrite(a.output, 1, size)
+      const plainRead = yield* Effect.fork(b.input.readExactly(size))
+      // The client's TLS starts while the plain write waits: its ClientHello follows those bytes.
+      const clientContext_ = yield* clientContext()
+      const connecting = yield* Effect.fork(
+        Ssl.wrap(a, { mode: "connect", context: clientContext_, hostname: "localhost" })
+      )
+      const received = yield* bounded("the plain read", Fiber.join(plainRead))
+      expect(received.every((byte) => byte === 1)).toBe(true)
+      const server = yield* Ssl.wrap(b, { mode: "accept", context: yield* serverContext() })
+      const client = yield* bounded("the client's handshake", Fiber.join(connecting))
+      expect(yield* bounded("the plain write", Fiber.await(plainWrite))).toEqual(Exit.void)
+      // TLS works over what follows
+      yield* client.output.write("tls")
+      expect(new TextDecoder().decode(yield* server.input.readExactly(3))).toBe("tls")
     }).pipe(Effect.provide(TestLayer)))
 })

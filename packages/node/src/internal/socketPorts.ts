@@ -106,6 +106,9 @@ export class SocketPorts {
   bytesRead = 0
   bytesWritten = 0
   private outputClosed = false
+  // Between `detach` and `reattach` the socket carries someone else's bytes (TLS over STARTTLS,
+  // node:http): a write through these ports would land in the middle of them.
+  private outputDetached = false
   private inputClosed = false
   private ended = false
   private closed = false
@@ -195,7 +198,9 @@ export class SocketPorts {
 
   // Built only when a write needs it: most connections close without one.
   private failedWrite(): SslError.SslError | undefined {
-    if (this.writeError === undefined && this.closed) {
+    // (destroyed: the scope's end destroys the socket before its 'close' comes, and a writer woken
+    // by that must not take the socket for open)
+    if (this.writeError === undefined && (this.closed || this.socket.destroyed)) {
       this.writeError = new SslError.IoError({ operation: "write", reason: "Closed" })
     }
     return this.writeError
@@ -219,7 +224,10 @@ export class SocketPorts {
     if (this.drainWaiter === undefined && this.drainWaiters === undefined) return
     const failed = this.failedWrite()
     if (failed === undefined && this.socket.writableNeedDrain) return
-    const wake: Effect.Effect<void, SslError.SslError> = failed === undefined ? Effect.void : Effect.fail(failed)
+    this.resumeWriters(failed === undefined ? Effect.void : Effect.fail(failed))
+  }
+
+  private resumeWriters(wake: Effect.Effect<void, SslError.SslError>): void {
     const first = this.drainWaiter
     const more = this.drainWaiters
     this.drainWaiter = undefined
@@ -236,6 +244,11 @@ export class SocketPorts {
     this.socket.off("close", SocketPorts.onClose)
     this.socket.off("drain", SocketPorts.onDrain)
     this.socket.pause()
+    // No 'drain' or 'close' reaches these ports any more. A writer waiting for room with its bytes
+    // queued is done (they go before anything the next owner writes); one that waits to hand its
+    // bytes over finds the output detached and fails.
+    this.outputDetached = true
+    this.resumeWriters(Effect.void)
     const leftover: Array<Uint8Array> = []
     // Only what is buffered now: `take` on an empty channel waits, which runSync cannot do.
     while (this.channel.buffered > 0) {
@@ -254,6 +267,7 @@ export class SocketPorts {
 
   /** Listens to the socket again after TLS has let go of it (STARTTLS without closeOriginal). */
   reattach(leftover: ReadonlyArray<Uint8Array>): void {
+    this.outputDetached = false
     this.socket.on("error", SocketPorts.onError)
     // (plain views: what a feed held back comes as Node Buffers)
     for (let i = leftover.length - 1; i >= 0; i--) {
@@ -293,12 +307,12 @@ export class SocketPorts {
         const copyWrites = this.options.copyWrites === true
         const queued = socket.writableLength
         if (!copyWrites && queued > 0 && length > copyLimit && socket.writableNeedDrain) {
-          return Effect.zipRight(this.waitForRoom(0), step)
+          return Effect.zipRight(this.waitForRoom("empty"), step)
         }
         socket.write(copyWrites || queued > 0 ? Buffer.from(bytes) : bytes)
       }
       this.bytesWritten += length
-      return socket.writableLength + this.stagedLength > writeAhead ? this.waitForRoom(writeAhead) : Effect.void
+      return socket.writableLength + this.stagedLength > writeAhead ? this.waitForRoom("ahead") : Effect.void
     })
     return step
   }
@@ -338,11 +352,14 @@ export class SocketPorts {
     this.socket.write(staged.subarray(0, length), () => spareStage(staged))
   }
 
-  /** Waits until at most `limit` bytes are queued, or the socket has no more need to drain. */
-  private waitForRoom(limit: 0 | typeof writeAhead): Effect.Effect<void, SslError.SslError> {
+  /**
+   * Waits until the socket's queue is empty ("empty") or at most `writeAhead` bytes ("ahead"), or
+   * the socket has no more need to drain.
+   */
+  private waitForRoom(until: "empty" | "ahead"): Effect.Effect<void, SslError.SslError> {
     // The two waits are made once per connection: a writer faster than the socket waits once per
     // write, and every object made per wait is garbage.
-    if (limit === 0) return this.roomForAll ??= this.makeWaitForRoom(0)
+    if (until === "empty") return this.roomForAll ??= this.makeWaitForRoom(0)
     return this.roomAhead ??= this.makeWaitForRoom(writeAhead)
   }
 
@@ -356,8 +373,9 @@ export class SocketPorts {
       // ByteChannel.addReader): Effect then adds no interruption handler to the wait, whose objects
       // would live as long as the wait, until 'drain', and so outlive scavenges and grow V8's
       // young generation (BENCHMARKS.md, session 10). A writer interrupted there leaves its
-      // `resume` in the slot, where the next wake (a 'drain', an error, the close) calls it and
-      // Effect ignores it. Writers that find the slot taken wait with a canceller.
+      // `resume` in the slot, where the next wake (a 'drain', an error, the close, a detach) calls
+      // it and Effect ignores it; until then the slot keeps that writer's finished fiber (one per
+      // output at most). Writers that find the slot taken wait with a canceller.
       if (this.drainWaiter === undefined) {
         this.drainWaiter = resume
         return
@@ -375,7 +393,9 @@ export class SocketPorts {
 
   /** Why a write cannot go on now (closed output, failed or closed socket), if it cannot. */
   private writeFailure(): Effect.Effect<never, SslError.SslError> | undefined {
-    if (this.outputClosed) return Effect.fail(new SslError.IoError({ operation: "write", reason: "Closed" }))
+    if (this.outputClosed || this.outputDetached) {
+      return Effect.fail(new SslError.IoError({ operation: "write", reason: "Closed" }))
+    }
     const failed = this.failedWrite()
     return failed === undefined ? undefined : Effect.fail(failed)
   }
@@ -442,6 +462,7 @@ export class SocketPorts {
     this.outputClosed = true
     this.closeInput()
     this.socket.destroy()
+    this.wakeWriters()
   }
 
   /** Closes the output without a close_notify (Racket's ssl-abandon-port). */
