@@ -614,8 +614,9 @@ describe("full duplex and backpressure", () => {
       const server = yield* Ssl.wrap(b, { mode: "accept", context: yield* serverContext() })
       const client = yield* bounded("the client's handshake", Fiber.join(connecting))
       expect(yield* bounded("the plain write", Fiber.await(plainWrite))).toEqual(Exit.void)
-      // TLS works over what follows
+      // TLS works over what follows, and the plain ports refuse writes meanwhile
       yield* client.output.write("tls")
       expect(new TextDecoder().decode(yield* server.input.readExactly(3))).toBe("tls")
+      expect(yield* Effect.flip(a.output.write("plain"))).toMatchObject({ _tag: "IoError", reason: "Closed" })
     }).pipe(Effect.provide(TestLayer)))
 })
