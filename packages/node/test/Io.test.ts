@@ -597,6 +597,19 @@ describe("full duplex and backpressure", () => {
       }).pipe(Effect.provide(TestLayer)))
   }
 
+  // Both ends allow half-open connections: once our end has gone after the peer's, Node destroys the
+  // socket at once, before its 'close' event.
+  it.scopedLive("the peer closed first, we read its end, write and close: flush still succeeds", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* tlsPair(false)
+      yield* b.output.close
+      expect(yield* a.input.read()).toEqual(Option.none())
+      yield* a.output.write("last")
+      yield* a.output.close
+      expect(yield* Effect.exit(a.output.flush)).toEqual(Exit.void)
+      expect(new TextDecoder().decode(yield* b.input.readAll)).toBe("last")
+    }).pipe(Effect.provide(TestLayer)))
+
   // STARTTLS takes the socket from the plain ports: no 'drain' reaches them any more.
   it.scopedLive("plain TCP ports: a write waiting for room when Ssl.wrap takes the socket returns; its bytes come before TLS", () =>
     Effect.gen(function*() {

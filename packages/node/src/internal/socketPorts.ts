@@ -198,12 +198,14 @@ export class SocketPorts {
 
   // Built only when a write needs it: most connections close without one.
   private failedWrite(): SslError.SslError | undefined {
-    // (destroyed: the scope's end destroys the socket before its 'close' comes, and a writer woken
-    // by that must not take the socket for open)
-    if (this.writeError === undefined && (this.closed || this.socket.destroyed)) {
+    if (this.writeError === undefined && this.closed) {
       this.writeError = new SslError.IoError({ operation: "write", reason: "Closed" })
     }
-    return this.writeError
+    if (this.writeError !== undefined) return this.writeError
+    // The scope's end destroys the socket before its 'close' comes, and a writer woken by that
+    // must not take the socket for open. (Not kept: an 'error' may still come and say more.)
+    if (this.socket.destroyed) return new SslError.IoError({ operation: "write", reason: "Closed" })
+    return undefined
   }
 
   private closeEvent(): void {
@@ -403,6 +405,9 @@ export class SocketPorts {
   /** The output's flush. */
   get flush(): Effect.Effect<void, SslError.SslError> {
     return Effect.suspend(() => {
+      // An output that has finished (its close saw 'finish') handed everything over, whatever
+      // became of the socket since (a peer that had ended first: Node destroys it at once).
+      if (this.socket.writableFinished) return Effect.void
       const failed = this.failedWrite()
       if (failed !== undefined) return Effect.fail(failed)
       this.flushStaged()
