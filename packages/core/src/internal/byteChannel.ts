@@ -14,16 +14,6 @@ import { IoError, type SslError } from "../SslError.js"
 /** How a waiting fiber is woken: the `resume` of its `Effect.async`. */
 type Resume = (effect: Effect.Effect<void>) => void
 
-/**
- * A waiting reader: the `resume` of its wait, and the step it goes on with when woken (the take
- * that waited, which looks at the channel again: a wake moves no bytes).
- */
-type ReaderResume = (effect: Effect.Effect<unknown, unknown>) => void
-interface Reader {
-  readonly resume: ReaderResume
-  readonly next: Effect.Effect<unknown, unknown>
-}
-
 /** @internal */
 export class ByteChannel {
   private chunks: Array<Uint8Array> = []
@@ -34,12 +24,12 @@ export class ByteChannel {
   private readerClosed = false
   // A port has one reader and one writer at a time, so one waiter per side is the usual case and
   // takes a slot; more (concurrent reads or writes, which the API allows) wait in an array.
-  private reader: ReaderResume | undefined = undefined
-  private readerNext: Effect.Effect<unknown, unknown> | undefined = undefined
-  private readers: Array<Reader> | undefined = undefined
+  private reader: Resume | undefined = undefined
+  private readers: Array<Resume> | undefined = undefined
   private writer: Resume | undefined = undefined
   private writers: Array<Resume> | undefined = undefined
-  // The writer's wait, made on first use (then reused for every wait of this channel).
+  // The wait effects, made on first use (then reused for every wait of this channel).
+  private readWait: Effect.Effect<void> | undefined = undefined
   private writeWait: Effect.Effect<void> | undefined = undefined
   // `take()` without a limit, the read of every reading loop: made once, as it holds no state of
   // its own. A reader that keeps up with a socket runs it once per TLS record, and every object
@@ -161,7 +151,7 @@ export class ByteChannel {
         const failure = this.failed()
         return failure === undefined ? f(Option.none()) : Effect.fail(failure)
       }
-      return waitThenStep ??= this.waitThen(step)
+      return waitThenStep ??= Effect.zipRight(this.waitForData(), step)
     })
     return step
   }
@@ -246,15 +236,10 @@ export class ByteChannel {
   // the state itself before it registers: a fiber may yield between deciding to wait and
   // registering, and a wake that came in between would otherwise be missed.
 
-  /**
-   * Waits for data (or the end), then goes on with `next`: the woken fiber resumes with that step
-   * itself rather than with a void followed by it, one Effect step and a continuation less per
-   * wait, paid per TLS record by a reader keeping up with a socket.
-   */
-  private waitThen<A, E>(next: Effect.Effect<A, E>): Effect.Effect<A, E> {
-    return Effect.async<A, E>((resume) => {
-      if (this.buffered > 0 || this.ended || this.readerClosed) return resume(next)
-      return this.addReader(resume as ReaderResume, next)
+  private waitForData(): Effect.Effect<void> {
+    return this.readWait ??= Effect.async<void>((resume) => {
+      if (this.buffered > 0 || this.ended || this.readerClosed) return resume(Effect.void)
+      return this.addReader(resume)
     })
   }
 
@@ -275,17 +260,15 @@ export class ByteChannel {
    * skips the handler only for a register of one parameter that returns nothing: a second
    * parameter, the AbortSignal, brings it back.)
    */
-  private addReader(resume: ReaderResume, next: Effect.Effect<unknown, unknown>): Effect.Effect<void> | undefined {
+  private addReader(resume: Resume): Effect.Effect<void> | undefined {
     if (this.reader === undefined) {
       this.reader = resume
-      this.readerNext = next
       return undefined
     }
     const readers = (this.readers ??= [])
-    const reader: Reader = { resume, next }
-    readers.push(reader)
+    readers.push(resume)
     return Effect.sync(() => {
-      if (this.readers === readers) this.readers = remove(readers, reader)
+      if (this.readers === readers) this.readers = remove(readers, resume)
     })
   }
 
@@ -303,14 +286,12 @@ export class ByteChannel {
 
   private wakeReaders(): void {
     const first = this.reader
-    const firstNext = this.readerNext
     const more = this.readers
     if (first === undefined && more === undefined) return
     this.reader = undefined
-    this.readerNext = undefined
     this.readers = undefined
-    if (first !== undefined) first(firstNext!)
-    if (more !== undefined) { for (const reader of more) reader.resume(reader.next) }
+    first?.(Effect.void)
+    if (more !== undefined) { for (const resume of more) resume(Effect.void) }
   }
 
   private wakeWriters(): void {
@@ -324,9 +305,9 @@ export class ByteChannel {
   }
 }
 
-/** The waiters without `waiter`; undefined when none is left. */
-const remove = <W>(waiters: Array<W>, waiter: W): Array<W> | undefined => {
-  const i = waiters.indexOf(waiter)
+/** The waiters without `resume`; undefined when none is left. */
+const remove = (waiters: Array<Resume>, resume: Resume): Array<Resume> | undefined => {
+  const i = waiters.indexOf(resume)
   if (i >= 0) waiters.splice(i, 1)
   return waiters.length === 0 ? undefined : waiters
 }
