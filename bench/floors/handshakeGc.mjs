@@ -17,7 +17,10 @@ const impl = process.argv[2]
 const count = Number(process.argv[3] ?? 3000)
 const resumed = process.argv.includes("--resumed")
 const nodeFlags = (process.env.SERVER_NODE_FLAGS ?? "").split(" ").filter((flag) => flag !== "")
-const server = startServer(["dist/children-server.js", "--impl", impl], { nodeFlags, traceGc: true })
+const server = startServer([process.env.SERVER_SCRIPT ?? "dist/children-server.js", "--impl", impl], {
+  nodeFlags,
+  traceGc: true
+})
 const port = (await server.ports).rsa
 const secureContext = Tls.createSecureContext({
   ca: readFileSync("../packages/core/test/fixtures/root-ca.pem"),
@@ -40,18 +43,24 @@ const one = () =>
     socket.on("error", reject)
   })
 
-for (let i = 0; i < 2000; i++) await one()
+const warm = Number(process.env.WARM ?? 2000)
+for (let i = 0; i < warm; i++) await one()
 server.resetGc()
+if (process.env.OPS_START) server.child.send("ops-start")
 const t0 = server.cpuMillis()
+const main0 = server.mainThreadMillis()
 const start = performance.now()
 for (let i = 0; i < count; i++) await one()
 const ms = performance.now() - start
 const cpu = server.cpuMillis() - t0
+const main = server.mainThreadMillis() - main0
 await server.settle()
 const { allocated, markCompacts, scavenges } = server.gc
 console.log(
   `${impl}${resumed ? " resumed" : ""}: ${(count / ms * 1000).toFixed(0)} handshakes/s, ` +
-    `server ${(cpu / count).toFixed(3)} ms per handshake, ${scavenges} scavenges, ` +
+    `server ${(cpu / count).toFixed(3)} ms per handshake (main thread ${
+      (main / count).toFixed(3)
+    }), ${scavenges} scavenges, ` +
     `${markCompacts} mark-compacts, ${(allocated / count / 1024).toFixed(1)} KiB allocated per handshake`
 )
 server.child.kill()

@@ -39,12 +39,15 @@ export const startServer = (script, { nodeFlags = [], traceGc = false } = {}) =>
     gc.markCompacts = 0
     gc.allocated = 0
   }
-  /** The process's CPU time so far, in ms. */
-  const cpuMillis = () => {
-    const fields = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1].split(" ")
+  const ticks = (path) => {
+    const fields = readFileSync(path, "utf8").split(") ")[1].split(" ")
     return (Number(fields[11]) + Number(fields[12])) * 10
   }
+  /** The process's CPU time so far, in ms. */
+  const cpuMillis = () => ticks(`/proc/${child.pid}/stat`)
+  /** The main thread's (JS's) part of it: the rest is V8's and libuv's helper threads. */
+  const mainThreadMillis = () => ticks(`/proc/${child.pid}/task/${child.pid}/stat`)
   // Gives the trace of the last collections time to arrive.
   const settle = () => new Promise((resolve) => setTimeout(resolve, 300))
-  return { child, ports, gc, resetGc, cpuMillis, settle }
+  return { child, ports, gc, resetGc, cpuMillis, mainThreadMillis, settle }
 }

@@ -12,6 +12,9 @@ import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Tls from "node:tls"
 import { acceptOne, localListener, serveOn } from "../../core/test/helpers/Connections.js"
 import { clientContext, serverContext, TestLayer } from "../../core/test/helpers/Contexts.js"
 import { fixture } from "../../core/test/helpers/Fixtures.js"
@@ -438,4 +441,52 @@ describe("channel binding", () => {
         yield* Fiber.join(accepted.fiber)
       }).pipe(Effect.provide(TestLayer)))
   }
+})
+
+describe("node:tls, as a server's handshake relies on it", () => {
+  // handshakeIdle.ts lays a server connection's groundwork from here: without the hook nothing
+  // breaks (the groundwork is laid at the end), but the time saved is gone.
+  it.live("a server socket's handle calls onhandshakestart once, and an immediate queued there runs before 'secure'", () =>
+    Effect.gen(function*() {
+      const events: Array<string> = []
+      const tcp = Net.createServer((raw) => {
+        const socket = new Tls.TLSSocket(raw, {
+          isServer: true,
+          secureContext: Tls.createSecureContext({
+            cert: Fs.readFileSync(fixture("server-chain.pem")),
+            key: Fs.readFileSync(fixture("server.key"))
+          })
+        })
+        socket.on("error", () => {})
+        const handle = (socket as unknown as { _handle: { onhandshakestart: (now: number) => void } })._handle
+        const original = handle.onhandshakestart
+        expect(typeof original).toBe("function")
+        handle.onhandshakestart = function(now) {
+          events.push("handshake start")
+          original.call(this, now)
+          setImmediate(() => events.push("immediate"))
+        }
+        socket.once("secure", () => {
+          events.push("secure")
+          socket.end()
+        })
+      })
+      yield* Effect.acquireRelease(
+        Effect.async<void>((resume) => void tcp.listen(0, "127.0.0.1", () => resume(Effect.void))),
+        () => Effect.async<void>((resume) => void tcp.close(() => resume(Effect.void)))
+      )
+      const port = (tcp.address() as Net.AddressInfo).port
+      yield* Effect.async<void, Error>((resume) => {
+        const client = Tls.connect({
+          host: "127.0.0.1",
+          port,
+          ca: Fs.readFileSync(fixture("root-ca.pem")),
+          servername: "localhost"
+        })
+        client.on("error", (error) => resume(Effect.fail(error)))
+        client.on("close", () => resume(Effect.void))
+        client.resume()
+      })
+      expect(events).toEqual(["handshake start", "immediate", "secure"])
+    }).pipe(Effect.scoped))
 })

@@ -1,6 +1,7 @@
 /**
  * An established TLS connection: its ports, the facts of its session (read from the socket once,
- * built into a `SessionInfo` only when asked for), channel binding, and its end.
+ * built into a `SessionInfo` only when asked for), channel binding, and its end. Its groundwork
+ * (ports and addresses) may be laid before the handshake is over.
  *
  * @internal
  */
@@ -25,10 +26,48 @@ export interface Established {
   readonly ownLeafDer: Uint8Array | undefined
   /** SNI sent (client) */
   readonly servername: string | undefined
-  /** where the addresses are read: the TCP socket under a JS-stream transport, else the TLS socket */
-  readonly addressed: Net.Socket | Tls.TLSSocket | undefined
   /** TLS on the socket's native handle, rather than through a JS stream (truncation detection, wrap) */
   readonly native: boolean
+}
+
+/**
+ * What a connection needs that no handshake decides: its ports on the TLS socket and the TCP
+ * addresses. A handshake over TCP lays it while it waits for the peer's next flight (see
+ * handshakeIdle.ts), so that between the peer's last flight and the handler's first read there is
+ * less to do. Ports that listen before the handshake is over see nothing they act on: no data
+ * comes before it, and a failed handshake destroys the socket, with its listeners, before anyone
+ * could hold them.
+ *
+ * @internal
+ */
+export class Groundwork {
+  readonly ports: SocketPorts
+  readonly localHost: string
+  readonly localPort: number
+  readonly remoteHost: string
+  readonly remotePort: number
+
+  constructor(
+    socket: Tls.TLSSocket,
+    side: "client" | "server",
+    /** where the addresses are read: the TCP socket under a JS-stream transport, else the TLS socket */
+    addressed: Net.Socket | Tls.TLSSocket | undefined,
+    ports: Omit<SocketPortsOptions, "side" | "copyWrites">
+  ) {
+    // (an object literal of one shape: a spread copy gets a hidden class of its own per connection)
+    this.ports = new SocketPorts(socket as unknown as NodeSocket, {
+      side,
+      peer: ports.peer,
+      onEnd: ports.onEnd,
+      shutdownOnClose: ports.shutdownOnClose,
+      onBothClosed: ports.onBothClosed
+    })
+    const from = addressed ?? socket
+    this.localHost = from.localAddress ?? ""
+    this.localPort = from.localPort ?? 0
+    this.remoteHost = from.remoteAddress ?? ""
+    this.remotePort = from.remotePort ?? 0
+  }
 }
 
 // Protocol and cipher names, one string each however many connections name them (node:tls makes a
@@ -70,19 +109,8 @@ export class TlsConnection implements Ssl.Connection {
 
   readonly ports: SocketPorts
 
-  constructor(
-    readonly socket: Tls.TLSSocket,
-    established: Established,
-    ports: Omit<SocketPortsOptions, "side" | "copyWrites">
-  ) {
-    // (an object literal of one shape: a spread copy gets a hidden class of its own per connection)
-    this.ports = new SocketPorts(socket as unknown as NodeSocket, {
-      side: established.mode === "connect" ? "client" : "server",
-      peer: ports.peer,
-      onEnd: ports.onEnd,
-      shutdownOnClose: ports.shutdownOnClose,
-      onBothClosed: ports.onBothClosed
-    })
+  constructor(readonly socket: Tls.TLSSocket, established: Established, groundwork: Groundwork) {
+    this.ports = groundwork.ports
     this.input = this.ports.input
     this.output = this.ports.output
     this.mode = established.mode
@@ -96,11 +124,10 @@ export class TlsConnection implements Ssl.Connection {
     this.waitForClose = !established.native
     this.protocol = intern(socket.getProtocol() ?? "TLSv1.3")
     this.cipher = intern(socket.getCipher()?.name ?? "")
-    const addressed = established.addressed ?? socket
-    this.localHost = addressed.localAddress ?? ""
-    this.localPort = addressed.localPort ?? 0
-    this.remoteHost = addressed.remoteAddress ?? ""
-    this.remotePort = addressed.remotePort ?? 0
+    this.localHost = groundwork.localHost
+    this.localPort = groundwork.localPort
+    this.remoteHost = groundwork.remoteHost
+    this.remotePort = groundwork.remotePort
   }
 
   get session(): Effect.Effect<Ssl.SessionInfo> {

@@ -12,7 +12,7 @@ import type * as Scope from "effect/Scope"
 import type * as Net from "node:net"
 import type * as NodeStream from "node:stream"
 import * as Tls from "node:tls"
-import { TlsConnection } from "./connection.js"
+import { Groundwork, TlsConnection } from "./connection.js"
 import * as Errors from "./errors.js"
 import { handshake, releasedWithScope, timeoutError } from "./handshake.js"
 import { type EndWatch, SocketFeed } from "./jsStreamTransport.js"
@@ -111,6 +111,17 @@ export const clientHandshake = (
       else SessionCache.store(context, key, { session, ...verdict })
     }
     if (keep !== undefined && cached === undefined) socket.on("session", keep)
+    // The connection's ports and local address: over TCP laid once node:tls has sent the
+    // ClientHello (its own 'connect' listener, first, sends it), while the server works on its
+    // answer; else at the end of the handshake.
+    let groundwork: Groundwork | undefined
+    const lay = (): Groundwork =>
+      groundwork ??= new Groundwork(socket, "client", transport.kind === "stream" ? transport.addressed : undefined, {
+        peer,
+        onEnd: transport.kind === "stream" ? transport.endWatch?.onEnd : undefined,
+        shutdownOnClose: spec.shutdownOnClose,
+        onBothClosed: spec.onBothClosed
+      })
     let connected = !tcp
     // Set once the wait is interrupted: the socket is destroyed then and its listeners stay on
     // it, doing nothing.
@@ -131,6 +142,7 @@ export const clientHandshake = (
     }
     const onConnect = () => {
       connected = true
+      lay()
     }
     const onError = (error: unknown) => {
       if (cancelled) return
@@ -175,14 +187,8 @@ export const clientHandshake = (
           peerDer: outcome.peerDer,
           ownLeafDer: undefined,
           servername,
-          addressed: transport.kind === "stream" ? transport.addressed : undefined,
           native: tcp
-        }, {
-          peer,
-          onEnd: transport.kind === "stream" ? transport.endWatch?.onEnd : undefined,
-          shutdownOnClose: spec.shutdownOnClose,
-          onBothClosed: spec.onBothClosed
-        })
+        }, lay())
       ))
     }
     if (tcp) socket.once("connect", onConnect)

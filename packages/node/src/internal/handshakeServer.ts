@@ -18,9 +18,10 @@ import * as Runtime from "effect/Runtime"
 import type * as Net from "node:net"
 import type * as NodeStream from "node:stream"
 import * as Tls from "node:tls"
-import { TlsConnection } from "./connection.js"
+import { Groundwork, TlsConnection } from "./connection.js"
 import * as Errors from "./errors.js"
 import { handshake, type Running, timeoutError } from "./handshake.js"
+import { afterServerFlight } from "./handshakeIdle.js"
 import { type EndWatch, SocketFeed } from "./jsStreamTransport.js"
 import { keyLogger } from "./keyLog.js"
 import { type Compiled, secureContextFor } from "./secureContext.js"
@@ -124,6 +125,16 @@ export const beginServerHandshake = (spec: ServerSpec, transport: ServerTranspor
   const watchOffer = state.alpn.length > 0 && state.alpnAllowNoMatch
   let tls: Internals | undefined
   let stopReading: (() => void) | undefined
+  // The connection's ports and addresses: over TCP laid while the client works on its next
+  // flight, else (or if that did not come first) at the end of the handshake.
+  let groundwork: Groundwork | undefined
+  const lay = (socket: Tls.TLSSocket): Groundwork =>
+    groundwork ??= new Groundwork(socket, "server", transport.kind === "tcp" ? transport.socket : transport.addressed, {
+      peer,
+      onEnd: transport.kind === "stream" ? transport.endWatch?.onEnd : undefined,
+      shutdownOnClose: spec.shutdownOnClose,
+      onBothClosed: spec.onBothClosed
+    })
 
   const make = (withAlpn: boolean): Internals => {
     const socket = new Tls.TLSSocket(raw, {
@@ -148,6 +159,12 @@ export const beginServerHandshake = (spec: ServerSpec, transport: ServerTranspor
     // A peer that half-closes before finishing its handshake never will: node:tls reports
     // this (as an error) for clients only, and a server would wait for the handshake timeout.
     socket.once("end", onClose)
+    if (transport.kind === "tcp") {
+      afterServerFlight(socket, () => {
+        // (a failed handshake has destroyed the socket)
+        if (!socket.destroyed) lay(socket)
+      })
+    }
     return socket
   }
   const cleanup = () => {
@@ -210,15 +227,8 @@ export const beginServerHandshake = (spec: ServerSpec, transport: ServerTranspor
         peerDer: verdict.peerDer,
         ownLeafDer: served.state.chain[0]?.der,
         servername: undefined,
-        // (the TCP socket has the peer's address already: the listener asked for it)
-        addressed: transport.kind === "tcp" ? transport.socket : transport.addressed,
         native: transport.kind === "tcp"
-      }, {
-        peer,
-        onEnd: transport.kind === "stream" ? transport.endWatch?.onEnd : undefined,
-        shutdownOnClose: spec.shutdownOnClose,
-        onBothClosed: spec.onBothClosed
-      })
+      }, lay(socket))
     ))
   }
 

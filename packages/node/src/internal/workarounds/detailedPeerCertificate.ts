@@ -14,7 +14,7 @@
  *
  * @internal
  */
-import type * as Tls from "node:tls"
+import * as Tls from "node:tls"
 
 const answered: Tls.PeerCertificate = Object.freeze({}) as Tls.PeerCertificate
 function skipped(): Tls.PeerCertificate {
@@ -26,9 +26,15 @@ export const skipDetailedPeerCertificate = (socket: Tls.TLSSocket): void => {
   Object.defineProperty(socket, "getPeerCertificate", { value: skipped, configurable: true, writable: true })
 }
 
-/** Gives `socket` back its own `getPeerCertificate`. @internal */
+const own = Tls.TLSSocket.prototype.getPeerCertificate
+
+/**
+ * Gives `socket` back its own `getPeerCertificate`. By assignment, not `delete`: deleting a
+ * property other than the last one added turns the socket's properties into a dictionary, 2.6 KiB
+ * more for the connection's life, and a client's ports add theirs before its handshake ends.
+ *
+ * @internal
+ */
 export const restorePeerCertificate = (socket: Tls.TLSSocket): void => {
-  if (Object.hasOwn(socket, "getPeerCertificate")) {
-    delete (socket as { getPeerCertificate?: unknown }).getPeerCertificate
-  }
+  if (socket.getPeerCertificate === skipped) socket.getPeerCertificate = own
 }
