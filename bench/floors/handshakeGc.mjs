@@ -1,13 +1,16 @@
 /**
  * The bench's server process under sequential handshakes from a raw node:tls client (connect,
  * "h" there and back, close), with its GC traced (`--trace-gc-nvp`): after 2,000 handshakes of
- * warm-up, COUNT more, and for those the rate, the server's CPU per handshake (/proc ticks), its
- * scavenges and mark-compacts, and the bytes V8 allocated per handshake. Run from bench/ after
+ * warm-up, COUNT more, and for those the rate, the server's CPU per handshake (/proc ticks; its
+ * main thread's apart: the rest is V8's and libuv's helper threads), its scavenges and
+ * mark-compacts, and the bytes V8 allocated per handshake. Run from bench/ after
  * `node bench/build.mjs`:
  *
- *   node floors/handshakeGc.mjs effect|raw [COUNT] [--resumed]
+ *   node floors/handshakeGc.mjs effect|raw|floor [COUNT] [--resumed]
  *
- * SERVER_NODE_FLAGS="…" passes V8/Node flags to the server process.
+ * SERVER_NODE_FLAGS="…" passes V8/Node flags to the server process; WARM=N sets the warm-up;
+ * SERVER_SCRIPT=PATH runs another server script (a patched copy of the bundle, or
+ * floors/server.mjs, the floor: node:tls's server with an Effect fiber per connection).
  */
 import { readFileSync } from "node:fs"
 import * as Tls from "node:tls"
@@ -46,7 +49,6 @@ const one = () =>
 const warm = Number(process.env.WARM ?? 2000)
 for (let i = 0; i < warm; i++) await one()
 server.resetGc()
-if (process.env.OPS_START) server.child.send("ops-start")
 const t0 = server.cpuMillis()
 const main0 = server.mainThreadMillis()
 const start = performance.now()
