@@ -365,6 +365,7 @@ describe("memory per established idle connection", () => {
           yield* open(pairs)
           yield* eventually("connections served", Effect.sync(() => served), (n) => n === 16 + pairs, "20 seconds")
           const after = yield* settled
+          if (process.env["SNAP"]) V8.writeHeapSnapshot(process.env["SNAP"])
           return { heap: (after.heapUsed - before.heapUsed) / pairs, rss: (after.rss - before.rss) / pairs }
         }))
         const report = `heap ${kib(perPair.heap)} KiB, RSS ${kib(perPair.rss)} KiB per pair`

@@ -34,9 +34,8 @@ export interface Established {
  * What a connection needs that no handshake decides: its ports on the TLS socket and the TCP
  * addresses. A handshake over TCP lays it while it waits for the peer's next flight (see
  * handshakeIdle.ts), so that between the peer's last flight and the handler's first read there is
- * less to do. Ports that listen before the handshake is over see nothing they act on: no data
- * comes before it, and a failed handshake destroys the socket, with its listeners, before anyone
- * could hold them.
+ * less to do. The ports start listening to the socket with the connection, once the handshake's
+ * own listeners have gone.
  *
  * @internal
  */
@@ -110,7 +109,7 @@ export class TlsConnection implements Ssl.Connection {
   readonly ports: SocketPorts
 
   constructor(readonly socket: Tls.TLSSocket, established: Established, groundwork: Groundwork) {
-    this.ports = groundwork.ports
+    this.ports = groundwork.ports.start()
     this.input = this.ports.input
     this.output = this.ports.output
     this.mode = established.mode

@@ -37,7 +37,7 @@ export const plainDuplex = (socket: Net.Socket): PortT.Duplex => {
   const ports = new SocketPorts(socket, {
     shutdownOnClose: true,
     copyWrites: true
-  })
+  }).start()
   return { input: ports.input, output: ports.output, [SocketTypeId]: ports } as SocketDuplex
 }
 
