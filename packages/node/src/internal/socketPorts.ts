@@ -133,27 +133,29 @@ export class SocketPorts {
   }
 
   /**
-   * The ports listen to the socket from `start` on: made while a TLS handshake is under way (see
-   * connection.ts, Groundwork), they start once it is over and its own listeners are off.
+   * Made while a TLS handshake is under way (see connection.ts, Groundwork), the ports hear of the
+   * socket's end and close from `start` on, once the handshake's own listeners are off: a
+   * socket's listener array that once held three (node:tls's, the handshake's, ours) keeps their
+   * room, as node:events removes with a splice and V8 does not shrink; 0.4 KiB per connection
+   * for 'close' and 'end' together. Data, drain and errors they hear of from the start.
    */
   constructor(readonly socket: NodeSocket, private readonly options: SocketPortsOptions) {
     this.channel = Port.makeChannel(highWaterMark, this.taken.bind(this))
     ownersOf(socket).ports = this
+    socket.on("data", SocketPorts.onData)
+    socket.on("drain", SocketPorts.onDrain)
+    socket.on("error", SocketPorts.onError)
     // The input's own close closes the channel's reader, which `taken` hears of.
     this.input = Port.makeInput(this.channel)
     // These ports are the output's steps themselves (write, flush, close): no object between.
     this.output = Port.makeOutput(this)
   }
 
-  /**
-   * Listens to the socket. After a handshake's own listeners have gone: a socket's listener array
-   * that once held three keeps their room (node:events splices, V8 does not shrink), 0.4 KiB per
-   * connection for 'close' and 'end' together.
-   */
+  /** Listens for the socket's end and close; see the constructor. */
   start(): this {
     const socket = this.socket
-    this.listen()
-    socket.on("error", SocketPorts.onError)
+    socket.on("end", SocketPorts.onEndEvent)
+    socket.on("close", SocketPorts.onClose)
     // A socket can end or close before anyone listens (a client that half-closes before its
     // accept): its 'end' or 'close' has been and gone.
     if (socket.destroyed) this.closeEvent()
