@@ -34,8 +34,8 @@ export interface Established {
  * What a connection needs that no handshake decides: its ports on the TLS socket and the TCP
  * addresses. A handshake over TCP lays it while it waits for the peer's next flight (see
  * handshakeIdle.ts), so that between the peer's last flight and the handler's first read there is
- * less to do. The ports start listening to the socket with the connection, once the handshake's
- * own listeners have gone.
+ * less to do. The ports hear of the socket's end and close only from the connection on, once the
+ * handshake's own listeners have gone (see `SocketPorts.start`).
  *
  * @internal
  */

@@ -111,7 +111,7 @@ export const clientHandshake = (
       else SessionCache.store(context, key, { session, ...verdict })
     }
     if (keep !== undefined && cached === undefined) socket.on("session", keep)
-    // The connection's ports and local address: over TCP laid once node:tls has sent the
+    // The connection's ports and addresses: over TCP laid once node:tls has sent the
     // ClientHello (its own 'connect' listener, first, sends it), while the server works on its
     // answer; else at the end of the handshake.
     let groundwork: Groundwork | undefined
