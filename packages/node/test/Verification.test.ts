@@ -532,4 +532,18 @@ describe("node:tls and the server's certificate on a client (workarounds/detaile
       expect(socket.getPeerX509Certificate()).toBeUndefined()
       expect(socket.getPeerCertificate(false).raw).toBeUndefined()
     }).pipe(Effect.provide(TestLayer)))
+
+  // The client answers node:tls's getPeerCertificate(true) with an empty object during its
+  // handshake (workarounds/detailedPeerCertificate.ts): whoever holds the socket afterwards (the
+  // HTTP client bridge hands it to node:http) must find node:tls's own again.
+  it.scopedLive("after a client's handshake its socket's getPeerCertificate is node:tls's own again, chain included", () =>
+    Effect.gen(function*() {
+      const listener = yield* serveOn(yield* serverContext())
+      const conn = yield* Ssl.connect("localhost", listener.address.port, yield* clientContext())
+      const socket = (conn as unknown as { readonly socket: Tls.TLSSocket }).socket
+      expect(socket.getPeerCertificate).toBe(Tls.TLSSocket.prototype.getPeerCertificate)
+      const detailed = socket.getPeerCertificate(true)
+      expect(detailed.subject.CN).toBe("localhost")
+      expect(detailed.issuerCertificate?.subject.CN).toBeDefined()
+    }).pipe(Effect.provide(TestLayer)))
 })

@@ -142,8 +142,7 @@ export class SocketPorts {
   constructor(readonly socket: NodeSocket, private readonly options: SocketPortsOptions) {
     this.channel = Port.makeChannel(highWaterMark, this.taken.bind(this))
     ownersOf(socket).ports = this
-    socket.on("data", SocketPorts.onData)
-    socket.on("drain", SocketPorts.onDrain)
+    this.listenForData()
     socket.on("error", SocketPorts.onError)
     // The input's own close closes the channel's reader, which `taken` hears of.
     this.input = Port.makeInput(this.channel)
@@ -154,8 +153,7 @@ export class SocketPorts {
   /** Listens for the socket's end and close; see the constructor. */
   start(): this {
     const socket = this.socket
-    socket.on("end", SocketPorts.onEndEvent)
-    socket.on("close", SocketPorts.onClose)
+    this.listenForEnd()
     // A socket can end or close before anyone listens (a client that half-closes before its
     // accept): its 'end' or 'close' has been and gone.
     if (socket.destroyed) this.closeEvent()
@@ -163,11 +161,14 @@ export class SocketPorts {
     return this
   }
 
-  private listen(): void {
+  private listenForData(): void {
     this.socket.on("data", SocketPorts.onData)
+    this.socket.on("drain", SocketPorts.onDrain)
+  }
+
+  private listenForEnd(): void {
     this.socket.on("end", SocketPorts.onEndEvent)
     this.socket.on("close", SocketPorts.onClose)
-    this.socket.on("drain", SocketPorts.onDrain)
   }
 
   private taken(buffered: number): void {
@@ -293,7 +294,8 @@ export class SocketPorts {
       this.channel.unread(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength))
     }
     if (this.socket.destroyed) return this.closeEvent()
-    this.listen()
+    this.listenForData()
+    this.listenForEnd()
     if (this.socket.readableEnded) this.endEvent()
     else this.socket.resume()
   }
