@@ -13,10 +13,13 @@ import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as MetricState from "effect/MetricState"
 import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
 import * as fs from "node:fs"
+import type * as Net from "node:net"
 import * as os from "node:os"
 import * as nodePath from "node:path"
+import * as Tls from "node:tls"
 import { serveOn } from "../../core/test/helpers/Connections.js"
 import {
   clientContext,
@@ -25,6 +28,7 @@ import {
   serverContext,
   TestLayer
 } from "../../core/test/helpers/Contexts.js"
+import { fixture } from "../../core/test/helpers/Fixtures.js"
 import { spawnOpenssl } from "../../core/test/helpers/Openssl.js"
 import { silentServer } from "../../core/test/helpers/RawPeers.js"
 import { eventually } from "../../core/test/helpers/Resources.js"
@@ -296,6 +300,52 @@ describe("metrics", () => {
         expect(counted.total).toBe(1)
         const [connect] = named("effect-ssl.connect")
         expect(Exit.isInterrupted(endedWith(connect!)!)).toBe(true)
+      })
+    ).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a connection made after its scope has closed is released at once, and not left counted open", () =>
+    isolated((test) =>
+      Effect.gen(function*() {
+        // A node:tls server that holds the handshake in its SNI callback until told to go on.
+        const helloSeen = yield* Deferred.make<void>()
+        let goOn: (() => void) | undefined
+        const secureContext = Tls.createSecureContext({
+          cert: fs.readFileSync(fixture("server-chain.pem")),
+          key: fs.readFileSync(fixture("server.key"))
+        })
+        const closed = yield* Deferred.make<void>()
+        const server = Tls.createServer({
+          SNICallback: (_name, done) => {
+            goOn = () => done(null, secureContext)
+            Deferred.unsafeDone(helloSeen, Exit.void)
+          }
+        }, (socket) => {
+          socket.on("error", () => {})
+          socket.once("close", () => Deferred.unsafeDone(closed, Exit.void))
+        })
+        yield* Effect.acquireRelease(
+          Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+          () => Effect.sync(() => server.close())
+        )
+        const port = (server.address() as Net.AddressInfo).port
+        const ctx = yield* clientContext()
+        const scope = yield* Scope.make()
+        const connecting = yield* Effect.fork(Scope.extend(Ssl.connect("localhost", port, ctx), scope))
+        yield* Deferred.await(helloSeen)
+        yield* Scope.close(scope, Exit.void)
+        goOn!()
+        const connection = yield* Fiber.join(connecting)
+        expect((yield* connection.session).verified).toBe(true)
+        // its scope had ended: the connection went at once, and the server saw it go
+        yield* Deferred.await(closed)
+        const open = yield* metricValue("effect_ssl_open_connections", { test, operation: "connect" })
+        expect(open.total).toBe(0)
+        const made = yield* metricValue("effect_ssl_handshakes_total", {
+          test,
+          operation: "connect",
+          outcome: "success"
+        })
+        expect(made.total).toBe(1)
       })
     ).pipe(Effect.provide(TestLayer)))
 })

@@ -273,19 +273,37 @@ export const observe = <R>(
     )
   })
 
-// The gauge's decrement for a label set, as a scope finalizer made once per label set (they are
-// cached, see `labels`) rather than once per connection: `Scope.addFinalizer` would wrap an effect
-// in a closure of its own for every connection.
-const decrements = new WeakMap<ReadonlyArray<MetricLabel.MetricLabel>, Scope.Scope.Finalizer>()
-const closing = (open: ReadonlyArray<MetricLabel.MetricLabel>): Scope.Scope.Finalizer => {
+// The gauge's decrement for a label set, made once per label set (they are cached, see `labels`)
+// rather than once per connection: as a plain function for connections that count their own
+// close (`countsItsClose`), and as a scope finalizer for the others (`Scope.addFinalizer` would
+// wrap an effect in a closure of its own for every connection).
+interface Decrement {
+  readonly now: () => void
+  readonly finalizer: Scope.Scope.Finalizer
+}
+const decrements = new WeakMap<ReadonlyArray<MetricLabel.MetricLabel>, Decrement>()
+const decrementOf = (open: ReadonlyArray<MetricLabel.MetricLabel>): Decrement => {
   let decrement = decrements.get(open)
   if (decrement === undefined) {
-    const effect = Effect.sync(() => openConnections.unsafeModify(-1, open))
-    decrement = () => effect
+    const now = () => openConnections.unsafeModify(-1, open)
+    const effect = Effect.sync(now)
+    decrement = { now, finalizer: () => effect }
     decrements.set(open, decrement)
   }
   return decrement
 }
+
+/**
+ * Where a connection that releases itself in a scope finalizer of its own takes over the
+ * open-connections gauge's decrement: it calls the function it is given when that finalizer runs
+ * (at once, if it has run already). The node adapter's connections do (packages/node,
+ * connection.ts, under the same registered symbol), so that a connection's scope holds one
+ * finalizer rather than two: each is an Effect step of the scope's close, run cold beside the
+ * sockets. Connections without it get a finalizer of the gauge's own.
+ *
+ * @internal
+ */
+export const countsItsClose: unique symbol = Symbol.for("@effect-ssl/core/countsItsClose") as never
 
 /** Records a handshake that failed or was interrupted. */
 const failed = (
@@ -332,9 +350,17 @@ const established = (
   handshakes.unsafeUpdate(1, success)
   const open = withFiberLabels(fiberLabels, sets.open)
   openConnections.unsafeModify(1, open)
-  // The scope's own finalizer, not Effect.addFinalizer: that one diffs and restores the fiber's
-  // FiberRefs around it, which costs more than the rest of this module.
-  const counted = Effect.scopeWith((scope) => Effect.as(Scope.addFinalizerExit(scope, closing(open)), connection))
+  const decrement = decrementOf(open)
+  const countClose = (connection as { readonly [countsItsClose]?: (decrement: () => void) => void })[countsItsClose]
+  // Else the scope's own finalizer, not Effect.addFinalizer: that one diffs and restores the
+  // fiber's FiberRefs around it, which costs more than the rest of this module.
+  let counted: Effect.Effect<Connection, never, Scope.Scope>
+  if (countClose !== undefined) {
+    countClose.call(connection, decrement.now)
+    counted = Effect.succeed(connection)
+  } else {
+    counted = Effect.scopeWith((scope) => Effect.as(Scope.addFinalizerExit(scope, decrement.finalizer), connection))
+  }
   if (span === undefined) return counted
   return Effect.flatMap(connection.session, (session) => {
     sessionAttributes(span, side, session)

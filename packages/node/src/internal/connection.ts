@@ -69,6 +69,10 @@ export class Groundwork {
   }
 }
 
+// observability.ts's `countsItsClose` in @effect-ssl/core, registered under this name: the
+// connection's release counts it closed, so that its scope holds one finalizer, not two.
+const countsItsClose = Symbol.for("@effect-ssl/core/countsItsClose")
+
 // Protocol and cipher names, one string each however many connections name them (node:tls makes a
 // new string per call). Bounded: OpenSSL has a few dozen.
 const names = new Map<string, string>()
@@ -105,6 +109,8 @@ export class TlsConnection implements Ssl.Connection {
   private released = false
   /** the socket was handed to Node code (detachSocket), which reads and writes it past the ports */
   private detached = false
+  /** what counts the connection closed (the open-connections gauge), run as it is released */
+  private countClosed: (() => void) | undefined = undefined
 
   readonly ports: SocketPorts
 
@@ -156,6 +162,11 @@ export class TlsConnection implements Ssl.Connection {
     }
   }
 
+  [countsItsClose](countClosed: () => void): void {
+    if (this.released) countClosed()
+    else this.countClosed = countClosed
+  }
+
   get abandon(): Effect.Effect<void> {
     return Effect.sync(() => this.ports.abandon())
   }
@@ -196,6 +207,11 @@ export class TlsConnection implements Ssl.Connection {
     return Effect.zipRight(
       Effect.suspend(() => {
         this.released = true
+        const { countClosed } = this
+        if (countClosed !== undefined) {
+          this.countClosed = undefined
+          countClosed()
+        }
         return ports.shutdown(1000, this.waitForClose)
       }),
       Effect.suspend(() =>
