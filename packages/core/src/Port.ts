@@ -156,7 +156,10 @@ const gathering = <A>(
     return Effect.onInterrupt(body(channel, gathered), () => Effect.sync(() => gathered.giveBack(channel)))
   })
 
-const readExactlyFrom = (channel: Channel, n: number): Effect.Effect<Uint8Array, SslError> =>
+const unexpectedEof = (): Effect.Effect<never, SslError> =>
+  Effect.fail(new IoError({ operation: "read", reason: "UnexpectedEof" }))
+
+const gatherExactly = (channel: Channel, n: number): Effect.Effect<Uint8Array, SslError> =>
   gathering(channel, (channel, gathered) => {
     const loop: Effect.Effect<Uint8Array, SslError> = Effect.suspend(() =>
       gathered.total >= n
@@ -167,7 +170,7 @@ const readExactlyFrom = (channel: Channel, n: number): Effect.Effect<Uint8Array,
           Option.match({
             onNone: () => {
               gathered.giveBack(channel)
-              return Effect.fail(new IoError({ operation: "read", reason: "UnexpectedEof" }))
+              return unexpectedEof()
             },
             onSome: (chunk) => {
               gathered.add(chunk)
@@ -177,6 +180,18 @@ const readExactlyFrom = (channel: Channel, n: number): Effect.Effect<Uint8Array,
         )
     )
     return loop
+  })
+
+// Most reads of a few bytes are answered by one chunk: that takes one step, with no Gathered and
+// no interruption handler (each a handful of Effect steps, run cold beside the sockets). A chunk
+// that is only part of it goes back in the step that took it, and the read gathers it all again
+// under `gathering`'s handler (taking that part again does not wait).
+const readExactlyFrom = (channel: Channel, n: number): Effect.Effect<Uint8Array, SslError> =>
+  n === 0 ? gatherExactly(channel, n) : takeThen(channel, n, (chunk) => {
+    if (Option.isNone(chunk)) return unexpectedEof()
+    if (chunk.value.length === n) return Effect.succeed(chunk.value)
+    channel.unread(chunk.value)
+    return gatherExactly(channel, n)
   })
 
 const readLineFrom = (channel: Channel, gathered: Gathered): Effect.Effect<Option.Option<string>, SslError> => {

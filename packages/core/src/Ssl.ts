@@ -314,7 +314,11 @@ export const connect = (
     "connect",
     "client",
     () => ({ peer: `${hostname}:${port}`, serverAddress: hostname, serverPort: port }),
-    Effect.flatMap(Ssl, (ssl) => ssl.connect(hostname, port, context))
+    // (the service read in one step: `Effect.flatMap(Ssl, …)` takes three, each run cold beside
+    // the sockets on the way to every connection)
+    Effect.withFiberRuntime((fiber) =>
+      Context.get(fiber.currentContext as Context.Context<Ssl>, Ssl).connect(hostname, port, context)
+    )
   )
 
 /**
@@ -490,12 +494,25 @@ const serveImpl = <E, R>(
     // the connection lives). A fiber's scope is in its context from its start, and is closed with
     // the fiber's outcome as Effect.scoped would.
     const accepting = Effect.catchAllCause(Effect.flatMap(Effect.exit(listener.acceptTransport), onTaken), reported)
-    const leave = Effect.withFiberRuntime<void>((fiber) => {
-      running.delete(fiber as Fiber.RuntimeFiber<void, never>)
-      return Effect.void
-    })
+    // The fiber's scope is closed, then it leaves `running`, whatever the close came to. (In the
+    // acceptor's uninterruptible region, and with the scope read from the fiber's context: each
+    // step of `Effect.ensuring` and `Effect.flatMap(Effect.scope, …)` would run cold beside the
+    // sockets, once per connection.)
     const finish = (exit: Exit.Exit<unknown, unknown>) =>
-      Effect.ensuring(Effect.flatMap(Effect.scope, (scope) => Scope.close(scope as Scope.CloseableScope, exit)), leave)
+      Effect.withFiberRuntime<void>((fiber) => {
+        const scope = Context.get(fiber.currentContext as Context.Context<Scope.Scope>, Scope.Scope)
+        const leave = () => running.delete(fiber as Fiber.RuntimeFiber<void, never>)
+        return Effect.matchCauseEffect(Scope.close(scope as Scope.CloseableScope, exit), {
+          onFailure: (cause) => {
+            leave()
+            return Effect.failCause(cause)
+          },
+          onSuccess: () => {
+            leave()
+            return Effect.void
+          }
+        })
+      })
     const acceptor = Effect.uninterruptible(Effect.matchCauseEffect(Effect.interruptible(accepting), {
       onFailure: (cause) => Effect.zipRight(finish(Exit.failCause(cause)), Effect.failCause(cause)),
       onSuccess: () => finish(Exit.void)

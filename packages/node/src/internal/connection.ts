@@ -203,22 +203,24 @@ export class TlsConnection implements Ssl.Connection {
    * it hands out and takes in, and keeps both counts once the socket is closed.
    */
   get release(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.released = true
+      const { countClosed } = this
+      if (countClosed !== undefined) {
+        this.countClosed = undefined
+        countClosed()
+      }
+      const waiting = this.ports.shutdown(1000, this.waitForClose)
+      return waiting === undefined
+        ? this.recordBytes()
+        : Effect.zipRight(waiting, Effect.suspend(() => this.recordBytes()))
+    })
+  }
+
+  private recordBytes(): Effect.Effect<void> {
     const { ports, socket } = this
-    return Effect.zipRight(
-      Effect.suspend(() => {
-        this.released = true
-        const { countClosed } = this
-        if (countClosed !== undefined) {
-          this.countClosed = undefined
-          countClosed()
-        }
-        return ports.shutdown(1000, this.waitForClose)
-      }),
-      Effect.suspend(() =>
-        this.detached
-          ? SslMetrics.recordBytes(socket.bytesRead, socket.bytesWritten)
-          : SslMetrics.recordBytes(ports.bytesRead, ports.bytesWritten)
-      )
-    )
+    return this.detached
+      ? SslMetrics.recordBytes(socket.bytesRead, socket.bytesWritten)
+      : SslMetrics.recordBytes(ports.bytesRead, ports.bytesWritten)
   }
 }

@@ -52,7 +52,8 @@ export const timeoutError = (
 export const handshake = <A, B, R>(
   timeout: Duration.Duration,
   start: (finish: (outcome: Effect.Effect<A, SslError.SslError>) => void) => Running,
-  done: (a: A) => Effect.Effect<B, never, R>
+  /** (given the fiber too: what it needs of the fiber's context is read without a step of its own) */
+  done: (a: A, fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.Effect<B, never, R>
 ): Effect.Effect<B, SslError.SslError, R> =>
   Effect.withFiberRuntime((fiber) => {
     const millis = Duration.toMillis(timeout)
@@ -91,7 +92,7 @@ export const handshake = <A, B, R>(
         }
         return Effect.failCause(cause)
       },
-      onSuccess: done
+      onSuccess: (a) => done(a, fiber)
     })
     if (!onClock) return Effect.uninterruptible(waited)
     // (its `finished` check: the sleeper's interruption is a message, which may come after the
@@ -116,13 +117,16 @@ const release = (connection: TlsConnection) => connection.release
  * The `done` of a handshake whose connection belongs to the scope: its release is added to the
  * scope as it is. `Effect.acquireRelease`'s own captures the acquiring fiber's FiberRefs and
  * patches them back in around the release (a diff and a patch of every FiberRef, per
- * connection); this release reads none of them.
+ * connection); this release reads none of them. The scope is read from the fiber's context
+ * (`Effect.flatMap(Scope.Scope, …)` would take three steps more, each run cold beside the sockets).
  *
  * @internal
  */
-export const releasedWithScope = (connection: TlsConnection): Effect.Effect<TlsConnection, never, Scope.Scope> =>
+export const releasedWithScope = (
+  connection: TlsConnection,
+  fiber: Fiber.RuntimeFiber<unknown, unknown>
+): Effect.Effect<TlsConnection, never, Scope.Scope> => {
+  const scope = Context.get(fiber.currentContext as Context.Context<Scope.Scope>, Scope.Scope)
   // (a bound function: smaller than a closure over `connection`, and kept as long as it)
-  Effect.flatMap(
-    Scope.Scope,
-    (scope) => Effect.as(Scope.addFinalizerExit(scope, release.bind(undefined, connection)), connection)
-  )
+  return Effect.as(Scope.addFinalizerExit(scope, release.bind(undefined, connection)), connection)
+}

@@ -65,7 +65,7 @@ type Internals = Tls.TLSSocket & {
 export const serverHandshake = <B, R>(
   spec: ServerSpec,
   transport: ServerTransport,
-  done: (connection: TlsConnection) => Effect.Effect<B, never, R>
+  done: (connection: TlsConnection, fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.Effect<B, never, R>
 ): Effect.Effect<B, SslError.SslError, R> =>
   awaitServerHandshake(spec.timeout, () => beginServerHandshake(spec, transport), done)
 
@@ -89,7 +89,7 @@ export interface ServerHandshake extends Running {
 export const awaitServerHandshake = <B, R>(
   timeout: Duration.Duration,
   begin: () => ServerHandshake,
-  done: (connection: TlsConnection) => Effect.Effect<B, never, R>
+  done: (connection: TlsConnection, fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.Effect<B, never, R>
 ): Effect.Effect<B, SslError.SslError, R> =>
   handshake(timeout, (finish) => {
     const begun = begin()

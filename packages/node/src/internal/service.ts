@@ -7,6 +7,7 @@
 import type { Port as PortT, Protocol as ProtocolT } from "@effect-ssl/core"
 import { Ssl, SslContext, SslError } from "@effect-ssl/core"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
@@ -27,8 +28,16 @@ import {
 } from "./handshakeServer.js"
 import { SocketFeed, watchEnd } from "./jsStreamTransport.js"
 import { compile, type Compiled, compileNow, probe } from "./secureContext.js"
-import { checkHostname, checkPort, tcpConnect, tcpListen, type TcpServer } from "./tcp.js"
+import { checkHostname, invalidHostname, invalidPort, tcpConnect, tcpListen, type TcpServer } from "./tcp.js"
 import { secureDuplex } from "./wrap.js"
+
+/** What is wrong with a context given as one, if anything, for code already inside an Effect step. */
+const invalidContext = (kind: "client" | "server", given: unknown): SslError.InvalidArgumentError | undefined =>
+  SslContext.isSslContext(given) && given.kind === kind ? undefined : new SslError.InvalidArgumentError({
+    argument: "context",
+    value: SslContext.isSslContext(given) ? `${given.kind} context` : given,
+    reason: `expected a ${kind} context or a protocol name`
+  })
 
 /** @internal */
 export const contextFor = <K extends "client" | "server">(
@@ -38,16 +47,8 @@ export const contextFor = <K extends "client" | "server">(
   if (given === undefined || typeof given === "string") {
     return (kind === "client" ? SslContext.makeClient(given) : SslContext.makeServer(given)) as never
   }
-  if (!SslContext.isSslContext(given) || given.kind !== kind) {
-    return Effect.fail(
-      new SslError.InvalidArgumentError({
-        argument: "context",
-        value: SslContext.isSslContext(given) ? `${given.kind} context` : given,
-        reason: `expected a ${kind} context or a protocol name`
-      })
-    ) as never
-  }
-  return Effect.succeed(given) as never
+  const invalid = invalidContext(kind, given)
+  return (invalid === undefined ? Effect.succeed(given) : Effect.fail(invalid)) as never
 }
 
 /**
@@ -67,23 +68,31 @@ const releaseOnFailure = <A, E>(
     })
   )
 
-/** TLS over a TCP connection: on its native handle, or through a JS stream to tell truncation. */
+/**
+ * TLS over a TCP connection: on its native handle, or through a JS stream to tell truncation.
+ * The arguments are checked and the context compiled (once per context) in the caller's step:
+ * every Effect step before a handshake runs cold beside the sockets.
+ */
 const connect = (
   hostname: string,
   port: number,
-  context: SslContext.ClientContext,
+  context: unknown,
   timeout: Duration.Duration
-): Effect.Effect<Ssl.Connection, SslError.SslError, Scope.Scope> =>
-  Effect.flatMap(compile(context), (compiled) => {
-    const spec = { context, compiled, hostname, peer: `${hostname}:${port}`, shutdownOnClose: true, timeout }
-    if (!context.state.detectTruncation) {
-      return clientHandshake(spec, { kind: "tcp", port })
-    }
-    return Effect.flatMap(tcpConnect(hostname, port), (socket) => {
-      const feed = new SocketFeed(socket)
-      return clientHandshake(spec, { kind: "stream", stream: feed, addressed: socket, endWatch: watchEnd(feed), port })
-    })
+): Effect.Effect<Ssl.Connection, SslError.SslError, Scope.Scope> => {
+  const invalid = invalidContext("client", context) ?? invalidHostname(hostname) ?? invalidPort(port, false)
+  if (invalid !== undefined) return Effect.fail(invalid)
+  const ctx = context as SslContext.ClientContext
+  const compiled = compileNow(ctx)
+  if (compiled instanceof SslError.InvalidArgumentError) return Effect.fail(compiled)
+  const spec = { context: ctx, compiled, hostname, peer: `${hostname}:${port}`, shutdownOnClose: true, timeout }
+  if (!ctx.state.detectTruncation) {
+    return clientHandshake(spec, { kind: "tcp", port })
+  }
+  return Effect.flatMap(tcpConnect(hostname, port), (socket) => {
+    const feed = new SocketFeed(socket)
+    return clientHandshake(spec, { kind: "stream", stream: feed, addressed: socket, endWatch: watchEnd(feed), port })
   })
+}
 
 /**
  * An accepted TCP connection and, once its handshake is done, its TLS connection: the one
@@ -219,11 +228,12 @@ export const make: Effect.Effect<Ssl.Service> = Effect.sync(() => {
     available: Option.isNone(loadFailure),
     loadFailReason: loadFailure,
     connect: (hostname, port, context) =>
-      Effect.flatMap(contextFor("client", context), (ctx) =>
-        Effect.zipRight(
-          Effect.zipRight(checkHostname(hostname), checkPort(port, false)),
-          Effect.flatMap(Ssl.HandshakeTimeout, (timeout) => connect(hostname, port, ctx, timeout))
-        )),
+      Effect.withFiberRuntime((fiber) => {
+        const timeout = Context.get(fiber.currentContext, Ssl.HandshakeTimeout)
+        return context === undefined || typeof context === "string"
+          ? Effect.flatMap(contextFor("client", context), (made) => connect(hostname, port, made, timeout))
+          : connect(hostname, port, context, timeout)
+      }),
     listen: (port, options) =>
       Effect.gen(function*() {
         const context = yield* contextFor("server", options?.context)
@@ -239,14 +249,17 @@ export const make: Effect.Effect<Ssl.Service> = Effect.sync(() => {
         })
         // Taking a connection and making it the scope's is one uninterruptible step (only the
         // wait for one is interruptible): a connection is never taken and then lost.
-        const acceptTransport = Effect.uninterruptible(Effect.flatMap(tcp.take, (socket) => {
-          const accepted = new Accepted(socket)
-          return Effect.flatMap(Scope.Scope, (scope) =>
-            Effect.as(
+        // (the scope read from the fiber's context: `Effect.flatMap(Scope.Scope, …)` would take three
+        // steps more per connection, each run cold beside the sockets)
+        const acceptTransport = Effect.uninterruptible(Effect.flatMap(tcp.take, (socket) =>
+          Effect.withFiberRuntime<Effect.Effect<Ssl.Connection, SslError.SslError>, never, Scope.Scope>((fiber) => {
+            const accepted = new Accepted(socket)
+            const scope = Context.get(fiber.currentContext as Context.Context<Scope.Scope>, Scope.Scope)
+            return Effect.as(
               Scope.addFinalizerExit(scope, accepted.finalizer),
               handshakeAccepted(accepted, context, timeout, tcp)
-            ))
-        }))
+            )
+          })))
         const listener: Ssl.Listener = {
           [Ssl.ListenerTypeId]: Ssl.ListenerTypeId,
           address: tcp.address,

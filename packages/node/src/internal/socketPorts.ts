@@ -496,20 +496,21 @@ export class SocketPorts {
   }
 
   /**
-   * The end of the connection's scope: what was written reaches the transport, then a
-   * close_notify if the transport can still take one, then the socket is destroyed. Bounded, so a
-   * peer that stops reading cannot hold a scope open. With `wait` the effect waits for all of it
-   * (a wrapped transport's next user must find TLS gone); without, it starts it and returns, and
-   * once our end (close_notify) has gone, the socket goes by itself when the peer has closed its
-   * side too (within `graceMillis` at most), reading and dropping what still comes meanwhile. A
+   * The end of the connection's scope, begun now (a call made from the release's own step): what
+   * was written reaches the transport, then a close_notify if the transport can still take one,
+   * then the socket is destroyed. Bounded, so a peer that stops reading cannot hold a scope open.
+   * With `wait` it returns the wait for all of it (a wrapped transport's next user must find TLS
+   * gone); without, nothing to wait for, and once our end (close_notify) has gone, the socket
+   * goes by itself when the peer has closed its side too (within `graceMillis` at most), reading
+   * and dropping what still comes meanwhile. A
    * socket closed with bytes it has not read (a TLS 1.3 ticket that came after the handshake, say)
    * is reset by the kernel, and a reset takes with it what the peer has not read yet: the last
    * writes.
    */
-  shutdown(graceMillis: number, wait: boolean): Effect.Effect<void> {
+  shutdown(graceMillis: number, wait: boolean): Effect.Effect<void> | undefined {
     const socket = this.socket
     this.flushStaged()
-    if (socket.destroyed || this.closed) return Effect.sync(() => this.destroy())
+    if (socket.destroyed || this.closed) return void this.destroy()
     const closeNotify = this.options.shutdownOnClose && !this.outputClosed && socket.writable
     // An output closed without close_notify (abandon, shutdownOnClose false) still delivers
     // what was written before it: flush, then destroy.
@@ -520,7 +521,7 @@ export class SocketPorts {
     // for as well. (An output abandoned, so without an end of ours, is not: the peer may be
     // waiting for us to close.)
     const linger = !wait && socket.writableEnded && !socket.readableEnded
-    if (!closeNotify && !flushOnly && !ending && !linger) return Effect.sync(() => this.destroy())
+    if (!closeNotify && !flushOnly && !ending && !linger) return void this.destroy()
     const start = (done: () => void) => {
       let finished = false
       const finish = () => {
@@ -552,7 +553,7 @@ export class SocketPorts {
       }
       return timer
     }
-    if (!wait) return Effect.sync(() => void start(ignore))
+    if (!wait) return void start(ignore)
     return Effect.async<void>((resume) => {
       const timer = start(() => resume(Effect.void))
       return Effect.sync(() => {

@@ -12,36 +12,39 @@ import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import * as Errors from "./errors.js"
 
-/** @internal */
-export const checkPort = (
-  port: number,
-  allowZero: boolean
-): Effect.Effect<void, SslError.InvalidArgumentError> =>
+/** What is wrong with a port, if anything, for code already inside an Effect step. @internal */
+export const invalidPort = (port: number, allowZero: boolean): SslError.InvalidArgumentError | undefined =>
   Number.isInteger(port) && port >= (allowZero ? 0 : 1) && port <= 65535
-    ? Effect.void
-    : Effect.fail(
-      new SslError.InvalidArgumentError({
-        argument: "port",
-        value: port,
-        reason: `expected an integer from ${allowZero ? 0 : 1} to 65535`
-      })
-    )
+    ? undefined
+    : new SslError.InvalidArgumentError({
+      argument: "port",
+      value: port,
+      reason: `expected an integer from ${allowZero ? 0 : 1} to 65535`
+    })
+
+/** @internal */
+export const checkPort = (port: number, allowZero: boolean): Effect.Effect<void, SslError.InvalidArgumentError> => {
+  const invalid = invalidPort(port, allowZero)
+  return invalid === undefined ? Effect.void : Effect.fail(invalid)
+}
 
 /** @internal */
 export const isValidHostname = (hostname: unknown): hostname is string =>
   typeof hostname === "string" && hostname.length > 0 && hostname.length <= 253 && !/[\s\0/]/.test(hostname)
 
+/** What is wrong with a host name, if anything, for code already inside an Effect step. @internal */
+export const invalidHostname = (hostname: unknown): SslError.InvalidArgumentError | undefined =>
+  isValidHostname(hostname) ? undefined : new SslError.InvalidArgumentError({
+    argument: "hostname",
+    value: hostname,
+    reason: "expected a host name or IP address"
+  })
+
 /** @internal */
-export const checkHostname = (hostname: unknown): Effect.Effect<string, SslError.InvalidArgumentError> =>
-  isValidHostname(hostname)
-    ? Effect.succeed(hostname)
-    : Effect.fail(
-      new SslError.InvalidArgumentError({
-        argument: "hostname",
-        value: hostname,
-        reason: "expected a host name or IP address"
-      })
-    )
+export const checkHostname = (hostname: unknown): Effect.Effect<string, SslError.InvalidArgumentError> => {
+  const invalid = invalidHostname(hostname)
+  return invalid === undefined ? Effect.succeed(hostname as string) : Effect.fail(invalid)
+}
 
 /** "[::1]" is how an IPv6 address is written beside a port; the socket API wants "::1". @internal */
 export const stripBrackets = (hostname: string): string =>
