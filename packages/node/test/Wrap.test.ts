@@ -265,6 +265,27 @@ describe("wrap over Port.pipe, cut short", () => {
       // and nothing of the TLS connection after it
       expect(all.length).toBe(all.indexOf("PLAINTEXT-MARKER") + "PLAINTEXT-MARKER\n".length)
     }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a wrap whose scope ends mid-handshake fails at once, and the pipe is the caller's again", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Port.pipe({ capacity: 65536 })
+      const client = yield* clientContext()
+      const scope = yield* Scope.make()
+      const wrapping = yield* Effect.fork(
+        Scope.extend(Ssl.wrap(a, { mode: "connect", context: client, hostname: "localhost" }), scope).pipe(
+          Ssl.withHandshakeTimeout("20 seconds")
+        )
+      )
+      // The ClientHello has come; nobody answers it.
+      const hello = yield* b.input.read()
+      expect(Option.isSome(hello)).toBe(true)
+      yield* Scope.close(scope, Exit.void)
+      // not the handshake timeout's
+      const error = yield* Effect.flip(Fiber.join(wrapping))
+      expect(error).toMatchObject({ _tag: "HandshakeError", reason: "PeerClosed" })
+      yield* a.output.write("plain again\n")
+      expect(yield* b.input.readLine).toEqual(Option.some("plain again"))
+    }).pipe(Effect.provide(TestLayer)))
 })
 
 describe("wrap arguments", () => {

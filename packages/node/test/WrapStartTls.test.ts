@@ -7,9 +7,12 @@
 import { Ssl } from "@effect-ssl/core"
 import { NodeSsl } from "@effect-ssl/node"
 import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Stream from "node:stream"
@@ -182,6 +185,37 @@ describe("STARTTLS over TCP (tcpListen, tcpAccept, tcpConnect)", () => {
       expect(yield* Effect.flip(plain.input.read())).toMatchObject({ _tag: "IoError", reason: "Closed" })
       const again = yield* Effect.flip(Effect.scoped(Ssl.wrap(plain, yield* clientOptions)))
       expect(again._tag).toBe("HandshakeError")
+    }).pipe(Effect.provide(TestLayer)))
+
+  it.scopedLive("a wrap whose scope ends mid-handshake fails at once, and the plain ports are the caller's again", () =>
+    Effect.gen(function*() {
+      // A server that reads the ClientHello and never answers it.
+      const seen: Array<string> = []
+      const hello = yield* Deferred.make<void>()
+      const more = yield* Deferred.make<void>()
+      const server = Net.createServer((socket) => {
+        socket.on("data", (data) => {
+          seen.push(data.toString("latin1"))
+          Deferred.unsafeDone(seen.length === 1 ? hello : more, Exit.void)
+        })
+      })
+      yield* Effect.acquireRelease(
+        Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+        () => Effect.sync(() => server.close())
+      )
+      const plain = yield* NodeSsl.tcpConnect("127.0.0.1", (server.address() as Net.AddressInfo).port)
+      const scope = yield* Scope.make()
+      const wrapping = yield* Effect.fork(
+        Scope.extend(Ssl.wrap(plain, yield* clientOptions), scope).pipe(Ssl.withHandshakeTimeout("20 seconds"))
+      )
+      yield* Deferred.await(hello)
+      yield* Scope.close(scope, Exit.void)
+      // not the handshake timeout's
+      const error = yield* Effect.flip(Fiber.join(wrapping))
+      expect(error).toMatchObject({ _tag: "HandshakeError", reason: "PeerClosed" })
+      yield* plain.output.write("QUIT\r\n")
+      yield* Deferred.await(more)
+      expect(seen.at(-1)).toBe("QUIT\r\n")
     }).pipe(Effect.provide(TestLayer)))
 
   it.scopedLive("plain TCP ports half-close: output.close leaves the input readable", () =>

@@ -189,9 +189,15 @@ export const secureDuplex = (
       const feed = new SocketFeed(socket, !spec.closeOriginal)
       // Runs after the TLS session's own finalizers (close_notify, destroy): the socket goes back
       // to the plain ports, open and usable, with whatever the peer sent after TLS; or, closed
-      // with the connection, it takes the plain ports with it.
+      // with the connection, it takes the plain ports with it. A handshake still under way (the
+      // scope ended first) hears its feed go and fails now, not at its timeout.
       yield* Effect.addFinalizer(() =>
-        Effect.sync(() => spec.closeOriginal ? plain.closeWithTransport() : plain.reattach(feed.release()))
+        Effect.sync(() => {
+          if (spec.closeOriginal) return plain.closeWithTransport()
+          const leftover = feed.release()
+          feed.destroy()
+          plain.reattach(leftover)
+        })
       )
       const connection = yield* handshakeOver(spec, feed, socket, undefined)
       plain.releaseErrorListener()
@@ -208,8 +214,10 @@ export const secureDuplex = (
     // Finalizers run last-added first: the TLS socket's own (close_notify through the bridge,
     // then destroy) run before these, then the bridge lets go of the ports, then the original
     // closes (closeOriginal) or stays usable.
+    // (The stream goes too: a handshake still under way, its scope ended first, hears it go and
+    // fails now, not at its timeout.)
     if (spec.closeOriginal) yield* Effect.addFinalizer(() => closeOriginal)
-    yield* Effect.addFinalizer(() => stop)
+    yield* Effect.addFinalizer(() => Effect.zipRight(stop, Effect.sync(() => stream.destroy())))
     return yield* handshakeOver(spec, stream, undefined, () => {
       Runtime.runFork(runtime)(spec.closeOriginal ? Effect.zipRight(stop, closeOriginal) : stopReading)
     })
