@@ -91,9 +91,6 @@ export const clientHandshake = (
     })
     if (cached !== undefined && sessionLater) setSessionLater(socket, cached.session)
     identity.watch(socket)
-    // Nagle off, as Go does: a handshake's last flight and the first reply must not wait for the
-    // peer's delayed ACK (40 ms a round with clients that are not effect-ssl).
-    if (tcp) socket.setNoDelay(true)
     if (state.keyLog !== undefined) socket.on("keylog", keyLogger(state.keyLog))
     if (transport.kind === "stream") transport.endWatch?.attach(socket)
     if (!tcp && transport.stream instanceof SocketFeed) {
@@ -142,6 +139,11 @@ export const clientHandshake = (
     }
     const onConnect = () => {
       connected = true
+      // Nagle off, as Go does: a handshake's last flight and the first reply must not wait for the
+      // peer's delayed ACK (40 ms a round with clients that are not effect-ssl). Set here, once
+      // connected: set before, node:tls sets it twice (two system calls), once more as it connects.
+      // (The ClientHello, the first segment, is never held back.)
+      socket.setNoDelay(true)
       lay()
     }
     const onError = (error: unknown) => {
