@@ -218,6 +218,27 @@ describe(`a TLS 1.2 client that offers only ${suite}`, () => {
 })
 
 describe("SNI", () => {
+  it.scopedLive("a session reads as a plain object: spread and JSON see every member, the peer certificate too", () =>
+    Effect.gen(function*() {
+      const result = yield* negotiate("auto", "auto")
+      if (result.client._tag === "Left") return expect.fail(`client failed: ${result.client.left.message}`)
+      const session = result.client.right.session
+      expect(Object.keys(session).sort()).toEqual([
+        "alpnProtocol",
+        "cipher",
+        "localAddress",
+        "peerCertificate",
+        "protocol",
+        "remoteAddress",
+        "resumed",
+        "servername",
+        "verified"
+      ])
+      const copy = { ...session }
+      expect(Option.getOrThrow(copy.peerCertificate).der).toEqual(Option.getOrThrow(session.peerCertificate).der)
+      expect(JSON.parse(JSON.stringify(session)).peerCertificate).toMatchObject({ _tag: "Some" })
+    }).pipe(Effect.provide(TestLayer)))
+
   it.scopedLive("a host name is sent and received; an IP address sends none", () =>
     Effect.gen(function*() {
       const listener = yield* Ssl.listen(0, { hostname: "127.0.0.1", context: yield* serverContext() })
