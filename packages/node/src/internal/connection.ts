@@ -45,6 +45,14 @@ export class Groundwork {
   readonly localPort: number
   readonly remoteHost: string
   readonly remotePort: number
+  /**
+   * The protocol and cipher, on a TLS 1.3 server: it has chosen both once its answer to the
+   * ClientHello is out (when its groundwork is laid, or later). A TLS 1.2 server's cipher is
+   * current only from its ChangeCipherSpec on (before, node:tls names none), and a client learns
+   * them at the end: theirs are read then.
+   */
+  readonly protocol: string | undefined
+  readonly cipher: string | undefined
 
   constructor(
     socket: Tls.TLSSocket,
@@ -66,8 +74,14 @@ export class Groundwork {
     this.localPort = from.localPort ?? 0
     this.remoteHost = from.remoteAddress ?? ""
     this.remotePort = from.remotePort ?? 0
+    const early = side === "server" && socket.getProtocol() === "TLSv1.3"
+    this.protocol = early ? "TLSv1.3" : undefined
+    this.cipher = early ? negotiatedCipher(socket) : undefined
   }
 }
+
+const negotiatedProtocol = (socket: Tls.TLSSocket): string => intern(socket.getProtocol() ?? "TLSv1.3")
+const negotiatedCipher = (socket: Tls.TLSSocket): string => intern(socket.getCipher()?.name ?? "")
 
 // observability.ts's `countsItsClose` in @effect-ssl/core, registered under this name: the
 // connection's release counts it closed, so that its scope holds one finalizer, not two.
@@ -165,8 +179,8 @@ export class TlsConnection implements Ssl.Connection {
     // Over a JS stream the transport outlives the connection (wrap hands it back): its next user
     // must find TLS gone.
     this.waitForClose = !established.native
-    this.protocol = intern(socket.getProtocol() ?? "TLSv1.3")
-    this.cipher = intern(socket.getCipher()?.name ?? "")
+    this.protocol = groundwork.protocol ?? negotiatedProtocol(socket)
+    this.cipher = groundwork.cipher ?? negotiatedCipher(socket)
     this.localHost = groundwork.localHost
     this.localPort = groundwork.localPort
     this.remoteHost = groundwork.remoteHost
