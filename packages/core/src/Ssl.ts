@@ -477,10 +477,9 @@ const serveImpl = <E, R>(
     // The handshake takes no permit: a client that never finishes its handshake must not keep a
     // slot of the handler's concurrency from a good client.
     const onTaken = (
-      taken: Exit.Exit<Effect.Effect<Connection, SslError, Scope.Scope>, SslError>
+      handshake: Effect.Effect<Connection, SslError, Scope.Scope>
     ): Effect.Effect<void, E | SslError, R | Scope.Scope> => {
-      if (Exit.isFailure(taken)) return Deferred.failCause(stopped, taken.cause)
-      const connection = observeAccept(taken.value)
+      const connection = observeAccept(handshake)
       return Effect.zipRight(
         forkAcceptor,
         permits === undefined
@@ -493,7 +492,13 @@ const serveImpl = <E, R>(
     // connection would keep a closure, a provided context and their frames alive for as long as
     // the connection lives). A fiber's scope is in its context from its start, and is closed with
     // the fiber's outcome as Effect.scoped would.
-    const accepting = Effect.catchAllCause(Effect.flatMap(Effect.exit(listener.acceptTransport), onTaken), reported)
+    const accepting = Effect.catchAllCause(
+      Effect.matchCauseEffect(listener.acceptTransport, {
+        onFailure: (cause) => Deferred.failCause(stopped, cause),
+        onSuccess: onTaken
+      }),
+      reported
+    )
     // The fiber's scope is closed, then it leaves `running`, whatever the close came to. (In the
     // acceptor's uninterruptible region, and with the scope read from the fiber's context: each
     // step of `Effect.ensuring` and `Effect.flatMap(Effect.scope, …)` would run cold beside the
