@@ -522,6 +522,10 @@ const serveImpl = <E, R>(
       onFailure: (cause) => Effect.zipRight(finish(Exit.failCause(cause)), Effect.failCause(cause)),
       onSuccess: () => finish(Exit.void)
     })) as Effect.Effect<void, never, R | Scope.Scope>
+    // The next waiter starts once this fiber waits (the scheduler's next turn, before the event
+    // loop polls for connections again), not at once: started at once it would run up to its own
+    // wait before this connection's handler runs, on the way from the handshake to the first read.
+    const later = { immediate: false }
     const forkAcceptor: Effect.Effect<void> = Effect.flatMap(Scope.make(), (scope) =>
       Effect.sync(() => {
         if (closed) return
@@ -529,7 +533,7 @@ const serveImpl = <E, R>(
           context: Context.add(runtime.context, Scope.Scope, scope),
           fiberRefs,
           runtimeFlags: runtime.runtimeFlags
-        }))(acceptor)
+        }))(acceptor, later)
         running.add(fiber)
       }))
     yield* forkAcceptor
