@@ -244,7 +244,8 @@ export class TlsConnection implements Ssl.Connection {
   /**
    * The end of the connection's scope: close_notify if it is still due, then the socket goes (on
    * its own TCP socket the scope does not wait for that: the socket is closed within a second
-   * whatever the peer does); the bytes it carried are counted once, here. A detached socket's
+   * whatever the peer does); the bytes it carried are counted once, here, and the connection is
+   * counted closed (the open-connections gauge: `countsItsClose`). A detached socket's
    * own counts are the application's bytes, the ports' included: node:tls counts the plaintext
    * it hands out and takes in, and keeps both counts once the socket is closed.
    */
