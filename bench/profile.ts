@@ -6,7 +6,8 @@
  *   node --cpu-prof --cpu-prof-dir=prof bench/dist/profile.js bulk [--side raw] [--mib 256]
  *   node --cpu-prof --cpu-prof-dir=prof bench/dist/profile.js handshakes [--cert ec] [--count 300]
  *     [--concurrency 1] [--server effect|raw]  (the server process's side; default: the same as --side)
- *   node --cpu-prof --cpu-prof-dir=prof bench/dist/profile.js interrupt [--count 200]
+ *   node --cpu-prof --cpu-prof-dir=prof bench/dist/profile.js interrupt [--count 200] [--warmup 0]
+ *     [--side effect|floor|raw]
  *   (`node --import tsx bench/profile.ts …` runs the TypeScript sources instead)
  *
  * `bulk` runs both ends in this process; `handshakes` connects to a server process of the same
@@ -14,7 +15,7 @@
  */
 import { effectOneProcess, rawOneProcess } from "./figures/bulk.js"
 import { effectHandshakes, rawHandshakes } from "./figures/handshakes.js"
-import { effectInterrupt, rawInterrupt } from "./figures/interrupt.js"
+import { effectInterrupt, floorInterrupt, rawInterrupt } from "./figures/interrupt.js"
 import { type CertKind, spawnScript } from "./lib/common.js"
 import { clientContext, makeRuntime, serverContext } from "./lib/effect.js"
 import { Meter } from "./lib/meter.js"
@@ -27,7 +28,9 @@ const option = (name: string, fallback: string) => {
 }
 const what = args[0]
 const side = option("side", "effect")
-if (side !== "effect" && side !== "raw") throw new Error("--side effect|raw")
+if (side !== "effect" && side !== "raw" && !(side === "floor" && args[0] === "interrupt")) {
+  throw new Error("--side effect|raw (interrupt: also floor)")
+}
 
 const runtime = makeRuntime()
 const start = performance.now()
@@ -69,7 +72,15 @@ if (what === "bulk") {
 } else if (what === "interrupt") {
   const count = Number(option("count", "200"))
   const client = await runtime.runPromise(clientContext())
-  result = side === "effect" ? await effectInterrupt(runtime, client, count) : await rawInterrupt(count)
+  const sample = (n: number) =>
+    side === "effect"
+      ? effectInterrupt(runtime, client, n)
+      : side === "floor"
+      ? floorInterrupt(n)
+      : rawInterrupt(n)
+  const warmup = Number(option("warmup", "0"))
+  if (warmup > 0) await sample(warmup)
+  result = await sample(count)
   console.log(`interrupt ${side}: median ${result.toFixed(0)} µs`)
 } else {
   throw new Error("usage: profile.ts bulk|handshakes|interrupt [--side effect|raw]")

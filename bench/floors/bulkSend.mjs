@@ -38,6 +38,7 @@ for (let run = 0; run < runs; run++) {
   head[0] = both ? 0x64 : 0x73
   head.writeBigUInt64BE(BigInt(bytes), 1)
   const t0 = server.cpuMillis()
+  const m0 = server.mainThreadMillis()
   const c0 = process.cpuUsage()
   const start = performance.now()
   // The server answers "k" after all it reads (and, both ways, after all it sends).
@@ -64,10 +65,13 @@ for (let run = 0; run < runs; run++) {
   await done
   const ms = performance.now() - start
   const serverMs = (server.cpuMillis() - t0) / mib
+  const serverMainMs = (server.mainThreadMillis() - m0) / mib
   const c = process.cpuUsage(c0)
   console.log(
     `${impl}${both ? " both ways" : ""}: ${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s, ` +
-      `server ${serverMs.toFixed(3)} ms/MiB, client ${((c.user + c.system) / 1000 / mib).toFixed(3)} ms/MiB`
+      `server ${serverMs.toFixed(3)} ms/MiB (main thread ${serverMainMs.toFixed(3)}), client ${
+        ((c.user + c.system) / 1000 / mib).toFixed(3)
+      } ms/MiB`
   )
   socket.destroy()
 }

@@ -14,6 +14,17 @@ import { IoError, type SslError } from "../SslError.js"
 /** How a waiting fiber is woken: the `resume` of its `Effect.async`. */
 type Resume = (effect: Effect.Effect<void>) => void
 
+/**
+ * A waiting reader: the `resume` of its wait and the step it resumes with (the take itself, which
+ * checks the state again). Resuming with the step rather than with `void` followed by the step
+ * saves the fiber a continuation per wake: one wake per TLS record for a reader keeping up.
+ */
+type ReaderResume = (step: Effect.Effect<any, any>) => void
+interface Reader {
+  readonly resume: ReaderResume
+  readonly step: Effect.Effect<any, any>
+}
+
 /** @internal */
 export class ByteChannel {
   private chunks: Array<Uint8Array> = []
@@ -24,12 +35,12 @@ export class ByteChannel {
   private readerClosed = false
   // A port has one reader and one writer at a time, so one waiter per side is the usual case and
   // takes a slot; more (concurrent reads or writes, which the API allows) wait in an array.
-  private reader: Resume | undefined = undefined
-  private readers: Array<Resume> | undefined = undefined
+  private reader: ReaderResume | undefined = undefined
+  private readerStep: Effect.Effect<any, any> | undefined = undefined
+  private readers: Array<Reader> | undefined = undefined
   private writer: Resume | undefined = undefined
   private writers: Array<Resume> | undefined = undefined
-  // The wait effects, made on first use (then reused for every wait of this channel).
-  private readWait: Effect.Effect<void> | undefined = undefined
+  // The writers' wait, made on first use (then reused for every wait of this channel).
   private writeWait: Effect.Effect<void> | undefined = undefined
   // `take()` without a limit, the read of every reading loop: made once, as it holds no state of
   // its own. A reader that keeps up with a socket runs it once per TLS record, and every object
@@ -143,7 +154,7 @@ export class ByteChannel {
     f: (chunk: Option.Option<Uint8Array>) => Effect.Effect<A, E>
   ): Effect.Effect<A, E | SslError> {
     // (made at the first wait, then the same for every wait of this step)
-    let waitThenStep: Effect.Effect<A, E | SslError> | undefined
+    let wait: Effect.Effect<A, E | SslError> | undefined
     const step: Effect.Effect<A, E | SslError> = Effect.suspend(() => {
       if (this.readerClosed) return Effect.fail(new IoError({ operation: "read", reason: "Closed" }))
       if (this.buffered > 0) return f(Option.some(this.takeNow(max)))
@@ -151,7 +162,7 @@ export class ByteChannel {
         const failure = this.failed()
         return failure === undefined ? f(Option.none()) : Effect.fail(failure)
       }
-      return waitThenStep ??= Effect.zipRight(this.waitForData(), step)
+      return wait ??= this.waitThen(step)
     })
     return step
   }
@@ -236,10 +247,11 @@ export class ByteChannel {
   // the state itself before it registers: a fiber may yield between deciding to wait and
   // registering, and a wake that came in between would otherwise be missed.
 
-  private waitForData(): Effect.Effect<void> {
-    return this.readWait ??= Effect.async<void>((resume) => {
-      if (this.buffered > 0 || this.ended || this.readerClosed) return resume(Effect.void)
-      return this.addReader(resume)
+  /** Waits for data, the end or the reader's close, then runs `step` (the take that waited). */
+  private waitThen<A, E>(step: Effect.Effect<A, E>): Effect.Effect<A, E> {
+    return Effect.async<A, E>((resume) => {
+      if (this.buffered > 0 || this.ended || this.readerClosed) return resume(step)
+      return this.addReader(resume, step)
     })
   }
 
@@ -260,15 +272,17 @@ export class ByteChannel {
    * skips the handler only for a register of one parameter that returns nothing: a second
    * parameter, the AbortSignal, brings it back.)
    */
-  private addReader(resume: Resume): Effect.Effect<void> | undefined {
+  private addReader(resume: ReaderResume, step: Effect.Effect<any, any>): Effect.Effect<void> | undefined {
     if (this.reader === undefined) {
       this.reader = resume
+      this.readerStep = step
       return undefined
     }
     const readers = (this.readers ??= [])
-    readers.push(resume)
+    const reader: Reader = { resume, step }
+    readers.push(reader)
     return Effect.sync(() => {
-      if (this.readers === readers) this.readers = remove(readers, resume)
+      if (this.readers === readers) this.readers = remove(readers, reader)
     })
   }
 
@@ -288,10 +302,12 @@ export class ByteChannel {
     const first = this.reader
     const more = this.readers
     if (first === undefined && more === undefined) return
+    const step = this.readerStep
     this.reader = undefined
+    this.readerStep = undefined
     this.readers = undefined
-    first?.(Effect.void)
-    if (more !== undefined) { for (const resume of more) resume(Effect.void) }
+    first?.(step!)
+    if (more !== undefined) { for (const reader of more) reader.resume(reader.step) }
   }
 
   private wakeWriters(): void {
@@ -305,9 +321,9 @@ export class ByteChannel {
   }
 }
 
-/** The waiters without `resume`; undefined when none is left. */
-const remove = (waiters: Array<Resume>, resume: Resume): Array<Resume> | undefined => {
-  const i = waiters.indexOf(resume)
+/** The waiters without `waiter`; undefined when none is left. */
+const remove = <W>(waiters: Array<W>, waiter: W): Array<W> | undefined => {
+  const i = waiters.indexOf(waiter)
   if (i >= 0) waiters.splice(i, 1)
   return waiters.length === 0 ? undefined : waiters
 }
