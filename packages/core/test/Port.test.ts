@@ -1,11 +1,13 @@
 import { Port, SslError } from "@effect-ssl/core"
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as v8 from "node:v8"
@@ -94,6 +96,42 @@ const heapGrowthOf = <E>(round: Effect.Effect<unknown, E>) =>
     for (let i = 0; i < 50_000; i++) yield* round
     gc()
     return process.memoryUsage().heapUsed - before
+  })
+
+/**
+ * In one synchronous step: `before` (a push, an end...), then an interrupt signal to each fiber.
+ * The woken fibers have their resume queued and have not run yet: the interrupt comes after it.
+ */
+const thenInterrupt = (before: () => void, ...fibers: ReadonlyArray<Fiber.RuntimeFiber<any, any>>) =>
+  Effect.sync(() => {
+    before()
+    for (const fiber of fibers) fiber.unsafeInterruptAsFork(FiberId.none)
+  })
+
+/** A read failed with UnexpectedEof (a readExactly cut short by the end). */
+const unexpectedEof = (exit: Exit.Exit<unknown, unknown>) =>
+  Exit.isFailure(exit) &&
+  Option.exists(
+    Cause.failureOption(exit.cause),
+    (e) => e instanceof SslError.IoError && e.reason === "UnexpectedEof"
+  )
+
+/** `k` steps that do nothing: moves where a fiber's next yield to the scheduler falls. */
+const spin = (k: number): Effect.Effect<void> => k === 0 ? Effect.void : Effect.flatMap(Effect.void, () => spin(k - 1))
+
+/** The channel's take-and-continue-in-one-step, which Port's gathering reads use. */
+interface Internal {
+  takeThen<A>(
+    max: number | undefined,
+    f: (chunk: Option.Option<Uint8Array>) => Effect.Effect<A>
+  ): Effect.Effect<A, SslError.SslError>
+}
+
+/** An input over a channel the test pushes into synchronously. */
+const channelInput = (capacity = 1 << 20) =>
+  Effect.sync(() => {
+    const channel = Port.makeChannel(capacity)
+    return { channel, input: Port.makeInput(channel) } as const
   })
 
 describe("Port.pipe", () => {
@@ -776,6 +814,215 @@ describe("Port.Input under interruption", () => {
           }
         }
         expect(yield* b.input.read()).toEqual(Option.none())
+      }
+    }))
+})
+
+describe("Port.Input: woken readers and interruption", () => {
+  it.effect("a reader woken by data but interrupted before it runs takes nothing: the bytes go to the next read", () =>
+    Effect.gen(function*() {
+      const { channel, input } = yield* channelInput()
+      const reads = {
+        read: Effect.map(input.read(), Option.getOrThrow),
+        "read(2)": Effect.map(input.read(2), Option.getOrThrow),
+        readExactly: input.readExactly(2),
+        readLine: Effect.map(input.readLine, (line) => bytes(Option.getOrThrow(line))),
+        readAll: input.readAll
+      }
+      for (const [name, read] of Object.entries(reads)) {
+        const reader = yield* Effect.fork(read)
+        yield* yieldMany(10)
+        yield* thenInterrupt(() => channel.push(bytes("ab")), reader)
+        expect(Exit.isInterrupted(yield* Fiber.await(reader)), name).toBe(true)
+        expect(channel.buffered, name).toBe(2)
+        expect(Option.map(yield* input.read(), text), name).toEqual(Option.some("ab"))
+      }
+    }))
+
+  it.effect("a gathering read woken for its last bytes but interrupted before it runs gives all back, in order", () =>
+    Effect.gen(function*() {
+      const { channel, input } = yield* channelInput()
+      const reads: ReadonlyArray<readonly [string, Effect.Effect<unknown, SslError.SslError>]> = [
+        ["readExactly", input.readExactly(6)],
+        ["readLine", input.readLine]
+      ]
+      for (const [name, read] of reads) {
+        const reader = yield* Effect.fork(read)
+        yield* yieldMany(10)
+        channel.push(bytes("abc"))
+        yield* yieldMany(10) // the reader has gathered "abc" and waits again
+        expect(channel.buffered, name).toBe(0)
+        yield* thenInterrupt(() => channel.push(bytes("de\n")), reader)
+        expect(Exit.isInterrupted(yield* Fiber.await(reader)), name).toBe(true)
+        expect(text(yield* input.readExactly(6)), name).toBe("abcde\n")
+      }
+    }))
+
+  it.effect("two fibers waiting on the same read(): the one interrupted after its wake leaves the bytes to the other", () =>
+    Effect.gen(function*() {
+      const { channel, input } = yield* channelInput()
+      // input.read() is one effect, made once per channel: both fibers run the same step and wait
+      expect(input.read()).toBe(input.read())
+      for (const interruptFirst of [true, false]) {
+        const first = yield* Effect.fork(input.read()) // takes the waiting reader's slot
+        yield* yieldMany(10)
+        const second = yield* Effect.fork(input.read()) // waits beside it
+        yield* yieldMany(10)
+        const [interrupted, other] = interruptFirst ? [first, second] : [second, first]
+        yield* thenInterrupt(() => channel.push(bytes("xy")), interrupted)
+        expect(Exit.isInterrupted(yield* Fiber.await(interrupted))).toBe(true)
+        expect(Option.map(yield* Fiber.join(other), text)).toEqual(Option.some("xy"))
+        expect(channel.buffered).toBe(0)
+      }
+    }))
+
+  it.effect("after a reader is interrupted in the slot, two more on the same read() get each chunk exactly once", () =>
+    Effect.gen(function*() {
+      const { channel, input } = yield* channelInput()
+      const stale = yield* Effect.fork(input.read())
+      yield* yieldMany(10)
+      expect(Exit.isInterrupted(yield* Fiber.interrupt(stale))).toBe(true)
+      const readers = [yield* Effect.fork(input.read()), yield* Effect.fork(input.read())]
+      yield* yieldMany(10)
+      channel.push(bytes("1"))
+      yield* yieldMany(10)
+      // one has it, the other waits again (woken, found nothing, registered anew)
+      const done = readers.filter((fiber) => fiber.unsafePoll() !== null)
+      expect(done.length).toBe(1)
+      channel.push(bytes("2"))
+      const got = yield* Effect.forEach(readers, Fiber.join)
+      expect(got.map((o) => text(Option.getOrThrow(o))).sort()).toEqual(["1", "2"])
+    }))
+
+  it.effect("end, failure and closeReader wake every reader waiting on the same step, also one just woken by data", () =>
+    Effect.gen(function*() {
+      const outcomes = ["end", "fail", "closeReader"] as const
+      for (const outcome of outcomes) {
+        const { channel, input } = yield* channelInput()
+        const readers = yield* Effect.forEach([1, 2, 3], () => Effect.fork(Effect.either(input.read())))
+        yield* yieldMany(10)
+        // all three woken by the push, and the end comes before any of them has run
+        yield* Effect.sync(() => {
+          channel.push(bytes("z"))
+          if (outcome === "end") channel.end()
+          else if (outcome === "fail") channel.fail(new SslError.IoError({ operation: "read", reason: "Reset" }))
+          else channel.closeReader()
+        })
+        const got = yield* Effect.forEach(readers, Fiber.join)
+        const kinds = got.map((r) =>
+          Either.isLeft(r)
+            ? (r.left as SslError.IoError).reason
+            : Option.match(r.right, { onNone: () => "EOF", onSome: text })
+        ).sort()
+        expect(kinds, outcome).toEqual(
+          outcome === "end"
+            ? ["EOF", "EOF", "z"]
+            : outcome === "fail"
+            ? ["Reset", "Reset", "z"]
+            : ["Closed", "Closed", "Closed"] // closeReader drops "z" before anyone ran
+        )
+      }
+    }))
+
+  it.live("reads interrupted again and again while waiting beside each other on the same read() hold on to nothing", () =>
+    Effect.gen(function*() {
+      const { channel, input } = yield* channelInput()
+      // the first takes the waiting reader's slot (and leaves a stale resume there); the others
+      // wait beside it and must unregister when interrupted
+      const round = Effect.gen(function*() {
+        const fibers = yield* Effect.forEach([1, 2, 3], () => Effect.fork(input.read()))
+        yield* Effect.yieldNow()
+        yield* Effect.forEach(fibers, Fiber.interrupt)
+      })
+      const grown = yield* heapGrowthOf(round)
+      expect(grown).toBeLessThan(4 * 1024 * 1024)
+      channel.push(bytes("after"))
+      expect(Option.map(yield* input.read(), text)).toEqual(Option.some("after"))
+    }))
+
+  it.live("concurrent readers on shared read effects, interrupted at random around wakes, get every record once (seeded)", () =>
+    Effect.gen(function*() {
+      // 4-byte records, each a number; every read takes whole records, so records never split
+      const record = (n: number) => new Uint8Array([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255])
+      const recordsOf = (b: Uint8Array) => {
+        expect(b.length % 4).toBe(0)
+        const out: Array<number> = []
+        for (let i = 0; i < b.length; i += 4) {
+          out.push(((b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!) >>> 0)
+        }
+        return out
+      }
+      for (let seed = 1; seed <= 40; seed++) {
+        const rng = prng(seed)
+        const { channel, input } = yield* channelInput()
+        const received: Array<Array<number>> = []
+        // Shared effects: many fibers run the very same step (and its cached wait) at once.
+        const shared = [
+          Effect.map(input.read(), Option.getOrElse(() => new Uint8Array(0))),
+          Effect.map(input.read(8), Option.getOrElse(() => new Uint8Array(0))),
+          input.readExactly(8),
+          input.readExactly(4)
+        ]
+        // Readers made to yield to the scheduler every few ops, at a random point of the read: between
+        // deciding to wait, registering and suspending, or between their wake and their take. Such a
+        // fiber can also yield right after its take, and an interrupt then loses what it took (as with
+        // any effect's result), so these record what they take in the step that takes it: the
+        // channel's own takeThen, shared by all of them too.
+        const recording = (max: number | undefined) =>
+          (channel as unknown as Internal).takeThen(max, (chunk) => {
+            if (Option.isSome(chunk)) received.push(recordsOf(chunk.value))
+            return Effect.succeed(new Uint8Array(0))
+          })
+        const sharedRecording = [recording(undefined), recording(8)]
+        let next = 0
+        const total = 400
+        const live = new Set<Fiber.RuntimeFiber<Uint8Array, SslError.SslError>>()
+        const collect = Effect.sync(() => {
+          for (const fiber of [...live]) {
+            const exit = fiber.unsafePoll()
+            if (exit === null) continue
+            live.delete(fiber)
+            if (Exit.isSuccess(exit)) received.push(recordsOf(exit.value))
+            else expect(Exit.isInterrupted(exit) || unexpectedEof(exit), `seed ${seed}: ${String(exit)}`).toBe(true)
+          }
+        })
+        let steps = 0
+        while (next < total || channel.buffered > 0) {
+          expect(++steps, `seed ${seed}: no progress`).toBeLessThan(50_000)
+          const r = rng()
+          if (r < 0.3 || live.size === 0) {
+            live.add(
+              yield* Effect.fork(
+                rng() < 0.5
+                  ? pick(rng, shared)
+                  : Effect.withMaxOpsBeforeYield(
+                    Effect.zipRight(spin(randomInt(rng, 0, 16)), pick(rng, sharedRecording)),
+                    16
+                  )
+              )
+            )
+          } else if (r < 0.6 && next < total) {
+            // push a few records, then interrupt some readers before any woken one runs
+            const count = randomInt(rng, 1, 3)
+            const victims = [...live].filter(() => rng() < 0.3)
+            yield* thenInterrupt(() => {
+              for (let i = 0; i < count && next < total; i++) channel.push(record(next++))
+            }, ...victims)
+          } else if (r < 0.75 && live.size > 0) {
+            pick(rng, [...live]).unsafeInterruptAsFork(FiberId.none)
+          } else {
+            yield* Effect.repeatN(Effect.yieldNow(), randomInt(rng, 0, 5))
+          }
+          yield* collect
+        }
+        channel.end()
+        yield* Effect.forEach([...live], (fiber) => Fiber.await(fiber))
+        yield* collect
+        // readExactly readers cut short by the end gave their bytes back: they come with readAll
+        received.push(recordsOf(yield* input.readAll))
+        expect(received.flat().sort((x, y) => x - y), `seed ${seed}`).toEqual(
+          Array.from({ length: total }, (_, i) => i)
+        )
       }
     }))
 })
