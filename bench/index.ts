@@ -83,6 +83,8 @@ interface Sizes {
   readonly resumedHandshakes: number
   readonly idleConnections: number
   readonly interruptSamples: number
+  /** interrupts each side makes before the interrupt figures, for V8 to compile that path */
+  readonly interruptWarmup: number
   readonly startupSamples: number
   readonly sha1Mib: number
 }
@@ -100,6 +102,7 @@ const FULL: Sizes = {
   resumedHandshakes: 300,
   idleConnections: 1000,
   interruptSamples: 51,
+  interruptWarmup: 2000,
   startupSamples: 11,
   sha1Mib: 256
 }
@@ -117,6 +120,7 @@ const QUICK: Sizes = {
   // forced GC's leftovers move, and the figure could come out negative.
   idleConnections: 100,
   interruptSamples: 5,
+  interruptWarmup: 20,
   startupSamples: 3,
   sha1Mib: 4
 }
@@ -536,9 +540,12 @@ const groups: ReadonlyArray<Group> = [
     id: "interrupt",
     names: [FIGURES.interrupt.name, FIGURES.interruptFloor.name],
     run: async ({ contexts, runs, runtime, sizes }) => {
-      await effectInterrupt(runtime, contexts.client, 3)
-      await floorInterrupt(3)
-      await rawInterrupt(3)
+      // Warm-up, as before the handshake figures: an interrupt's path (the canceller, the fiber's
+      // exit, the scope's unwinding) runs once per sample, and V8 compiles it only after hundreds.
+      log(`  warm-up: ${sizes.interruptWarmup} interrupts per side`)
+      await effectInterrupt(runtime, contexts.client, sizes.interruptWarmup)
+      await floorInterrupt(sizes.interruptWarmup)
+      await rawInterrupt(sizes.interruptWarmup)
       // Each run samples all three; both rows share the raw samples.
       const [e, f, r] = await alternate(runs, [
         { run: () => plain(effectInterrupt(runtime, contexts.client, sizes.interruptSamples)) },
@@ -648,7 +655,7 @@ const main = async () => {
     } MiB in 1 KiB writes; ` +
       `handshakes ${sizes.handshakes} sequential, ${sizes.concurrentHandshakes} from ${sizes.concurrency} clients, ` +
       `after ${sizes.warmupHandshakes} per side; ${sizes.coldHandshakes} cold, ${sizes.resumedHandshakes} resumed; ` +
-      `${sizes.idleConnections} idle connections; ${sizes.interruptSamples} interrupts per run; ` +
+      `${sizes.idleConnections} idle connections; ${sizes.interruptSamples} interrupts per run after ${sizes.interruptWarmup} per side; ` +
       `${sizes.startupSamples} CLI starts per run; sha1 ${sizes.sha1Mib} MiB`
   )
 
