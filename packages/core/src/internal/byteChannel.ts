@@ -268,9 +268,12 @@ export class ByteChannel {
    * record by a reader keeping up with a socket). A reader interrupted there leaves its `resume`
    * in the slot, where it does no harm: Effect ignores a resume that comes after the interruption,
    * and the next wake empties the slot. Readers that find the slot taken wait with a canceller
-   * that unregisters them, so nothing piles up however often reads are interrupted. (Effect
-   * skips the handler only for a register of one parameter that returns nothing: a second
-   * parameter, the AbortSignal, brings it back.)
+   * that unregisters them, so nothing piles up however often reads are interrupted. (Except in
+   * one window of Effect's: a fiber that yields to the scheduler between the register and its
+   * wait, and is interrupted there, never runs the canceller; its entry stays until the next wake,
+   * which empties the array.) Effect skips the handler only for a register of one parameter that
+   * returns nothing: a second parameter, the AbortSignal, brings it back, and an interrupt then
+   * aborts it (a DOMException with its stack trace, about 15 µs).
    */
   private addReader(resume: ReaderResume, step: Effect.Effect<any, any>): Effect.Effect<void> | undefined {
     if (this.reader === undefined) {
