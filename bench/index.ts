@@ -137,10 +137,13 @@ const logFigure = (f: Figure) => {
   const cpu = (f.cpu ?? []).map((c) =>
     `; cpu ${c.process} ${formatNumber(c.effect.median)} vs ${formatNumber(c.raw.median)} ${c.unit}`
   ).join("")
+  const compacts = f.serverMarkCompacts === undefined
+    ? ""
+    : `; server mark-compacts per run ${f.serverMarkCompacts.effect.join(",")} vs ${f.serverMarkCompacts.raw.join(",")}`
   log(
     `  ${f.name}: effect ${formatNumber(f.effect.median)}, raw ${formatNumber(f.raw.median)} ${f.unit} (${
       f.ratio.toFixed(3)
-    }x)${cpu}`
+    }x)${cpu}${compacts}`
   )
 }
 
@@ -176,7 +179,14 @@ const pair = (
   raw: ReadonlyArray<Sample>
 ): Figure => {
   const f = figure(spec.name, spec.unit, effect.map((s) => s.value), raw.map((s) => s.value))
-  const out = cpuUnit === undefined ? f : withCpu(f, cpuUnit, effect.map((s) => s.cpu), raw.map((s) => s.cpu))
+  const withCpuTimes = cpuUnit === undefined ? f : withCpu(f, cpuUnit, effect.map((s) => s.cpu), raw.map((s) => s.cpu))
+  const compacts = (samples: ReadonlyArray<Sample>) =>
+    samples.flatMap((s) => (s.serverMarkCompacts === undefined ? [] : [s.serverMarkCompacts]))
+  const e = compacts(effect)
+  const r = compacts(raw)
+  const out = e.length === effect.length && r.length === raw.length && e.length > 0
+    ? { ...withCpuTimes, serverMarkCompacts: { effect: e, raw: r } }
+    : withCpuTimes
   logFigure(out)
   return out
 }

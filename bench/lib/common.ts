@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { randomFillSync } from "node:crypto"
 import { readFileSync } from "node:fs"
+import { constants, PerformanceObserver } from "node:perf_hooks"
 import * as Tls from "node:tls"
 import { fileURLToPath } from "node:url"
 
@@ -89,6 +90,11 @@ export interface Child {
    * ticks: a quick run's handshakes take less than one tick.
    */
   readonly cpuMicros: () => Promise<number>
+  /**
+   * The same answer with the child's mark-compacts so far (V8's full collections, which a
+   * figure's run may or may not meet: BENCHMARKS.md, session 13).
+   */
+  readonly usage: () => Promise<Usage>
   /** Sends a message over the IPC channel. */
   readonly send: (message: unknown) => void
   /** The next IPC message that `accept` accepts. */
@@ -150,11 +156,12 @@ export const spawnScript = (
   const send = (m: unknown) => {
     if (child.connected === true) child.send(m as never, () => {})
   }
-  const cpuMicros = () => {
-    const answer = message((m) => (isCpuAnswer(m) ? m.cpuMicros : undefined))
+  const usage = () => {
+    const answer = message((m) => (isCpuAnswer(m) ? m : undefined))
     send("cpu")
     return answer
   }
+  const cpuMicros = () => usage().then((u) => u.cpuMicros)
   let out = ""
   let lineSeen = false
   const firstLine = new Promise<string>((resolve, reject) => {
@@ -179,6 +186,7 @@ export const spawnScript = (
   return {
     child,
     cpuMicros,
+    usage,
     send,
     message,
     firstLine,
@@ -191,8 +199,15 @@ export const spawnScript = (
   }
 }
 
-const isCpuAnswer = (m: unknown): m is { readonly cpuMicros: number } =>
-  typeof m === "object" && m !== null && typeof (m as { cpuMicros?: unknown }).cpuMicros === "number"
+/** A child's CPU time (microseconds, all threads) and mark-compacts so far. */
+export interface Usage {
+  readonly cpuMicros: number
+  readonly markCompacts: number
+}
+
+const isCpuAnswer = (m: unknown): m is Usage =>
+  typeof m === "object" && m !== null && typeof (m as { cpuMicros?: unknown }).cpuMicros === "number" &&
+  typeof (m as { markCompacts?: unknown }).markCompacts === "number"
 
 /** User + system CPU time of this process so far (all threads), in microseconds. */
 export const ownCpuMicros = (): number => {
@@ -201,13 +216,23 @@ export const ownCpuMicros = (): number => {
 }
 
 /**
- * In a child spawned with `ipc: true`: answers the parent's "cpu" with this process's CPU time, and
- * exits when the parent goes (so that a bench that dies leaves no server behind).
+ * In a child spawned with `ipc: true`: answers the parent's "cpu" with this process's CPU time and
+ * its mark-compacts so far, and exits when the parent goes (so that a bench that dies leaves no
+ * server behind).
  */
 export const answerCpuQueries = (): void => {
   if (process.send === undefined) return
+  let markCompacts = 0
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const detail = (entry as PerformanceEntry & { readonly detail?: { readonly kind?: number } }).detail
+      if (detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+        markCompacts++
+      }
+    }
+  }).observe({ entryTypes: ["gc"] })
   process.on("message", (m: unknown) => {
-    if (m === "cpu") process.send!({ cpuMicros: ownCpuMicros() })
+    if (m === "cpu") process.send!({ cpuMicros: ownCpuMicros(), markCompacts } satisfies Usage)
   })
   process.on("disconnect", () => process.exit(0))
 }

@@ -13,6 +13,8 @@ export class Meter {
   private client1 = 0
   private server0 = 0
   private server1 = 0
+  private compacts0 = 0
+  private compacts1 = 0
   private started = false
   private stopped = false
 
@@ -21,7 +23,11 @@ export class Meter {
 
   /** Marks the start: resolves once the clocks are read (the server's first, ours last). */
   async start(): Promise<void> {
-    if (this.server !== undefined) this.server0 = await this.server.cpuMicros()
+    if (this.server !== undefined) {
+      const usage = await this.server.usage()
+      this.server0 = usage.cpuMicros
+      this.compacts0 = usage.markCompacts
+    }
     this.client0 = ownCpuMicros()
     this.t0 = performance.now()
     this.started = true
@@ -32,7 +38,11 @@ export class Meter {
     this.t1 = performance.now()
     this.client1 = ownCpuMicros()
     this.stopped = true
-    if (this.server !== undefined) this.server1 = await this.server.cpuMicros()
+    if (this.server !== undefined) {
+      const usage = await this.server.usage()
+      this.server1 = usage.cpuMicros
+      this.compacts1 = usage.markCompacts
+    }
   }
 
   private check() {
@@ -56,12 +66,22 @@ export class Meter {
     this.check()
     return this.server === undefined ? undefined : this.server1 - this.server0
   }
+
+  /** The server process's mark-compacts between start and stop (undefined without one). */
+  get serverMarkCompacts(): number | undefined {
+    this.check()
+    return this.server === undefined ? undefined : this.compacts1 - this.compacts0
+  }
 }
 
-/** One run of one subject: the figure's value, and CPU milliseconds per unit of work by process. */
+/**
+ * One run of one subject: the figure's value, CPU milliseconds per unit of work by process, and
+ * the server process's mark-compacts in the run (where there is one).
+ */
 export interface Sample {
   readonly value: number
   readonly cpu: Readonly<Record<string, number>>
+  readonly serverMarkCompacts?: number
 }
 
 /**
@@ -77,5 +97,7 @@ export const rate = (
   const cpu: Record<string, number> = { [options.clientName ?? "client"]: meter.clientMicros / 1000 / cpuUnits }
   const server = meter.serverMicros
   if (server !== undefined) cpu["server"] = server / 1000 / cpuUnits
-  return { value: (units * (options.scale ?? 1)) / (meter.ms / 1000), cpu }
+  const value = (units * (options.scale ?? 1)) / (meter.ms / 1000)
+  const serverMarkCompacts = meter.serverMarkCompacts
+  return serverMarkCompacts === undefined ? { value, cpu } : { value, cpu, serverMarkCompacts }
 }

@@ -86,6 +86,17 @@ describe("pnpm bench --quick", () => {
       for (const spec of [FIGURES.bulkOneProcess, FIGURES.bulkSmallWrites]) {
         expect(processes(spec.name), spec.name).toEqual(["both ends"])
       }
+      // The server process's mark-compacts, run by run, beside every figure that has one.
+      const compacts = (name: string) => figures.find((f) => f.name === name)?.serverMarkCompacts
+      for (const spec of [FIGURES.bulkRemote, FIGURES.bulkBoth, FIGURES.handshakesRsa, FIGURES.handshakesResumed]) {
+        const counts = compacts(spec.name)
+        expect(counts, spec.name).toBeDefined()
+        for (const side of [counts!.effect, counts!.raw]) {
+          expect(side.length, spec.name).toBeGreaterThanOrEqual(5)
+          for (const n of side) expect(Number.isInteger(n) && n >= 0, `${spec.name}: ${n}`).toBe(true)
+        }
+      }
+      expect(compacts(FIGURES.bulkOneProcess.name)).toBeUndefined()
       // The table is printed with one row per figure.
       for (const f of figures) expect(run.stdout).toContain(f.name)
     } finally {
