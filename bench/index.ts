@@ -178,7 +178,10 @@ const pair = (
   effect: ReadonlyArray<Sample>,
   raw: ReadonlyArray<Sample>
 ): Figure => {
-  const f = figure(spec.name, spec.unit, effect.map((s) => s.value), raw.map((s) => s.value))
+  const f = {
+    ...figure(spec.name, spec.unit, effect.map((s) => s.value), raw.map((s) => s.value)),
+    runs: { effect: effect.map((s) => s.value), raw: raw.map((s) => s.value) }
+  }
   const withCpuTimes = cpuUnit === undefined ? f : withCpu(f, cpuUnit, effect.map((s) => s.cpu), raw.map((s) => s.cpu))
   const compacts = (samples: ReadonlyArray<Sample>) =>
     samples.flatMap((s) => (s.serverMarkCompacts === undefined ? [] : [s.serverMarkCompacts]))

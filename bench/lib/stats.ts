@@ -30,6 +30,11 @@ export interface Figure {
   readonly ratio: number
   /** CPU per unit of work over the same timed part, by process (figures that measure it). */
   readonly cpu?: ReadonlyArray<CpuFigure>
+  /** Each run's value, in run order: the samples the statistics summarize. */
+  readonly runs?: {
+    readonly effect: ReadonlyArray<number>
+    readonly raw: ReadonlyArray<number>
+  }
   /**
    * The server process's mark-compacts in each run, in run order (figures with a server process):
    * a run that meets a storm of them is slower for it (BENCHMARKS.md, session 13).

@@ -97,6 +97,14 @@ describe("pnpm bench --quick", () => {
         }
       }
       expect(compacts(FIGURES.bulkOneProcess.name)).toBeUndefined()
+      // Each run's value, which the statistics summarize.
+      for (const f of figures) {
+        if (f.runs === undefined) continue
+        expect(f.runs.effect.length, f.name).toBeGreaterThanOrEqual(5)
+        expect(Math.min(...f.runs.effect), f.name).toBe(f.effect.min)
+        expect(Math.max(...f.runs.raw), f.name).toBe(f.raw.max)
+      }
+      expect(figures.find((f) => f.name === FIGURES.bulkRemote.name)?.runs).toBeDefined()
       // The table is printed with one row per figure.
       for (const f of figures) expect(run.stdout).toContain(f.name)
     } finally {
